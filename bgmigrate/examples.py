@@ -1,0 +1,55 @@
+"""Run a catalogue example through the linter, as the tests and ``bgmigrate explain`` do."""
+
+from __future__ import annotations
+
+import tempfile
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+from bgmigrate.catalogue import Catalogue, Example
+from bgmigrate.findings import Finding, InputError
+from bgmigrate.linter import lint_migrations
+from bgmigrate.migration import Migration
+from bgmigrate.selection import select_rules
+from bgmigrate.settings import LintSettings
+from bgmigrate.sql_source import load_sql
+
+_ALEMBIC_TEMPLATE = '''"""example"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "example"
+down_revision = None
+
+
+def upgrade():
+{body}
+'''
+
+
+def _migration(example: Example, settings: LintSettings) -> Migration:
+    if example.format == "alembic":
+        from bgmigrate.alembic_source import load_alembic
+
+        body = textwrap.indent(textwrap.dedent(example.sql).strip() or "pass", "    ")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "example.py"
+            path.write_text(_ALEMBIC_TEMPLATE.format(body=body), encoding="utf-8")
+            return replace(load_alembic(path), path="example.py")
+    return load_sql("example.sql", example.sql, assume_in_transaction=settings.assume_in_transaction)
+
+
+def lint_example(example: Example, catalogue: Catalogue, rule: str) -> tuple[list[Finding], list[InputError]]:
+    """Lint one example with its own settings and ``rule`` selected (even if off by default)."""
+    settings = LintSettings(
+        pg_version=example.pg_version or 15,
+        assume_in_transaction=bool(example.assume_in_transaction),
+        select=(rule,),
+    )
+    migrations = []
+    if example.setup.strip():
+        migrations.append(load_sql("setup.sql", example.setup, assume_in_transaction=False))
+    migrations.append(_migration(example, settings))
+    report = {migrations[-1].path}
+    return lint_migrations(migrations, catalogue, settings, select_rules(catalogue, settings), report=report)

@@ -1,0 +1,290 @@
+"""The pure core: migrations → operations → findings, replaying each onto the schema.
+
+No I/O here: front-ends hand in ``Migration`` values, the CLI renders what comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from bgmigrate import operations as ops
+from bgmigrate.catalogue import Catalogue
+from bgmigrate.checks import discover
+from bgmigrate.checks.api import Hit, OpContext
+from bgmigrate.findings import Finding, InputError, Severity
+from bgmigrate.locks import ACCESS_EXCLUSIVE, lock_taken
+from bgmigrate.migration import Migration
+from bgmigrate.replay import apply
+from bgmigrate.schema import Schema
+from bgmigrate.selection import RuleSelection
+from bgmigrate.settings import LintSettings
+from bgmigrate.sql_parser import StatementSyntaxError, parse_statement
+from bgmigrate.statements import Statement
+from bgmigrate.suppressions import Suppression
+
+
+@dataclass
+class RawResult:
+    """What one migration produced before rule selection and suppressions."""
+
+    hits: list[tuple[str, Hit]] = field(default_factory=list)  # (rule name, hit)
+    errors: list[InputError] = field(default_factory=list)
+
+
+def parse_migration(migration: Migration) -> tuple[list[ops.Operation], list[InputError]]:
+    """Every statement's operations; a statement with a syntax error becomes an input error."""
+    operations: list[ops.Operation] = []
+    errors: list[InputError] = []
+    for stmt in migration.statements:
+        try:
+            operations.extend(parse_statement(stmt))
+        except StatementSyntaxError as exc:
+            errors.append(InputError(migration.path, stmt.line, f"{exc.message} (statement skipped)"))
+    return operations, errors
+
+
+@dataclass
+class _TxState:
+    """Transaction and session state while walking a migration."""
+
+    in_transaction: bool
+    lock_timeout: bool = False  # set for the session
+    local_lock_timeout: bool = False  # SET LOCAL: until the transaction ends
+    holder: ops.Operation | None = None
+
+    def end_transaction(self, implicit: bool) -> None:
+        self.in_transaction = False
+        self.local_lock_timeout = False
+        self.holder = None
+
+    def observe(self, op: ops.Operation) -> None:
+        if isinstance(op, ops.TransactionControl):
+            if op.action == "begin":
+                self.in_transaction = True
+            elif op.action in ("commit", "rollback"):
+                self.end_transaction(implicit=False)
+        elif isinstance(op, ops.SetConfig) and op.setting.lower() in ("lock_timeout", "all"):
+            enabled = op.value is not None and op.value.strip().strip("'") not in ("0", "")
+            if op.local:
+                self.local_lock_timeout = enabled and self.in_transaction
+            else:
+                self.lock_timeout = enabled
+
+
+def analyse(
+    migration: Migration,
+    operations: Sequence[ops.Operation],
+    schema: Schema,
+    settings: LintSettings,
+) -> list[tuple[str, Hit]]:
+    """Run every rule over a migration's operations, replaying each onto ``schema``."""
+    registry = discover()
+    hits: list[tuple[str, Hit]] = []
+    state = _TxState(in_transaction=migration.implicit_transaction)
+    new_tables: set[tuple[str, str]] = set()
+    seen: list[tuple[ops.Operation, OpContext]] = []
+    for op in operations:
+        in_tx = state.in_transaction and not op.stmt.in_autocommit_block
+        ctx = OpContext(
+            schema=schema,
+            migration=migration,
+            settings=settings,
+            in_transaction=in_tx,
+            lock_timeout_set=state.lock_timeout or state.local_lock_timeout,
+            earlier=tuple(o for o, _ in seen),
+            exclusive_lock_holder=state.holder if in_tx else None,
+            new_tables=frozenset(new_tables),
+        )
+        for rule in registry.values():
+            if rule.on_op is not None and isinstance(op, rule.op_types):
+                hits.extend((rule.name, hit) for hit in rule.on_op(op, ctx))
+        seen.append((op, ctx))
+        _track_tables(op, new_tables)
+        if in_tx and state.holder is None and _takes_exclusive_on_existing(op, ctx):
+            state.holder = op
+        state.observe(op)
+        apply(schema, op, migration.path)
+    for rule in registry.values():
+        if rule.on_migration is not None:
+            hits.extend((rule.name, hit) for hit in rule.on_migration(seen))
+    return hits
+
+
+def _track_tables(op: ops.Operation, new_tables: set[tuple[str, str]]) -> None:
+    if isinstance(op, ops.CreateTable):
+        new_tables.add(op.target.key)
+    elif isinstance(op, ops.RenameTable) and op.target.key in new_tables:
+        new_tables.add((op.target.key[0], op.new_name))
+    elif isinstance(op, ops.DropTable):
+        new_tables.discard(op.target.key)
+
+
+def _takes_exclusive_on_existing(op: ops.Operation, ctx: OpContext) -> bool:
+    taken = lock_taken(op)
+    return taken is not None and taken.mode == ACCESS_EXCLUSIVE and ctx.is_existing_table(taken.table)
+
+
+# ---- from hits to findings ------------------------------------------------------------------
+
+
+@dataclass
+class _SuppressionUse:
+    suppression: Suppression
+    used: bool = False
+
+
+def to_findings(
+    migration: Migration,
+    hits: Iterable[tuple[str, Hit]],
+    catalogue: Catalogue,
+    selection: RuleSelection,
+) -> list[Finding]:
+    """Apply rule selection, severities and inline suppressions; report misused suppressions."""
+    file_level = [_SuppressionUse(s) for s in migration.file_suppressions]
+    by_statement: dict[int, list[_SuppressionUse]] = {}
+    findings: list[Finding] = []
+    all_hits = list(hits) + _notice_hits(migration)
+    for rule, hit in all_hits:
+        if not selection.active(rule, migration.path):
+            continue
+        uses = by_statement.setdefault(id(hit.op.stmt), [_SuppressionUse(s) for s in _own(hit.op.stmt)])
+        if _suppressed(rule, catalogue, uses) or _suppressed(rule, catalogue, file_level):
+            continue
+        findings.append(_finding(migration, rule, hit, catalogue, selection))
+    all_uses = file_level + [u for uses in by_statement.values() for u in uses]
+    all_uses += [_SuppressionUse(s) for s in _unvisited(migration, by_statement)]
+    findings.extend(_suppression_findings(migration, all_uses, catalogue, selection))
+    return _dedupe(findings)
+
+
+def _own(stmt: Statement) -> list[Suppression]:
+    return [s for s in stmt.suppressions if not s.file_level]
+
+
+def _unvisited(migration: Migration, visited: dict[int, list[_SuppressionUse]]) -> list[Suppression]:
+    """Suppressions on statements that raised nothing at all: every one of them is unused."""
+    seen: set[tuple[int, str]] = set()
+    found: list[Suppression] = []
+    for stmt in migration.statements:
+        if id(stmt) in visited:
+            continue
+        for s in _own(stmt):
+            if (s.line, ",".join(s.rules)) not in seen:
+                seen.add((s.line, ",".join(s.rules)))
+                found.append(s)
+    return found
+
+
+def _suppressed(rule: str, catalogue: Catalogue, uses: list[_SuppressionUse]) -> bool:
+    hit = False
+    for use in uses:
+        if not use.suppression.rules or any(
+            rule in {e.name for e in catalogue.select(sel)} for sel in use.suppression.rules
+        ):
+            use.used = True
+            hit = True
+    return hit
+
+
+def _suppression_findings(
+    migration: Migration, uses: list[_SuppressionUse], catalogue: Catalogue, selection: RuleSelection
+) -> list[Finding]:
+    findings: list[Finding] = []
+    seen: set[int] = set()
+    for use in uses:
+        s = use.suppression
+        if s.line in seen:
+            continue
+        seen.add(s.line)
+        stmt = Statement("", s.line, 1, s.line, 1)
+        label = ", ".join(s.rules) or "every rule"
+        unknown = [sel for sel in s.rules if not catalogue.select(sel)]
+        if unknown:
+            msg = f"ignore comment names no rule: {', '.join(unknown)}"
+            hit = Hit(ops.Other(stmt), msg, "Use a rule name from `bgmigrate rules`.")
+            findings.append(_finding(migration, "unused-ignore", hit, catalogue, selection))
+        elif not use.used:
+            msg = f"ignore comment for {label} suppresses nothing here"
+            hit = Hit(ops.Other(stmt), msg, "Remove the comment, or move it onto the statement it is meant for.")
+            findings.append(_finding(migration, "unused-ignore", hit, catalogue, selection))
+        if not s.reason:
+            msg = f"ignore comment for {label} gives no reason"
+            fix = f"Say why it is safe: `bgmigrate: ignore[{label}] <reason>`."
+            findings.append(_finding(migration, "ignore-without-reason", Hit(ops.Other(stmt), msg, fix), catalogue, selection))
+    return [f for f in findings if selection.active(f.rule, migration.path)]
+
+
+def _notice_hits(migration: Migration) -> list[tuple[str, Hit]]:
+    hits: list[tuple[str, Hit]] = []
+    for notice in migration.notices:
+        stmt = Statement("", notice.line, notice.column, notice.line, notice.column)
+        severity = Severity.parse(notice.severity) if notice.severity else None
+        hits.append((notice.rule, Hit(ops.Unparsed(stmt, reason=notice.message), notice.message, "", severity)))
+    return hits
+
+
+def _finding(
+    migration: Migration, rule: str, hit: Hit, catalogue: Catalogue, selection: RuleSelection
+) -> Finding:
+    entry = catalogue.entries[rule]
+    severity = selection.severity(rule) if rule in selection.severities else entry.severity
+    if hit.severity is not None and not _overridden(rule, selection, entry.severity):
+        severity = hit.severity
+    stmt = hit.op.stmt
+    table = hit.op.table
+    return Finding(
+        rule=rule,
+        code=entry.code,
+        severity=severity,
+        path=migration.path,
+        line=stmt.line,
+        column=stmt.column,
+        end_line=stmt.end_line,
+        end_column=stmt.end_column,
+        message=hit.message,
+        fix=hit.fix,
+        table=str(table) if table else None,
+    )
+
+
+def _overridden(rule: str, selection: RuleSelection, default: Severity) -> bool:
+    """Whether configuration changed a rule's severity (then it wins over a rule's own choice)."""
+    return rule in selection.severities and selection.severities[rule] != default
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen: set[tuple[str, int, int, str]] = set()
+    unique: list[Finding] = []
+    for f in sorted(findings, key=Finding.sort_key):
+        key = (f.rule, f.line, f.column, f.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique
+
+
+def lint_migrations(
+    migrations: Sequence[Migration],
+    catalogue: Catalogue,
+    settings: LintSettings,
+    selection: RuleSelection,
+    *,
+    schema: Schema | None = None,
+    report: set[str] | None = None,
+) -> tuple[list[Finding], list[InputError]]:
+    """Lint migrations in order, each against the schema the earlier ones built.
+
+    ``report`` limits which migrations' findings are returned (``--diff``); the others are
+    still replayed for their schema.
+    """
+    schema = schema if schema is not None else Schema()
+    findings: list[Finding] = []
+    errors: list[InputError] = []
+    for migration in migrations:
+        operations, parse_errors = parse_migration(migration)
+        hits = analyse(migration, operations, schema, settings)
+        if report is None or migration.path in report:
+            errors.extend(parse_errors)
+            findings.extend(to_findings(migration, hits, catalogue, selection))
+    return findings, errors

@@ -1,0 +1,262 @@
+"""Replay operations onto a schema, so each migration is judged against what came before it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from bgmigrate import operations as ops
+from bgmigrate.names import Name
+from bgmigrate.schema import Column, Constraint, Index, Schema, Table
+
+
+def apply(schema: Schema, op: ops.Operation, migration: str) -> None:
+    """Change ``schema`` in place as ``op`` would; ``migration`` labels tables it creates."""
+    handler = _HANDLERS.get(type(op))
+    if handler is not None:
+        handler(schema, op, migration)
+
+
+def _ensure_table(schema: Schema, name: Name) -> Table:
+    """The table, or a stand-in for a table never seen (treated as existing)."""
+    table = schema.table(name)
+    if table is None:
+        table = Table(Name(name.name, name.schema or "public"))
+        schema.tables[name.key] = table
+    return table
+
+
+def _column_from_spec(spec: ops.ColumnSpec) -> Column:
+    return Column(
+        name=spec.name,
+        type=spec.type,
+        nullable=spec.nullable,
+        default=spec.default if spec.default is not None else ("nextval()" if spec.serial else None),
+        identity=spec.identity,
+        generated=spec.generated_stored,
+    )
+
+
+def _constraint_name(table: Name, spec: ops.ConstraintSpec) -> str:
+    if spec.name:
+        return spec.name
+    suffix = {"primary_key": "pkey", "unique": "key", "foreign_key": "fkey", "check": "check"}.get(spec.kind, spec.kind)
+    return f"{table.name}_{'_'.join(spec.columns) or 'expr'}_{suffix}"
+
+
+def _constraint_from_spec(table: Name, spec: ops.ConstraintSpec) -> Constraint:
+    return Constraint(
+        name=_constraint_name(table, spec),
+        kind=spec.kind,
+        columns=spec.columns,
+        validated=not spec.not_valid,
+        definition=spec.sql,
+        references=spec.references,
+        not_null_column=spec.not_null_column,
+    )
+
+
+def _create_table(schema: Schema, op: ops.CreateTable, migration: str) -> None:
+    if op.if_not_exists and schema.table(op.target) is not None:
+        return
+    name = Name(op.target.name, op.target.schema or "public")
+    table = Table(name, created_by=migration)
+    for spec in op.columns:
+        table.columns[spec.name] = _column_from_spec(spec)
+        if spec.primary_key:
+            _add_constraint(schema, table, ops.ConstraintSpec("primary_key", columns=(spec.name,)))
+        if spec.unique:
+            _add_constraint(schema, table, ops.ConstraintSpec("unique", columns=(spec.name,)))
+        if spec.references:
+            fk = ops.ConstraintSpec("foreign_key", columns=(spec.name,), references=spec.references)
+            _add_constraint(schema, table, fk)
+    for con in op.constraints:
+        _add_constraint(schema, table, con)
+    schema.tables[name.key] = table
+
+
+def _add_constraint(schema: Schema, table: Table, spec: ops.ConstraintSpec) -> None:
+    constraint = _constraint_from_spec(table.name, spec)
+    if spec.using_index:
+        index = schema.indexes.pop(Name(spec.using_index, table.name.schema).key, None)
+        if index is not None:
+            constraint.columns = index.columns
+    table.constraints[constraint.name] = constraint
+    if spec.kind in ("primary_key", "unique"):
+        # Both are backed by a unique index of the same name.
+        schema.indexes[Name(constraint.name, table.name.schema).key] = Index(
+            constraint.name, table.name, constraint.columns, unique=True
+        )
+    if spec.kind in ("primary_key", "not_null"):
+        for col in constraint.columns:
+            if col in table.columns:
+                table.columns[col].nullable = False
+
+
+def _drop_table(schema: Schema, op: ops.DropTable, migration: str) -> None:
+    schema.tables.pop(op.target.key, None)
+    for key in [k for k, i in schema.indexes.items() if i.table.key == op.target.key]:
+        del schema.indexes[key]
+
+
+def _rename_table(schema: Schema, op: ops.RenameTable, migration: str) -> None:
+    table = schema.tables.pop(op.target.key, None) or Table(op.target)
+    new = Name(op.new_name, op.target.schema or "public")
+    table.name = new
+    schema.tables[new.key] = table
+    for index in schema.indexes.values():
+        if index.table.key == op.target.key:
+            index.table = new
+
+
+def _add_column(schema: Schema, op: ops.AddColumn, migration: str) -> None:
+    table = _ensure_table(schema, op.target)
+    if op.if_not_exists and op.column.name in table.columns:
+        return
+    table.columns[op.column.name] = _column_from_spec(op.column)
+    if op.column.primary_key or op.column.unique:
+        kind = "primary_key" if op.column.primary_key else "unique"
+        _add_constraint(schema, table, ops.ConstraintSpec(kind, columns=(op.column.name,)))
+
+
+def _drop_column(schema: Schema, op: ops.DropColumn, migration: str) -> None:
+    table = _ensure_table(schema, op.target)
+    table.columns.pop(op.column, None)
+    for name in [n for n, c in table.constraints.items() if op.column in c.columns]:
+        del table.constraints[name]
+    for key in [k for k, i in schema.indexes.items() if i.table.key == op.target.key and op.column in i.columns]:
+        del schema.indexes[key]
+
+
+def _rename_column(schema: Schema, op: ops.RenameColumn, migration: str) -> None:
+    table = _ensure_table(schema, op.target)
+    column = table.columns.pop(op.column, None) or Column(op.new_name, "unknown")
+    column.name = op.new_name
+    table.columns[op.new_name] = column
+    for con in table.constraints.values():
+        con.columns = tuple(op.new_name if c == op.column else c for c in con.columns)
+        if con.not_null_column == op.column:
+            con.not_null_column = op.new_name
+    for index in schema.indexes_on(op.target):
+        index.columns = tuple(op.new_name if c == op.column else c for c in index.columns)
+
+
+def _column(schema: Schema, target: Name, name: str) -> Column:
+    table = _ensure_table(schema, target)
+    if name not in table.columns:
+        table.columns[name] = Column(name, "unknown")
+    return table.columns[name]
+
+
+def _alter_type(schema: Schema, op: ops.AlterColumnType, migration: str) -> None:
+    _column(schema, op.target, op.column).type = op.new_type
+
+
+def _set_not_null(schema: Schema, op: ops.SetNotNull, migration: str) -> None:
+    _column(schema, op.target, op.column).nullable = False
+
+
+def _drop_not_null(schema: Schema, op: ops.DropNotNull, migration: str) -> None:
+    _column(schema, op.target, op.column).nullable = True
+
+
+def _set_default(schema: Schema, op: ops.SetDefault, migration: str) -> None:
+    _column(schema, op.target, op.column).default = op.default
+
+
+def _drop_default(schema: Schema, op: ops.DropDefault, migration: str) -> None:
+    _column(schema, op.target, op.column).default = None
+
+
+def _add_constraint_op(schema: Schema, op: ops.AddConstraint, migration: str) -> None:
+    _add_constraint(schema, _ensure_table(schema, op.target), op.constraint)
+
+
+def _validate(schema: Schema, op: ops.ValidateConstraint, migration: str) -> None:
+    table = _ensure_table(schema, op.target)
+    if op.name in table.constraints:
+        table.constraints[op.name].validated = True
+
+
+def _drop_constraint(schema: Schema, op: ops.DropConstraint, migration: str) -> None:
+    table = _ensure_table(schema, op.target)
+    table.constraints.pop(op.name, None)
+    schema.indexes.pop(Name(op.name, op.target.schema).key, None)
+
+
+def _rename_constraint(schema: Schema, op: ops.RenameConstraint, migration: str) -> None:
+    table = _ensure_table(schema, op.target)
+    con = table.constraints.pop(op.name, None)
+    if con is not None:
+        con.name = op.new_name
+        table.constraints[op.new_name] = con
+
+
+def _create_index(schema: Schema, op: ops.CreateIndex, migration: str) -> None:
+    name = op.name or f"{op.target.name}_{'_'.join(op.columns)}_idx"
+    key = Name(name, op.target.schema).key
+    if op.if_not_exists and key in schema.indexes:
+        return
+    schema.indexes[key] = Index(
+        name, replace(op.target, schema=op.target.schema or "public"), op.columns, op.unique,
+        partial=op.partial, expression=op.expression,
+    )  # fmt: skip
+
+
+def _drop_index(schema: Schema, op: ops.DropIndex, migration: str) -> None:
+    schema.indexes.pop(op.index.key, None)
+
+
+def _create_enum(schema: Schema, op: ops.CreateEnum, migration: str) -> None:
+    schema.enums[op.type_name.key] = list(op.values)
+
+
+def _add_enum_value(schema: Schema, op: ops.AddEnumValue, migration: str) -> None:
+    values = schema.enums.setdefault(op.type_name.key, [])
+    if op.value not in values:
+        values.append(op.value)
+
+
+def _rename_enum_value(schema: Schema, op: ops.RenameEnumValue, migration: str) -> None:
+    values = schema.enums.setdefault(op.type_name.key, [])
+    schema.enums[op.type_name.key] = [op.new_value if v == op.value else v for v in values]
+
+
+def _create_object(schema: Schema, op: ops.CreateObject, migration: str) -> None:
+    schema.objects.setdefault(op.kind, set()).add(op.name.key)
+
+
+def _drop_object(schema: Schema, op: ops.DropObject, migration: str) -> None:
+    schema.objects.get(op.kind, set()).discard(op.name.key)
+    if op.kind == "type":
+        schema.enums.pop(op.name.key, None)
+    if op.kind == "schema":
+        for key in [k for k in schema.tables if k[0] == op.name.name]:
+            del schema.tables[key]
+
+
+_HANDLERS: dict[type, Callable[[Schema, Any, str], None]] = {
+    ops.CreateTable: _create_table,
+    ops.DropTable: _drop_table,
+    ops.RenameTable: _rename_table,
+    ops.AddColumn: _add_column,
+    ops.DropColumn: _drop_column,
+    ops.RenameColumn: _rename_column,
+    ops.AlterColumnType: _alter_type,
+    ops.SetNotNull: _set_not_null,
+    ops.DropNotNull: _drop_not_null,
+    ops.SetDefault: _set_default,
+    ops.DropDefault: _drop_default,
+    ops.AddConstraint: _add_constraint_op,
+    ops.ValidateConstraint: _validate,
+    ops.DropConstraint: _drop_constraint,
+    ops.RenameConstraint: _rename_constraint,
+    ops.CreateIndex: _create_index,
+    ops.DropIndex: _drop_index,
+    ops.CreateEnum: _create_enum,
+    ops.AddEnumValue: _add_enum_value,
+    ops.RenameEnumValue: _rename_enum_value,
+    ops.CreateObject: _create_object,
+    ops.DropObject: _drop_object,
+}

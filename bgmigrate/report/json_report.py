@@ -1,0 +1,28 @@
+"""The ``json`` format: one stable document, for scripts.
+
+Deliberately plain: no timestamps, no absolute paths, sorted findings, fixed key order, so two
+runs over the same input give byte-identical output.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TextIO
+
+from bgmigrate.findings import Severity
+from bgmigrate.result import LintResult
+
+
+def document(result: LintResult) -> dict[str, object]:
+    """The JSON document as a dict (keys in output order)."""
+    return {
+        "findings": [f.to_dict() for f in result.sorted_findings()],
+        "files": result.files,
+        "errors": [e.to_dict() for e in result.errors],
+        "summary": {s.label: result.count(s) for s in sorted(Severity, reverse=True)},
+    }
+
+
+def render(result: LintResult, out: TextIO) -> None:
+    """Write the document, indented, with a trailing newline."""
+    out.write(json.dumps(document(result), indent=2) + "\n")

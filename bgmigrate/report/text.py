@@ -1,0 +1,208 @@
+"""The ``text`` format: each finding with its code frame, why it matters and how to fix it.
+
+Colour is for terminals only: piped into a file or a CI log, the output is plain text with no
+escape codes at all, 100 columns wide and without trailing spaces, so it diffs and greps well.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import PurePath
+from typing import TextIO
+
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.text import Text
+
+from bgmigrate.catalogue import Catalogue, RuleEntry
+from bgmigrate.findings import Finding, InputError, Severity
+from bgmigrate.result import LintResult
+
+PLAIN_WIDTH = 100
+CONTEXT_LINES = 1  # lines shown above and below the statement
+MAX_FRAME_LINES = 12
+
+_SEVERITY_STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold blue"}
+_LEXERS = {".sql": "sql", ".py": "python"}
+
+
+def _is_terminal(out: TextIO) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError, OSError):  # closed or file-like objects without a tty
+        return False
+
+
+def use_color(out: TextIO, color: bool | None) -> bool:
+    """An explicit choice wins; otherwise colour on a terminal unless ``NO_COLOR`` is set."""
+    if color is not None:
+        return color
+    if os.environ.get("NO_COLOR"):
+        return False
+    return _is_terminal(out)
+
+
+def make_console(out: TextIO, color: bool | None) -> Console:
+    """A console that emits escape codes only when colour is on."""
+    tty = _is_terminal(out)
+    on = use_color(out, color)
+    return Console(
+        file=out,
+        # force_terminal=False also stops rich from emitting bold/underline codes on a tty.
+        force_terminal=on,
+        no_color=not on,
+        color_system=("auto" if tty else "standard") if on else None,
+        width=None if tty else PLAIN_WIDTH,
+        highlight=False,
+        emoji=False,
+        markup=False,
+    )
+
+
+def plural(count: int, noun: str) -> str:
+    """``plural(1, "error")`` → ``"1 error"``; ``info`` has no plural.
+
+    >>> plural(2, "warning"), plural(1, "file"), plural(0, "info")
+    ('2 warnings', '1 file', '0 info')
+    """
+    if count == 1 or noun == "info":
+        return f"{count} {noun}"
+    return f"{count} {noun}s"
+
+
+def summary(result: LintResult) -> str:
+    """The closing line, e.g. ``3 errors, 1 warning, 0 info in 12 files``."""
+    files = plural(result.files, "file")
+    if result.findings:
+        counts = ", ".join(plural(result.count(s), s.label) for s in sorted(Severity, reverse=True))
+        line = f"{counts} in {files}"
+    else:
+        line = f"No findings in {files}"
+    if result.errors:
+        line += f", {plural(len(result.errors), 'input error')}"
+    return line
+
+
+def _summary_style(result: LintResult) -> str:
+    if result.errors or result.count(Severity.ERROR):
+        return "bold red"
+    if result.count(Severity.WARNING):
+        return "bold yellow"
+    return "bold green"
+
+
+def hanging(prefix: str, body: str, width: int) -> list[str]:
+    """Wrap ``body`` after ``prefix``, keeping its own line breaks and indenting continuations.
+
+    >>> hanging("  fix: ", "1. add a column\\n2. backfill it in batches", 24)
+    ['  fix: 1. add a column', '       2. backfill it in', '       batches']
+    """
+    indent = " " * len(prefix)
+    room = max(width - len(prefix), 20)
+    lines: list[str] = []
+    for raw in body.splitlines() or [""]:
+        # Keep a step's own indentation (e.g. SQL under a numbered step) on its wrapped lines.
+        lead = raw[: len(raw) - len(raw.lstrip())]
+        wrapped = textwrap.wrap(
+            raw, width=room, subsequent_indent=lead, break_long_words=False, break_on_hyphens=False
+        )
+        lines.extend(wrapped or [""])
+    return [(prefix if i == 0 else indent) + line for i, line in enumerate(lines)]
+
+
+def _block(prefix: str, body: str, width: int, label_style: str = "") -> Text:
+    """A labelled, wrapped block as one Text; only the label is styled."""
+    text = Text()
+    for i, line in enumerate(hanging(prefix, body, width)):
+        if i:
+            text.append("\n")
+        if i == 0 and label_style:
+            text.append(prefix, style=label_style)
+            text.append(line[len(prefix) :])
+        else:
+            text.append(line)
+    return text
+
+
+def header(finding: Finding) -> Text:
+    """``path:line:column  severity  rule-name [CODE]``."""
+    return Text.assemble(
+        (f"{finding.path}:{finding.line}:{finding.column}", "bold"),
+        "  ",
+        (finding.severity.label, _SEVERITY_STYLES[finding.severity]),
+        "  ",
+        (f"{finding.rule} [{finding.code}]", "bold"),
+    )
+
+
+def lexer_for(path: str) -> str:
+    """Pygments lexer name by suffix; plain text for anything else.
+
+    >>> lexer_for("db/versions/1a2b_add.py"), lexer_for("001.SQL"), lexer_for("notes.txt")
+    ('python', 'sql', 'text')
+    """
+    return _LEXERS.get(PurePath(path).suffix.lower(), "text")
+
+
+def code_frame(finding: Finding, source: str | None) -> tuple[Syntax, int] | None:
+    """The statement's lines with a line of context, and how many lines were cut off.
+
+    None when the source is missing or the finding points outside it.
+    """
+    if source is None:
+        return None
+    total = len(source.splitlines())
+    if not 1 <= finding.line <= total:
+        return None
+    end = min(max(finding.end_line, finding.line), total)
+    first = max(1, finding.line - CONTEXT_LINES)
+    last = min(total, end + CONTEXT_LINES, first + MAX_FRAME_LINES - 1)
+    syntax = Syntax(
+        source,
+        lexer_for(finding.path),
+        theme="ansi_dark",  # the terminal's own palette, readable on dark and light backgrounds
+        background_color="default",
+        line_numbers=True,
+        line_range=(first, last),
+        highlight_lines=set(range(finding.line, end + 1)),
+        word_wrap=True,
+    )
+    return syntax, max(0, end - last)
+
+
+def _print_finding(console: Console, finding: Finding, source: str | None, entry: RuleEntry | None) -> None:
+    width = console.width
+    console.print(header(finding))
+    console.print(_block("  ", finding.message, width))
+    frame = code_frame(finding, source)
+    if frame is not None:
+        syntax, cut = frame
+        console.print(syntax)
+        if cut:
+            console.print(Text(f"  … {plural(cut, 'more line')}", style="dim"))
+    if entry is not None:
+        console.print(_block("  why: ", entry.summary, width, "bold"))
+    if finding.fix:
+        console.print(_block("  fix: ", finding.fix, width, "bold green"))
+    console.print(_block("  run: ", f"bgmigrate explain {finding.rule}", width, "bold"))
+    console.print()
+
+
+def input_error_line(error: InputError) -> Text:
+    """``path:line: error: message`` in red (no line when the whole file failed)."""
+    where = f"{error.path}:{error.line}" if error.line > 0 else error.path
+    return Text(f"{where}: error: {error.message}", style="red")
+
+
+def render(result: LintResult, out: TextIO, *, catalogue: Catalogue, color: bool | None = None) -> None:
+    """Write input errors, then every finding in order, then the summary line."""
+    console = make_console(out, color)
+    for error in result.errors:
+        console.print(input_error_line(error))
+    if result.errors:
+        console.print()
+    for finding in result.sorted_findings():
+        entry = catalogue.get(finding.rule) or catalogue.get(finding.code)
+        _print_finding(console, finding, result.sources.get(finding.path), entry)
+    console.print(Text(summary(result), style=_summary_style(result)))

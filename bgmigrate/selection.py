@@ -1,0 +1,61 @@
+"""Which rules run, at which severity, for which path — from settings and the catalogue."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from bgmigrate.catalogue import Catalogue
+from bgmigrate.findings import Severity
+from bgmigrate.settings import LintSettings
+
+
+class SelectionError(ValueError):
+    """A selector that names no rule (a typo in configuration)."""
+
+
+@dataclass(frozen=True)
+class RuleSelection:
+    """Active rule names and their severities."""
+
+    severities: dict[str, Severity]
+    per_path: tuple[tuple[str, frozenset[str]], ...]
+
+    def active(self, rule: str, path: str) -> bool:
+        if rule not in self.severities:
+            return False
+        return not any(rule in names and _matches(path, glob) for glob, names in self.per_path)
+
+    def severity(self, rule: str) -> Severity:
+        return self.severities[rule]
+
+
+def _matches(path: str, glob: str) -> bool:
+    return fnmatch.fnmatch(path, glob) or fnmatch.fnmatch(path, f"*/{glob}") or path.startswith(glob.rstrip("/") + "/")
+
+
+def names_for(catalogue: Catalogue, selector: str) -> set[str]:
+    """Rule names a selector (name, code, prefix, group, alias, ``all``) stands for."""
+    found = {e.name for e in catalogue.select(selector)}
+    if not found:
+        raise SelectionError(f"unknown rule selector {selector!r}")
+    return found
+
+
+def select_rules(catalogue: Catalogue, settings: LintSettings) -> RuleSelection:
+    """Default-enabled rules, plus ``select``, minus ``ignore``, with severity overrides."""
+    active = {e.name for e in catalogue if e.enabled}
+    for selector in settings.select:
+        active |= names_for(catalogue, selector)
+    for selector in settings.ignore:
+        active -= names_for(catalogue, selector)
+    severities = {name: catalogue.entries[name].severity for name in active}
+    for selector, level in settings.severity:
+        for name in names_for(catalogue, selector):
+            if name in severities:
+                severities[name] = Severity.parse(level)
+    per_path = tuple(
+        (glob, frozenset(n for s in selectors for n in names_for(catalogue, s)))
+        for glob, selectors in settings.per_path_ignores
+    )
+    return RuleSelection(severities, per_path)

@@ -1,0 +1,444 @@
+"""Statements → operations for PostgreSQL SQL.
+
+DDL is read by keyword patterns (``sql_ddl``, ``sql_alter`` and the handlers here); data
+changes and queries go to sqlglot, imported only when a migration has one. A statement whose
+first word PostgreSQL does not know is a syntax error; one that is valid but outside the model
+becomes an ``Unparsed`` operation, which the ``unparsed-statement`` rule reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bgmigrate import operations as ops
+from bgmigrate.names import Name
+from bgmigrate.sql_alter import parse_alter_table
+from bgmigrate.sql_ddl import parse_create_table
+from bgmigrate.sql_tokens import Cursor, SyntaxProblem, tokenize
+from bgmigrate.statements import Statement
+
+_Handler = Callable[[Statement, Cursor], list[ops.Operation]]
+
+# Statements understood to have no blue-green effect on their own.
+_BENIGN = {
+    "ANALYZE", "CALL", "CHECKPOINT", "CLOSE", "COMMENT", "COPY", "DEALLOCATE", "DECLARE",
+    "DISCARD", "EXECUTE", "EXPLAIN", "FETCH", "GRANT", "IMPORT", "LISTEN", "LOAD", "MOVE",
+    "NOTIFY", "PREPARE", "REASSIGN", "REVOKE", "SECURITY", "SHOW", "UNLISTEN", "VALUES", "TABLE",
+}  # fmt: skip
+
+# psql meta-commands that change nothing in the database.
+_PSQL_BENIGN = {"set", "unset", "echo", "qecho", "warn", "timing", "pset", "x", "o", "out", "conninfo",
+                "encoding", "t", "a", "f", "h", "q", "if", "elif", "else", "endif", "getenv", "prompt"}  # fmt: skip
+
+
+class StatementSyntaxError(Exception):
+    """A statement that is not valid PostgreSQL; the linter reports it as an input error."""
+
+    def __init__(self, stmt: Statement, message: str) -> None:
+        super().__init__(message)
+        self.stmt = stmt
+        self.message = message
+
+
+def parse_statement(stmt: Statement) -> list[ops.Operation]:
+    """The operations one statement performs.
+
+    >>> from bgmigrate.statements import split_sql
+    >>> [type(o).__name__ for o in parse_statement(split_sql("ALTER TABLE t RENAME a TO b")[0])]
+    ['RenameColumn']
+    """
+    if stmt.kind == "psql-meta":
+        return _psql_meta(stmt)
+    sql = stmt.parse_text
+    cur = Cursor(sql, tokenize(sql))
+    first = cur.peek()
+    if first is None:
+        return [ops.Other(stmt, kind="empty")]
+    if first.text == "(":
+        return _dml(stmt, sql)
+    handler = _HANDLERS.get(first.upper)
+    try:
+        if handler is not None:
+            return handler(stmt, cur)
+        if first.upper in _BENIGN:
+            return [ops.Other(stmt, kind=first.upper.lower())]
+    except SyntaxProblem as exc:
+        raise StatementSyntaxError(stmt, f"syntax error: {exc}") from None
+    raise StatementSyntaxError(stmt, f"syntax error at or near {first.text!r}")
+
+
+def _psql_meta(stmt: Statement) -> list[ops.Operation]:
+    command = stmt.text[1:].split(None, 1)[0].lower() if len(stmt.text) > 1 else ""
+    if command in ("i", "ir", "include", "include_relative"):
+        return [ops.Unparsed(stmt, reason=f"psql \\{command} includes another file, which was not read")]
+    if command in _PSQL_BENIGN:
+        return [ops.Other(stmt, kind="psql-meta")]
+    return [ops.Unparsed(stmt, reason=f"psql meta-command \\{command} is not analysed")]
+
+
+# ---- transactions and settings ------------------------------------------------------------
+
+
+def _transaction(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
+    word = cur.next().upper
+    if word == "END" or word == "COMMIT":
+        action = "commit"
+    elif word in ("ROLLBACK", "ABORT"):
+        action = "rollback_to" if cur.accept("TO") or cur.looking_at("TRANSACTION", "TO") else "rollback"
+        if cur.accept("PREPARED"):
+            action = "rollback"
+    elif word == "SAVEPOINT":
+        action = "savepoint"
+    elif word == "RELEASE":
+        action = "release"
+    else:
+        if word == "START" and not cur.accept("TRANSACTION"):
+            raise SyntaxProblem("expected TRANSACTION after START")
+        action = "begin"
+    return [ops.TransactionControl(stmt, action=action)]
+
+
+def _set(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
+    cur.expect("SET")
+    local = bool(cur.accept("LOCAL"))
+    cur.accept("SESSION")
+    if cur.looking_at("TRANSACTION") or cur.looking_at("CONSTRAINTS") or cur.looking_at("ROLE"):
+        return [ops.Other(stmt, kind="set " + cur.next().text.lower())]
+    if cur.accept("TIME", "ZONE"):
+        return [ops.SetConfig(stmt, setting="timezone", value=cur.rest(), local=local)]
+    setting = cur.identifier()
+    while cur.peek() is not None and cur.peek().text == ".":  # type: ignore[union-attr]
+        cur.next()
+        setting += "." + cur.identifier()
+    if not (cur.accept("TO") or (cur.peek() is not None and cur.next().text == "=")):
+        raise SyntaxProblem(f"expected TO or = after SET {setting}")
+    value = cur.rest().strip().strip("'\"")
+    return [ops.SetConfig(stmt, setting=setting, value=value, local=local)]
+
+
+def _reset(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
+    cur.expect("RESET")
+    setting = "all" if cur.accept("ALL") else cur.identifier()
+    return [ops.SetConfig(stmt, setting=setting, value=None)]
+
+
+# ---- CREATE ------------------------------------------------------------------------------
+
+
+def _create(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
+    cur.expect("CREATE")
+    cur.accept("OR", "REPLACE")
+    if cur.looking_at("UNIQUE", "INDEX") or cur.looking_at("INDEX"):
+        return _create_index(stmt, cur)
+    if cur.looking_at("TABLE") or cur.looking_at("TEMP|TEMPORARY|UNLOGGED|GLOBAL|LOCAL", "TABLE") or (
+        cur.looking_at("GLOBAL|LOCAL", "TEMP|TEMPORARY", "TABLE")
+    ):
+        return parse_create_table(stmt, cur)
+    if cur.looking_at("TYPE"):
+        return _create_type(stmt, cur)
+    cur.accept_any(("TEMP", "TEMPORARY", "RECURSIVE", "TRUSTED", "PROCEDURAL", "CONSTRAINT", "DEFAULT"))
+    cur.accept("MATERIALIZED")
+    kind_tok = cur.next()
+    kind = kind_tok.upper.lower()
+    if kind in ("event", "foreign", "text", "access", "user", "operator"):
+        kind += " " + cur.next().text.lower()
+    if not kind:
+        raise SyntaxProblem(f"unexpected {kind_tok.text!r} after CREATE")
+    if kind == "trigger":
+        return _create_trigger(stmt, cur)
+    cur.accept("IF", "NOT", "EXISTS")
+    name = cur.name() if cur.peek() is not None and cur.peek().kind in ("word", "qident") else Name("")  # type: ignore[union-attr]
+    if kind == "view" and stmt.text.upper().startswith("CREATE MATERIALIZED"):
+        kind = "materialized view"
+    cur.rest()
+    return [ops.CreateObject(stmt, kind=kind, name=name)]
+
+
+def _create_trigger(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
+    name = cur.name()
+    cur.until(("ON",), stop_ops="")
+    cur.expect("ON")
+    table = cur.name()
+    cur.rest()
+    return [ops.CreateObject(stmt, kind="trigger", name=name, on_table=table)]
+
+
+def _create_type(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
+    cur.expect("TYPE")
+    name = cur.name()
+    if cur.accept("AS", "ENUM"):
+        values = tuple(
+            Cursor(inner).next().string_value
+            for inner in _split_items(cur.skip_parens())
+            if inner.strip()
+        )
+        return [ops.CreateEnum(stmt, type_name=name, values=values)]
+    cur.rest()
+    return [ops.CreateObject(stmt, kind="type", name=name)]
+
+
+def _split_items(text: str) -> list[str]:
+    inner = Cursor(text)
+    return [inner.text_between(a, b) for a, b in inner.split_top_level()]
+
+
+def _create_index(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
+    unique = cur.accept("UNIQUE")
+    cur.expect("INDEX")
+    concurrently = cur.accept("CONCURRENTLY")
+    if_not_exists = cur.accept("IF", "NOT", "EXISTS")
+    name = None if cur.looking_at("ON") else cur.identifier()
+    cur.expect("ON")
+    cur.accept("ONLY")
+    target = cur.name()
+    method = cur.identifier() if cur.accept("USING") else "btree"
+    columns = cur.identifier_list()
+    rest = cur.rest().upper()
+    expression = any(not _is_plain(c) for c in columns)
+    return [
+        ops.CreateIndex(
+            stmt,
+            target=target,
+            name=name,
+            columns=columns,
+            unique=unique,
+            concurrently=concurrently,
+            if_not_exists=if_not_exists,
+            partial="WHERE" in rest.split(),
+            expression=expression,
+            method=method,
+        )
+    ]
+
+
+def _is_plain(column: str) -> bool:
+    return bool(column) and "(" not in column and " " not in column
+
+
+# ---- DROP ---------------------------------------------------------------------------------
+
+_TWO_WORD_KINDS = {"MATERIALIZED": "VIEW", "FOREIGN": "TABLE|DATA", "EVENT": "TRIGGER", "TEXT": "SEARCH",
+                   "ACCESS": "METHOD", "USER": "MAPPING", "OPERATOR": "CLASS|FAMILY"}  # fmt: skip
+
+
+def _drop(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
+    cur.expect("DROP")
+    first = cur.next().upper
+    if not first:
+        raise SyntaxProblem("expected an object kind after DROP")
+    kind = first.lower()
+    follow = _TWO_WORD_KINDS.get(first)
+    if follow and cur.peek_upper() in follow.split("|"):
+        kind += " " + cur.next().text.lower()
+    if kind in ("owned", "role", "user", "group"):
+        cur.rest()
+        return [ops.Other(stmt, kind=f"drop {kind}")]
+    concurrently = cur.accept("CONCURRENTLY")
+    if_exists = cur.accept("IF", "EXISTS")
+    start = cur.pos
+    cascade = False
+    names: list[Name] = []
+    on_table: Name | None = None
+    for first_tok, stop in cur.split_top_level():
+        item = Cursor(cur.sql, cur.toks, first_tok, stop)
+        names.append(item.name())
+        if item.peek() is not None and item.peek().text == "(":  # type: ignore[union-attr]
+            item.skip_parens()
+        if item.accept("ON"):
+            on_table = item.name()
+        if item.accept("CASCADE"):
+            cascade = True
+    if not names:
+        raise SyntaxProblem(f"DROP {kind.upper()} names nothing")
+    del start
+    return [_drop_op(stmt, kind, n, if_exists, cascade, concurrently, on_table) for n in names]
+
+
+def _drop_op(
+    stmt: Statement, kind: str, name: Name, if_exists: bool, cascade: bool, concurrently: bool, on: Name | None
+) -> ops.Operation:
+    if kind == "table":
+        return ops.DropTable(stmt, target=name, if_exists=if_exists, cascade=cascade)
+    if kind == "index":
+        return ops.DropIndex(stmt, index=name, concurrently=concurrently, if_exists=if_exists)
+    if kind in ("schema", "database"):
+        # DROP SCHEMA s / DROP DATABASE d: the name is the whole object, not a table in a schema.
+        name = Name(name.name)
+    return ops.DropObject(stmt, kind=kind, name=name, if_exists=if_exists, cascade=cascade, on_table=on)
+
+
+# ---- ALTER (other than TABLE) -------------------------------------------------------------
+
+_RENAMABLE = {"SCHEMA": "schema", "VIEW": "view", "FUNCTION": "function", "PROCEDURE": "procedure",
+              "SEQUENCE": "sequence", "DOMAIN": "domain", "TYPE": "type", "AGGREGATE": "aggregate",
+              "ROUTINE": "function"}  # fmt: skip
+
+
+def _alter(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
+    cur.expect("ALTER")
+    if cur.accept("TABLE"):
+        return parse_alter_table(stmt, cur)
+    if cur.accept("TYPE"):
+        return _alter_type(stmt, cur)
+    kind_word = cur.next().upper
+    kind = _RENAMABLE.get(kind_word, kind_word.lower())
+    if kind_word == "MATERIALIZED" and cur.accept("VIEW"):
+        kind = "materialized view"
+    elif kind_word == "FOREIGN" and cur.accept("TABLE"):
+        kind = "foreign table"
+    cur.accept("IF", "EXISTS")
+    if cur.peek() is None or cur.peek().kind not in ("word", "qident"):  # type: ignore[union-attr]
+        cur.rest()
+        return [ops.Other(stmt, kind=f"alter {kind}")]
+    name = cur.name()
+    if cur.peek() is not None and cur.peek().text == "(":  # type: ignore[union-attr]
+        cur.skip_parens()
+    if cur.accept("RENAME", "TO") and kind in (*_RENAMABLE.values(), "materialized view"):
+        return [ops.RenameObject(stmt, kind=kind, name=name, new_name=cur.identifier())]
+    cur.rest()
+    return [ops.Other(stmt, kind=f"alter {kind}")]
+
+
+def _alter_type(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
+    name = cur.name()
+    if cur.accept("ADD", "VALUE"):
+        if_not_exists = cur.accept("IF", "NOT", "EXISTS")
+        value = cur.next().string_value
+        cur.rest()
+        return [ops.AddEnumValue(stmt, type_name=name, value=value, if_not_exists=if_not_exists)]
+    if cur.accept("RENAME", "VALUE"):
+        old = cur.next().string_value
+        cur.expect("TO")
+        return [ops.RenameEnumValue(stmt, type_name=name, value=old, new_value=cur.next().string_value)]
+    if cur.accept("RENAME", "TO"):
+        return [ops.RenameObject(stmt, kind="type", name=name, new_name=cur.identifier())]
+    cur.rest()
+    return [ops.Other(stmt, kind="alter type")]
+
+
+# ---- maintenance and locking statements -----------------------------------------------------
+
+
+def _reindex(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
+    cur.expect("REINDEX")
+    concurrently = False
+    if cur.peek() is not None and cur.peek().text == "(":  # type: ignore[union-attr]
+        concurrently = "CONCURRENTLY" in cur.skip_parens().upper()
+    kind = cur.next().upper.lower()
+    if kind not in ("index", "table", "schema", "database", "system"):
+        raise SyntaxProblem("REINDEX needs INDEX, TABLE, SCHEMA, DATABASE or SYSTEM")
+    concurrently = cur.accept("CONCURRENTLY") or concurrently
+    name = cur.name() if not cur.at_end() else Name("")
+    return [ops.Reindex(stmt, kind=kind, target_name=name, concurrently=concurrently)]
+
+
+def _lock(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
+    cur.expect("LOCK")
+    cur.accept("TABLE")
+    cur.accept("ONLY")
+    names = [cur.name()]
+    while cur.peek() is not None and cur.peek().text == ",":  # type: ignore[union-attr]
+        cur.next()
+        names.append(cur.name())
+    mode = "ACCESS EXCLUSIVE"
+    if cur.accept("IN"):
+        mode = cur.until(("MODE",)).upper()
+        cur.expect("MODE")
+    return [ops.LockTable(stmt, target=n, mode=" ".join(mode.split())) for n in names]
+
+
+def _refresh(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
+    cur.expect("REFRESH", "MATERIALIZED", "VIEW")
+    concurrently = cur.accept("CONCURRENTLY")
+    view = cur.name()
+    cur.rest()
+    return [ops.RefreshMaterializedView(stmt, view=view, concurrently=concurrently)]
+
+
+def _vacuum(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
+    cur.expect("VACUUM")
+    full = False
+    if cur.peek() is not None and cur.peek().text == "(":  # type: ignore[union-attr]
+        options = cur.skip_parens().upper().replace(",", " ").split()
+        full = "FULL" in options and "FALSE" not in options[options.index("FULL") + 1 : options.index("FULL") + 2]
+    while (word := cur.accept_any(("FULL", "FREEZE", "VERBOSE", "ANALYZE", "ANALYSE"))) is not None:
+        full = full or word == "FULL"
+    if not full:
+        cur.rest()
+        return [ops.Other(stmt, kind="vacuum")]
+    if cur.at_end():
+        return [ops.VacuumFull(stmt, target=None)]
+    result: list[ops.Operation] = []
+    for first, stop in cur.split_top_level():
+        result.append(ops.VacuumFull(stmt, target=Cursor(cur.sql, cur.toks, first, stop).name()))
+    return result
+
+
+def _cluster(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
+    cur.expect("CLUSTER")
+    cur.accept("VERBOSE")
+    if cur.at_end():
+        return [ops.Cluster(stmt, target=None)]
+    target = cur.name()
+    cur.rest()
+    return [ops.Cluster(stmt, target=target)]
+
+
+def _truncate(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
+    cur.expect("TRUNCATE")
+    cur.accept("TABLE")
+    result: list[ops.Operation] = []
+    for first, stop in cur.split_top_level():
+        item = Cursor(cur.sql, cur.toks, first, stop)
+        item.accept("ONLY")
+        result.append(ops.Truncate(stmt, target=item.name()))
+        if item.looking_at("RESTART|CONTINUE|CASCADE|RESTRICT"):
+            break
+    return result
+
+
+def _do(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
+    return [ops.Unparsed(stmt, reason="DO block: procedural code is not analysed")]
+
+
+# ---- data changes and queries (sqlglot) ------------------------------------------------------
+
+
+def _dml_handler(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
+    return _dml(stmt, cur.sql)
+
+
+def _dml(stmt: Statement, sql: str) -> list[ops.Operation]:
+    from bgmigrate.sql_dml import parse_dml
+
+    return parse_dml(stmt, sql)
+
+
+_HANDLERS: dict[str, _Handler] = {
+    "BEGIN": _transaction,
+    "START": _transaction,
+    "COMMIT": _transaction,
+    "END": _transaction,
+    "ROLLBACK": _transaction,
+    "ABORT": _transaction,
+    "SAVEPOINT": _transaction,
+    "RELEASE": _transaction,
+    "SET": _set,
+    "RESET": _reset,
+    "CREATE": _create,
+    "DROP": _drop,
+    "ALTER": _alter,
+    "REINDEX": _reindex,
+    "LOCK": _lock,
+    "REFRESH": _refresh,
+    "VACUUM": _vacuum,
+    "CLUSTER": _cluster,
+    "TRUNCATE": _truncate,
+    "DO": _do,
+    "SELECT": _dml_handler,
+    "WITH": _dml_handler,
+    "UPDATE": _dml_handler,
+    "DELETE": _dml_handler,
+    "INSERT": _dml_handler,
+    "MERGE": _dml_handler,
+}

@@ -1,0 +1,403 @@
+"""Reporters: snapshots of every format, plus the properties each format promises."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from snapshot import assert_snapshot
+
+from bgmigrate.catalogue import Catalogue, RuleEntry
+from bgmigrate.findings import Finding, InputError, Severity
+from bgmigrate.report import FORMATS, render
+from bgmigrate.report.github import escape_data, escape_property, finding_command
+from bgmigrate.result import LintResult
+
+SCHEMA = Path(__file__).parent.parent / "bgmigrate" / "report" / "sarif-2.1.0.schema.json"
+ANSI = re.compile(r"\x1b\[")
+
+
+def _entry(code: str, name: str, severity: Severity, group: str, summary: str) -> RuleEntry:
+    return RuleEntry(
+        code=code,
+        name=name,
+        severity=severity,
+        group=group,
+        summary=summary,
+        why=f"Why {name} hurts under blue-green deployment.",
+        recipe=f"1. Expand.\n2. Migrate.\n3. Contract ({name}).",
+    )
+
+
+CATALOGUE = Catalogue(
+    entries={
+        "rename-column": _entry(
+            "BG101",
+            "rename-column",
+            Severity.ERROR,
+            "compatibility",
+            "Renaming a column breaks the version still running.",
+        ),
+        "add-index-locking": _entry(
+            "BG201",
+            "add-index-locking",
+            Severity.WARNING,
+            "locking",
+            "CREATE INDEX without CONCURRENTLY blocks writes.",
+        ),
+        "missing-lock-timeout": _entry(
+            "BG301",
+            "missing-lock-timeout",
+            Severity.INFO,
+            "style",
+            "Set lock_timeout before DDL.",
+        ),
+    }
+)
+
+SQL = """\
+-- 001: rename the email column
+SET lock_timeout = '2s';
+ALTER TABLE users
+  RENAME COLUMN email TO email_address;
+CREATE INDEX users_name_idx ON users (name);
+"""
+
+ALEMBIC = """\
+def upgrade():
+    op.alter_column("accounts", "login", new_column_name="username")
+"""
+
+RENAME_FIX = (
+    "1. Add column email_address to users.\n"
+    "2. Backfill it in batches:\n"
+    "     UPDATE users SET email_address = email WHERE id BETWEEN ...;\n"
+    "3. Drop users.email in the contract phase."
+)
+
+
+def _finding(**overrides: object) -> Finding:
+    values: dict[str, object] = {
+        "rule": "rename-column",
+        "code": "BG101",
+        "severity": Severity.ERROR,
+        "path": "db/001_rename.sql",
+        "line": 3,
+        "column": 1,
+        "end_line": 4,
+        "end_column": 38,
+        "message": (
+            'Renaming column "email" on table "users" breaks the blue version, which still reads "email".'
+        ),
+        "fix": RENAME_FIX,
+    }
+    values.update(overrides)
+    return Finding(**values)  # type: ignore[arg-type]
+
+
+def sample_result() -> LintResult:
+    """Findings of every severity, deliberately unsorted, across three files (one without source)."""
+    findings = [
+        _finding(
+            rule="add-index-locking",
+            code="BG201",
+            severity=Severity.WARNING,
+            line=5,
+            end_line=5,
+            end_column=44,
+            message='CREATE INDEX on "users" takes a SHARE lock: writes wait until the index is built.',
+            fix="Use CREATE INDEX CONCURRENTLY users_name_idx ON users (name); outside a transaction.",
+        ),
+        _finding(),
+        _finding(
+            rule="missing-lock-timeout",
+            code="BG301",
+            severity=Severity.INFO,
+            path="db/002_gone.sql",
+            line=1,
+            end_line=1,
+            end_column=20,
+            message="No lock_timeout is set; a blocked ALTER queues every query behind it.",
+            fix="Add SET lock_timeout = '2s'; at the top of the migration.",
+        ),
+        _finding(
+            path="alembic/versions/3f2a_rename.py",
+            line=2,
+            end_line=2,
+            column=5,
+            end_column=69,
+            message='Renaming column "login" on table "accounts" breaks the blue version.',
+            fix="1. Add column username.\n2. Backfill.\n3. Drop login later.",
+        ),
+    ]
+    return LintResult(
+        findings=findings,
+        errors=[InputError("db/003_broken.sql", 7, 'syntax error at or near "TABLEE"')],
+        files=4,
+        sources={"db/001_rename.sql": SQL, "alembic/versions/3f2a_rename.py": ALEMBIC},
+    )
+
+
+def rendered(result: LintResult, fmt: str, **kwargs: object) -> str:
+    out = io.StringIO()
+    render(result, fmt, out, catalogue=CATALOGUE, **kwargs)  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+# ---- snapshots ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name"),
+    [
+        ("text", "report.txt"),
+        ("json", "report.json"),
+        ("sarif", "report.sarif"),
+        ("github", "report.github.txt"),
+        ("gitlab", "report.gitlab.json"),
+    ],
+)
+def test_snapshot(fmt: str, name: str) -> None:
+    assert_snapshot(name, rendered(sample_result(), fmt, color=False))
+
+
+def test_snapshot_clean_run() -> None:
+    assert_snapshot("clean.txt", rendered(LintResult(files=12), "text"))
+
+
+# ---- text --------------------------------------------------------------------------------
+
+
+def test_text_plain_output_has_no_escape_codes_or_trailing_spaces() -> None:
+    text = rendered(sample_result(), "text")  # StringIO is no terminal: colour off by default
+    assert not ANSI.search(text)
+    assert all(line == line.rstrip() for line in text.splitlines())
+    assert all(len(line) <= 100 for line in text.splitlines())
+
+
+def test_text_colour_only_when_asked() -> None:
+    assert ANSI.search(rendered(sample_result(), "text", color=True))
+    assert not ANSI.search(rendered(sample_result(), "text", color=False))
+
+
+def test_text_colour_on_terminal_unless_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    tty = FakeTerminal()
+    render(sample_result(), "text", tty, catalogue=CATALOGUE)
+    assert ANSI.search(tty.getvalue())
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    tty = FakeTerminal()
+    render(sample_result(), "text", tty, catalogue=CATALOGUE)
+    assert not ANSI.search(tty.getvalue())
+
+
+def test_text_prints_full_fix_and_explain_pointer() -> None:
+    text = rendered(sample_result(), "text")
+    assert "UPDATE users SET email_address = email WHERE id BETWEEN ...;" in text
+    assert "3. Drop users.email in the contract phase." in text
+    assert "run: bgmigrate explain rename-column" in text
+    assert "why: Renaming a column breaks the version still running." in text
+
+
+def test_text_finding_without_source_still_renders() -> None:
+    result = LintResult(findings=[_finding()], files=1)  # no sources at all
+    text = rendered(result, "text")
+    assert "db/001_rename.sql:3:1  error  rename-column [BG101]" in text
+    assert 'Renaming column "email"' in text
+    assert "fix: 1. Add column email_address to users." in text
+    assert "ALTER TABLE" not in text  # no frame to show
+
+
+def test_text_finding_past_end_of_source_still_renders() -> None:
+    result = LintResult(
+        findings=[_finding(line=40, end_line=41)], files=1, sources={"db/001_rename.sql": SQL}
+    )
+    assert "db/001_rename.sql:40:1" in rendered(result, "text")
+
+
+def test_text_rule_missing_from_catalogue_has_no_why() -> None:
+    result = LintResult(findings=[_finding(rule="new-rule", code="BG999")], files=1)
+    text = rendered(result, "text")
+    assert "new-rule [BG999]" in text
+    assert "why:" not in text
+
+
+def test_text_long_statement_frame_is_cut() -> None:
+    source = (
+        "ALTER TABLE users\n" + "".join(f"  ADD COLUMN c{i} int,\n" for i in range(30)) + "  ADD x int;\n"
+    )
+    finding = _finding(line=1, end_line=32, path="db/long.sql")
+    text = rendered(LintResult(findings=[finding], files=1, sources={"db/long.sql": source}), "text")
+    assert "… 20 more lines" in text
+    assert "c29" not in text
+
+
+def test_text_summary_lines() -> None:
+    assert rendered(LintResult(files=1), "text").endswith("No findings in 1 file\n")
+    with_errors = LintResult(errors=[InputError("a.sql", 0, "cannot read")], files=2)
+    text = rendered(with_errors, "text")
+    assert "a.sql: error: cannot read" in text
+    assert text.endswith("No findings in 2 files, 1 input error\n")
+    assert rendered(sample_result(), "text").endswith(
+        "2 errors, 1 warning, 1 info in 4 files, 1 input error\n"
+    )
+
+
+# ---- json --------------------------------------------------------------------------------
+
+
+def test_json_is_one_stable_document() -> None:
+    first = rendered(sample_result(), "json")
+    shuffled = sample_result()
+    shuffled.findings.reverse()
+    assert rendered(shuffled, "json") == first  # input order does not matter
+    doc = json.loads(first)
+    assert list(doc) == ["findings", "files", "errors", "summary"]
+    assert doc["summary"] == {"error": 2, "warning": 1, "info": 1}
+    assert doc["files"] == 4
+    keys = [(f["path"], f["line"], f["column"], f["code"]) for f in doc["findings"]]
+    assert keys == sorted(keys)
+    assert first.endswith("}\n")
+
+
+# ---- sarif -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sarif_validator() -> jsonschema.Draft4Validator:
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.Draft4Validator.check_schema(schema)
+    return jsonschema.Draft4Validator(schema)
+
+
+@pytest.mark.parametrize(
+    "result",
+    [sample_result(), LintResult(files=3), LintResult(findings=[_finding(rule="new", code="BG999")])],
+    ids=["sample", "clean", "unknown-rule"],
+)
+def test_sarif_is_valid(sarif_validator: jsonschema.Draft4Validator, result: LintResult) -> None:
+    sarif_validator.validate(json.loads(rendered(result, "sarif")))
+
+
+def test_sarif_results_point_at_their_rules() -> None:
+    run = json.loads(rendered(sample_result(), "sarif"))["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    assert [r["id"] for r in rules] == ["BG101", "BG201", "BG301"]  # every catalogue rule
+    for res in run["results"]:
+        assert rules[res["ruleIndex"]]["id"] == res["ruleId"]
+    assert {r["level"] for r in run["results"]} == {"error", "warning", "note"}
+    assert run["invocations"][0]["executionSuccessful"] is False
+    assert len(run["invocations"][0]["toolExecutionNotifications"]) == 1
+
+
+def test_sarif_region_end_column_is_exclusive() -> None:
+    run = json.loads(rendered(LintResult(findings=[_finding()]), "sarif"))["runs"][0]
+    region = run["results"][0]["locations"][0]["physicalLocation"]["region"]
+    assert region == {"startLine": 3, "startColumn": 1, "endLine": 4, "endColumn": 39}
+
+
+def test_sarif_fingerprints_are_stable_and_distinct() -> None:
+    twin = _finding(line=9, end_line=9)  # same rule, path and message, different place
+    moved = _finding(line=30, end_line=31)
+    fingerprints = [
+        json.loads(rendered(LintResult(findings=findings), "sarif"))["runs"][0]["results"]
+        for findings in ([_finding(), twin], [moved])
+    ]
+    first, second = (r["partialFingerprints"] for r in fingerprints[0])
+    assert first != second
+    assert fingerprints[1][0]["partialFingerprints"] == first  # moving the statement keeps it
+
+
+def test_sarif_clean_run_succeeds() -> None:
+    run = json.loads(rendered(LintResult(files=1), "sarif"))["runs"][0]
+    assert run["invocations"] == [{"executionSuccessful": True}]
+    assert run["results"] == []
+
+
+# ---- github ------------------------------------------------------------------------------
+
+
+def test_github_escaping() -> None:
+    assert escape_data("100% sure\r\nnext") == "100%25 sure%0D%0Anext"
+    assert escape_property("dir,x/a:b.sql") == "dir%2Cx/a%3Ab.sql"
+    line = finding_command(_finding(path="db/a,b:c.sql", message="50% of\nrows", fix="do x"))
+    assert line.startswith(
+        "::error file=db/a%2Cb%3Ac.sql,line=3,col=1,endLine=4,title=rename-column [BG101]::"
+    )
+    assert line.endswith("::50%25 of%0Arows — do x")
+    assert "\n" not in line
+
+
+def test_github_one_line_per_finding_and_error() -> None:
+    lines = rendered(sample_result(), "github").splitlines()
+    assert len(lines) == 5
+    assert [line.split(" ", 1)[0] for line in lines] == [
+        "::error",
+        "::error",
+        "::error",
+        "::warning",
+        "::notice",
+    ]
+
+
+# ---- gitlab ------------------------------------------------------------------------------
+
+
+def test_gitlab_issues() -> None:
+    issues = json.loads(rendered(sample_result(), "gitlab"))
+    assert len(issues) == 5
+    fingerprints = [i["fingerprint"] for i in issues]
+    assert len(set(fingerprints)) == len(fingerprints)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", f) for f in fingerprints)
+    by_rule = {i["check_name"]: i["severity"] for i in issues}
+    assert by_rule == {
+        "input-error": "blocker",
+        "rename-column": "critical",
+        "add-index-locking": "major",
+        "missing-lock-timeout": "info",
+    }
+    assert issues[1]["location"] == {
+        "path": "alembic/versions/3f2a_rename.py",
+        "lines": {"begin": 2, "end": 2},
+    }
+
+
+# ---- dispatch ----------------------------------------------------------------------------
+
+
+def test_every_format_renders_a_clean_run() -> None:
+    for fmt in FORMATS:
+        out = rendered(LintResult(), fmt)
+        # No findings means no annotations at all for GitHub; every other format says so.
+        assert out == "" if fmt == "github" else out.endswith("\n")
+
+
+def test_unknown_format() -> None:
+    with pytest.raises(ValueError, match="unknown format 'xml'"):
+        rendered(LintResult(), "xml")
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif", "github", "gitlab"])
+def test_machine_formats_do_not_import_rich(fmt: str) -> None:
+    code = (
+        "import io, sys\n"
+        "from bgmigrate.catalogue import Catalogue\n"
+        "from bgmigrate.result import LintResult\n"
+        "from bgmigrate.report import render\n"
+        f"render(LintResult(), {fmt!r}, io.StringIO(), catalogue=Catalogue(entries={{}}))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'pygments')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
