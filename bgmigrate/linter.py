@@ -190,7 +190,7 @@ def _suppressed(rule: str, catalogue: Catalogue, uses: list[_SuppressionUse]) ->
 def _suppression_findings(
     migration: Migration, uses: list[_SuppressionUse], catalogue: Catalogue, selection: RuleSelection
 ) -> list[Finding]:
-    findings: list[Finding] = []
+    hits: list[tuple[str, Hit]] = []
     seen: set[int] = set()
     for use in uses:
         s = use.suppression
@@ -202,17 +202,20 @@ def _suppression_findings(
         unknown = [sel for sel in s.rules if not catalogue.select(sel)]
         if unknown:
             msg = f"ignore comment names no rule: {', '.join(unknown)}"
-            hit = Hit(ops.Other(stmt), msg, "Use a rule name from `bgmigrate rules`.")
-            findings.append(_finding(migration, "unused-ignore", hit, catalogue, selection))
+            hits.append(("unused-ignore", Hit(ops.Other(stmt), msg, "Use a rule name from `bgmigrate rules`.")))
         elif not use.used:
             msg = f"ignore comment for {label} suppresses nothing here"
-            hit = Hit(ops.Other(stmt), msg, "Remove the comment, or move it onto the statement it is meant for.")
-            findings.append(_finding(migration, "unused-ignore", hit, catalogue, selection))
+            fix = "Remove the comment, or move it onto the statement it is meant for."
+            hits.append(("unused-ignore", Hit(ops.Other(stmt), msg, fix)))
         if not s.reason:
             msg = f"ignore comment for {label} gives no reason"
             fix = f"Say why it is safe: `bgmigrate: ignore[{label}] <reason>`."
-            findings.append(_finding(migration, "ignore-without-reason", Hit(ops.Other(stmt), msg, fix), catalogue, selection))
-    return [f for f in findings if selection.active(f.rule, migration.path)]
+            hits.append(("ignore-without-reason", Hit(ops.Other(stmt), msg, fix)))
+    return [
+        _finding(migration, rule, hit, catalogue, selection)
+        for rule, hit in hits
+        if selection.active(rule, migration.path)
+    ]
 
 
 def _notice_hits(migration: Migration) -> list[tuple[str, Hit]]:
@@ -272,17 +275,19 @@ def lint_migrations(
     *,
     schema: Schema | None = None,
     report: set[str] | None = None,
+    parsed: Sequence[tuple[list[ops.Operation], list[InputError]]] | None = None,
 ) -> tuple[list[Finding], list[InputError]]:
     """Lint migrations in order, each against the schema the earlier ones built.
 
     ``report`` limits which migrations' findings are returned (``--diff``); the others are
-    still replayed for their schema.
+    still replayed for their schema. ``parsed`` holds each migration's operations when the
+    caller parsed them already (in parallel, or from the cache).
     """
     schema = schema if schema is not None else Schema()
     findings: list[Finding] = []
     errors: list[InputError] = []
-    for migration in migrations:
-        operations, parse_errors = parse_migration(migration)
+    for i, migration in enumerate(migrations):
+        operations, parse_errors = parsed[i] if parsed is not None else parse_migration(migration)
         hits = analyse(migration, operations, schema, settings)
         if report is None or migration.path in report:
             errors.extend(parse_errors)

@@ -103,7 +103,9 @@ def _relaxed_order(by_rev: dict[str, Migration], stuck: set[str]) -> list[str]:
     remaining = set(stuck)
     while remaining:
         ready = sorted(
-            rev for rev in remaining if all(p in placed or p not in remaining for p in by_rev[rev].down_revisions)
+            rev
+            for rev in remaining
+            if all(p in placed or p not in remaining for p in by_rev[rev].down_revisions)
         )
         # On a cycle nothing is ready: take the smallest id to break it.
         chosen = ready[0] if ready else min(remaining)
@@ -193,10 +195,7 @@ def _separator(parser: configparser.ConfigParser) -> str | None:
 
 def _split_paths(value: str, separator: str | None) -> list[str]:
     """Split a path list the way alembic does: by the configured separator, else by spaces/commas."""
-    if separator is None or separator == " ":
-        parts = re.split(r"[,\s]+", value)
-    else:
-        parts = value.split(separator)
+    parts = re.split(r"[,\s]+", value) if separator in (None, " ") else value.split(separator)
     return [part.strip() for part in parts if part.strip()]
 
 
@@ -209,7 +208,9 @@ def _resolve(here: Path, location: str) -> Path:
 
 def _looks_like_package_resource(location: str) -> bool:
     # "myapp:migrations" names a directory inside an installed package (not a Windows drive "C:\").
-    return bool(re.fullmatch(r"[A-Za-z_][\w.]*:[\w./]+", location)) and not re.match(r"[A-Za-z]:[\\/]", location)
+    if re.match(r"[A-Za-z]:[\\/]", location):
+        return False
+    return bool(re.fullmatch(r"[A-Za-z_][\w.]*:[\w./]+", location))
 
 
 def _package_path(location: str) -> Path | None:

@@ -235,7 +235,11 @@ def _literal_spans(sql: str) -> list[tuple[int, int]]:
     i, n = 0, len(sql)
     while i < n:
         ch = sql[i]
-        if ch in "'\"":
+        if ch in "'\"" and i > 0 and sql[i - 1] == ":" and (i < 2 or sql[i - 2] != ":"):
+            # :'name' and :"name" are psql variables, not literals.
+            close = sql.find(ch, i + 1)
+            i = n if close < 0 else close + 1
+        elif ch in "'\"":
             j = _skip_quoted(sql, i, ch, ch == "'" and _is_e_string(sql, i))
             spans.append((i, j))
             i = j

