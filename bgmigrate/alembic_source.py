@@ -678,8 +678,11 @@ def _dialect_class() -> type[Any]:
 @contextlib.contextmanager
 def _offline_operations(recorder: _Recorder) -> Iterator[None]:
     """An offline PostgreSQL MigrationContext whose ``alembic.op`` records into ``recorder``."""
+    from alembic import context as context_module
     from alembic import op as op_module
+    from alembic.config import Config
     from alembic.operations import Operations
+    from alembic.runtime.environment import EnvironmentContext
     from alembic.runtime.migration import MigrationContext
 
     # "named" parameters: no %-doubling in rendered text, and unbound parameters stay readable.
@@ -693,12 +696,24 @@ def _offline_operations(recorder: _Recorder) -> Iterator[None]:
     context = MigrationContext.configure(dialect=dialect, opts=opts)
     operations = Operations(context)
     recorder.attach(operations, context)
-    previous = getattr(op_module, "_proxy", None)
-    operations._install_proxy()
+    # Some scripts ask ``alembic.context`` whether they run offline. They are told no: the branch
+    # production takes (online) is the one worth linting, and a database question still stops it.
+    environment = EnvironmentContext(Config(), None, as_sql=False)
+    environment._migration_context = context
+    environment.get_bind = recorder.connection
+    with _proxy_installed(op_module, operations), _proxy_installed(context_module, environment):
+        yield
+
+
+@contextlib.contextmanager
+def _proxy_installed(module: types.ModuleType, target: Any) -> Iterator[None]:
+    """Point one of alembic's proxy modules at ``target``, then put back whatever was there."""
+    previous = getattr(module, "_proxy", None)
+    target._install_proxy()
     try:
         yield
     finally:
-        operations._remove_proxy()
+        target._remove_proxy()
         if previous is not None:
             previous._install_proxy()
 
@@ -731,10 +746,13 @@ def _import_paths(path: Path, search_paths: Sequence[Path]) -> Iterator[None]:
     added = _script_paths(path, search_paths)
     saved_path = list(sys.path)
     saved_modules = set(sys.modules)
+    saved_bytecode = sys.dont_write_bytecode
     sys.path[:0] = [str(p) for p in added if str(p) not in sys.path]
+    sys.dont_write_bytecode = True  # a linter leaves no __pycache__ in the project it reads
     try:
         yield
     finally:
+        sys.dont_write_bytecode = saved_bytecode
         sys.path[:] = saved_path
         for name in set(sys.modules) - saved_modules:
             if _from_project(name, sys.modules.get(name), added):

@@ -6,12 +6,12 @@ No I/O here: front-ends hand in ``Migration`` values, the CLI renders what comes
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bgmigrate import operations as ops
 from bgmigrate.catalogue import Catalogue
 from bgmigrate.checks import discover
-from bgmigrate.checks.api import Hit, OpContext
+from bgmigrate.checks.api import Hit, OpContext, TableSize
 from bgmigrate.findings import Finding, InputError, Severity
 from bgmigrate.locks import ACCESS_EXCLUSIVE, lock_taken
 from bgmigrate.migration import Migration
@@ -98,7 +98,7 @@ def analyse(
         )
         for rule in registry.values():
             if rule.on_op is not None and isinstance(op, rule.op_types):
-                hits.extend((rule.name, hit) for hit in rule.on_op(op, ctx))
+                hits.extend((rule.name, _with_size(hit, ctx)) for hit in rule.on_op(op, ctx))
         seen.append((op, ctx))
         _track_tables(op, new_tables)
         if in_tx and state.holder is None and _takes_exclusive_on_existing(op, ctx):
@@ -109,6 +109,17 @@ def analyse(
         if rule.on_migration is not None:
             hits.extend((rule.name, hit) for hit in rule.on_migration(seen))
     return hits
+
+
+def _with_size(hit: Hit, ctx: OpContext) -> Hit:
+    """Attach the locked table's size when the schema came from a live database."""
+    if not ctx.schema.from_live or ctx.is_new_table(hit.op.table):
+        return hit
+    name = ctx.lock_table(hit.op) or hit.op.table
+    table = ctx.table(name)
+    if table is None or table.rows_estimate is None:
+        return hit
+    return replace(hit, table_size=TableSize(str(table.name.name), table.rows_estimate, table.size_bytes))
 
 
 def _track_tables(op: ops.Operation, new_tables: set[tuple[str, str]]) -> None:
@@ -234,6 +245,9 @@ def _finding(
     severity = selection.severity(rule) if rule in selection.severities else entry.severity
     if hit.severity is not None and not _overridden(rule, selection, entry.severity):
         severity = hit.severity
+    message = hit.message
+    if hit.table_size is not None and entry.group == "locking":
+        severity, message = _weigh(severity, message, hit.table_size, selection)
     stmt = hit.op.stmt
     table = hit.op.table
     return Finding(
@@ -245,10 +259,17 @@ def _finding(
         column=stmt.column,
         end_line=stmt.end_line,
         end_column=stmt.end_column,
-        message=hit.message,
+        message=message,
         fix=hit.fix,
         table=str(table) if table else None,
     )
+
+
+def _weigh(severity: Severity, message: str, size: TableSize, selection: RuleSelection) -> tuple[Severity, str]:
+    """Lock findings on small tables drop to info; on large ones they say how large."""
+    if size.rows < selection.small_table_rows:
+        return Severity.INFO, f"{message} ({size.describe()}: below the small-table threshold, the lock is brief)"
+    return severity, f"{message} ({size.describe()})"
 
 
 def _overridden(rule: str, selection: RuleSelection, default: Severity) -> bool:

@@ -20,6 +20,7 @@ class RuleSelection:
 
     severities: dict[str, Severity]
     per_path: tuple[tuple[str, frozenset[str]], ...]
+    small_table_rows: int = 10_000
 
     def active(self, rule: str, path: str) -> bool:
         if rule not in self.severities:
@@ -58,4 +59,4 @@ def select_rules(catalogue: Catalogue, settings: LintSettings) -> RuleSelection:
         (glob, frozenset(n for s in selectors for n in names_for(catalogue, s)))
         for glob, selectors in settings.per_path_ignores
     )
-    return RuleSelection(severities, per_path)
+    return RuleSelection(severities, per_path, settings.small_table_rows)

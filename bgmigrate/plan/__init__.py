@@ -1,0 +1,1 @@
+"""Planning: rewrite an unsafe migration into expand / migrate / contract phases."""

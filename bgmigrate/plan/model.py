@@ -1,0 +1,140 @@
+"""The plan model: a migration rewritten into expand / migrate / contract phases.
+
+A plan is data: the planner (pure) produces it, ``plan.json`` stores it, ``apply`` executes it
+and the traffic-switch coordinator reads its checks to decide whether the live schema serves
+both app versions. Every field round-trips through JSON unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PHASES = ("expand", "migrate", "contract")
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """Fill columns of existing rows in batches by primary-key range.
+
+    ``where`` selects rows that still need the backfill (so a crashed run resumes and rows
+    written meanwhile by the old version are caught); ``assignments`` are (column, SQL
+    expression) pairs evaluated per row.
+    """
+
+    table: str  # quoted, possibly schema-qualified SQL name
+    key: str  # single-column primary key used for batching (quoted)
+    assignments: tuple[tuple[str, str], ...]
+    where: str
+    batch_size: int = 1000
+
+
+@dataclass(frozen=True)
+class Step:
+    """One unit of work in a phase: a SQL statement or a batched backfill."""
+
+    kind: str  # "sql" | "backfill"
+    description: str
+    sql: str = ""
+    transactional: bool = True  # False for CONCURRENTLY and other statements outside a transaction
+    takes_lock: str = ""  # lock mode on an existing table, e.g. "ACCESS EXCLUSIVE"; "" for none
+    table: str = ""  # the table it locks or fills
+    backfill: Backfill | None = None
+    rollback_sql: str = ""  # how ``apply --rollback`` undoes it ("" when nothing to undo)
+    retry_sql: str = ""  # run before a retry (drop an INVALID index a failed build left)
+    source_line: int | None = None  # where in the original migration it came from
+
+
+@dataclass(frozen=True)
+class Check:
+    """A fact about the live schema that holds once a phase is applied.
+
+    kinds: table_exists, table_absent, column_exists, column_absent, column_not_null,
+    trigger_exists, trigger_absent, index_valid, constraint_validated, no_rows (``sql`` is a
+    query returning the rows still left behind; none expected).
+    """
+
+    kind: str
+    table: str = ""  # unquoted "schema.name" or "name"
+    column: str = ""
+    name: str = ""  # trigger / index / constraint name
+    sql: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str  # expand | migrate | contract
+    steps: tuple[Step, ...] = ()
+    serves: tuple[str, ...] = ()  # app versions live while this phase is in place: "old", "new"
+    notes: tuple[str, ...] = ()  # what the application release must do around this phase
+    checks: tuple[Check, ...] = ()  # hold after this phase; preconditions of the next
+
+
+@dataclass(frozen=True)
+class Plan:
+    id: str
+    source: str  # the original migration's path
+    phases: tuple[Phase, ...]
+    preconditions: tuple[Check, ...] = ()  # hold before expand
+    passthrough: tuple[str, ...] = field(default=())  # notes on statements carried over unchanged
+    source_revision: str | None = None  # Alembic: the revision the phases chain onto
+    format_version: int = FORMAT_VERSION
+
+    def phase(self, name: str) -> Phase:
+        for phase in self.phases:
+            if phase.name == name:
+                return phase
+        raise KeyError(name)
+
+    def to_json(self) -> str:
+        """Stable JSON text (sorted keys, two-space indent, trailing newline)."""
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        """Read ``plan.json``; raises ``ValueError`` on a malformed document."""
+        try:
+            data = json.loads(text)
+            return _plan(data)
+        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"not a bgmigrate plan: {exc}") from None
+
+
+def _plan(data: dict[str, Any]) -> Plan:
+    if data.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"unsupported plan format {data.get('format_version')!r}")
+    return Plan(
+        id=data["id"],
+        source=data["source"],
+        phases=tuple(_phase(p) for p in data["phases"]),
+        preconditions=tuple(Check(**c) for c in data.get("preconditions", [])),
+        passthrough=tuple(data.get("passthrough", [])),
+        source_revision=data.get("source_revision"),
+    )
+
+
+def _phase(data: dict[str, Any]) -> Phase:
+    return Phase(
+        name=data["name"],
+        steps=tuple(_step(s) for s in data["steps"]),
+        serves=tuple(data["serves"]),
+        notes=tuple(data["notes"]),
+        checks=tuple(Check(**c) for c in data["checks"]),
+    )
+
+
+def _step(data: dict[str, Any]) -> Step:
+    raw = dict(data)
+    backfill = raw.pop("backfill", None)
+    if backfill is not None:
+        backfill = Backfill(
+            table=backfill["table"],
+            key=backfill["key"],
+            assignments=tuple((c, e) for c, e in backfill["assignments"]),
+            where=backfill["where"],
+            batch_size=int(backfill["batch_size"]),
+        )
+    return Step(backfill=backfill, **raw)
