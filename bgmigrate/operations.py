@@ -26,6 +26,7 @@ class ColumnSpec:
     serial: bool = False  # serial / bigserial / smallserial: an implicit nextval() default
     identity: bool = False
     generated_stored: bool = False
+    generated_virtual: bool = False  # PostgreSQL 18 VIRTUAL: computed on read, no rewrite
     primary_key: bool = False
     unique: bool = False
     references: Name | None = None
@@ -102,12 +103,14 @@ class AlterTableSet(Operation):
     """ALTER TABLE … SET TABLESPACE / LOGGED / UNLOGGED / (storage parameters)."""
 
     target: Name = Name("")
-    what: str = ""  # tablespace | logged | unlogged | options | schema
+    what: str = ""  # tablespace | logged | unlogged | options | schema | access method
+    new_schema: str | None = None  # for what == "schema"
 
 
 @dataclass(frozen=True)
 class Truncate(Operation):
     target: Name = Name("")
+    cascade: bool = False
 
 
 # ---- columns -----------------------------------------------------------------------------
@@ -198,6 +201,7 @@ class DropConstraint(Operation):
     target: Name = Name("")
     name: str = ""
     if_exists: bool = False
+    cascade: bool = False
 
 
 @dataclass(frozen=True)
@@ -329,9 +333,12 @@ class CreateObject(Operation):
 
 @dataclass(frozen=True)
 class RenameObject(Operation):
+    """RENAME TO, or SET SCHEMA (``new_schema``): either way the old name stops working."""
+
     kind: str = ""  # schema | view | materialized view | function | procedure | type | sequence | …
     name: Name = Name("")
     new_name: str = ""
+    new_schema: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -21,8 +21,10 @@ R = TypeVar("R")
 MIN_PARALLEL_ITEMS = 48
 # Without fork, each worker imports bgmigrate afresh: only large batches are worth it.
 MIN_SPAWN_ITEMS = 400
-# Items per task: enough to amortise pickling, few enough to balance the workers.
+# Items per task: enough to amortise pickling, few enough to balance the workers and to let
+# the caller start on the first results early.
 _TASKS_PER_WORKER = 4
+_MAX_CHUNK = 32
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def safe_call(fn: Callable[[T], R], item: T) -> R | WorkerFailure:
     """``fn(item)``, with any exception turned into a value."""
     try:
         return fn(item)
-    except Exception as exc:  # noqa: BLE001 - errors travel back as values, never as tracebacks
+    except Exception as exc:  # errors travel back as values, never as tracebacks
         return WorkerFailure(type(exc).__name__, str(exc))
 
 
@@ -84,29 +86,35 @@ def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def parallel_map(fn: Callable[[T], R], items: Sequence[T], jobs: int = 0) -> list[R | WorkerFailure]:
-    """``[fn(item) for item in items]`` across processes, in order, failures as values.
+def parallel_imap(fn: Callable[[T], R], items: Sequence[T], jobs: int = 0) -> Iterator[R | WorkerFailure]:
+    """``fn(item)`` for each item, in order, computed across processes; failures come as values.
 
-    ``fn`` must be a module-level function (it is sent to the workers by name); ``jobs`` 0 means
-    one worker per core.
+    Results arrive while the workers are still busy with later items, so the caller can work
+    on the first ones meanwhile. ``fn`` must be picklable (a module-level function or a
+    ``functools.partial`` of one); ``jobs`` 0 means one worker per core.
     """
     workers = worker_count(jobs, len(items))
     if workers == 1:
-        return _safe_chunk(fn, items)
+        yield from _safe_chunk(fn, items)
+        return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from functools import partial
 
-    size = max(1, -(-len(items) // (workers * _TASKS_PER_WORKER)))
-    chunks = _chunks(items, size)
-    results: list[R | WorkerFailure] = []
-    context = multiprocessing.get_context(_start_method())
+    size = max(1, min(_MAX_CHUNK, -(-len(items) // (workers * _TASKS_PER_WORKER))))
+    delivered = 0
     try:
+        context = multiprocessing.get_context(_start_method())
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker) as pool:
-            for done in pool.map(partial(_safe_chunk, fn), chunks):
-                results.extend(done)
-    except Exception:  # noqa: BLE001 - fn's own errors are values already: this is the pool failing
+            for done in pool.map(partial(_safe_chunk, fn), _chunks(items, size)):
+                delivered += len(done)
+                yield from done
+    except Exception:  # fn's own errors are values already: this is the pool failing
         # A worker died, could not start, or sent back what cannot be unpickled: finish what is
         # left here rather than fail the run.
-        results.extend(_safe_chunk(fn, items[len(results) :]))
-    return results
+        yield from _safe_chunk(fn, items[delivered:])
+
+
+def parallel_map(fn: Callable[[T], R], items: Sequence[T], jobs: int = 0) -> list[R | WorkerFailure]:
+    """``parallel_imap`` collected into a list."""
+    return list(parallel_imap(fn, items, jobs))

@@ -3,25 +3,38 @@
 Each linted file is judged against the schema its earlier siblings build (SQL files by name,
 Alembic revisions by their graph), so linting one new file in pre-commit still knows the
 tables and column types the folder created before it.
+
+A folder's result is cached by the content of all its files (see ``bgmigrate.cache``); on a
+miss its files are read and parsed in worker processes when there are enough of them, and
+replayed in order here.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from bgmigrate.cache import ResultCache, SequenceResult, Warn
 from bgmigrate.catalogue import Catalogue, load_catalogue
 from bgmigrate.config import Config, find_config, load_config, with_overrides
-from bgmigrate.findings import InputError, Severity
-from bgmigrate.linter import lint_migrations
+from bgmigrate.findings import Finding, InputError, Severity
 from bgmigrate.migration import Migration
 from bgmigrate.result import LintResult
-from bgmigrate.selection import select_rules
-from bgmigrate.sql_source import load_sql
+from bgmigrate.schema import Schema
+from bgmigrate.selection import RuleSelection, select_rules
+
+if TYPE_CHECKING:
+    from bgmigrate.operations import Operation
 
 MIGRATION_SUFFIXES = (".sql", ".py")
+
+# A file read and parsed (what a worker sends back), or why it could not be.
+Loaded = tuple[Migration, list["Operation"], list[InputError]] | InputError
 
 
 @dataclass(frozen=True)
@@ -46,12 +59,33 @@ class _Group:
     report: set[Path] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class SourceFile:
+    """One migration file's bytes, read once: hashed for the cache key, parsed on a miss."""
+
+    path: Path
+    shown: str
+    data: bytes | None = None
+    error: str = ""  # why it could not be read, when data is None
+
+
 def display_path(path: Path) -> str:
     """A path as the user sees it: relative to the working directory when under it."""
+    return _shown(path.resolve())
+
+
+def _shown(resolved: Path) -> str:
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        return resolved.relative_to(_resolved_cwd(os.getcwd())).as_posix()
     except ValueError:
-        return path.as_posix()
+        return resolved.as_posix()
+
+
+@functools.lru_cache(maxsize=4)
+def _resolved_cwd(cwd: str) -> Path:
+    # Keyed by the cwd string, so a chdir (tests do it) is seen; resolving once per run matters
+    # with thousands of files.
+    return Path(cwd).resolve()
 
 
 def _is_revision(path: Path) -> bool:
@@ -67,15 +101,17 @@ def _is_revision(path: Path) -> bool:
 
 
 def _folder_migrations(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in MIGRATION_SUFFIXES and _is_revision(p))
+    return sorted(p for p in folder.iterdir() if _is_migration(p))
+
+
+def _is_migration(path: Path) -> bool:
+    return path.is_file() and path.suffix in MIGRATION_SUFFIXES and _is_revision(path)
 
 
 def _expand(raw: str, errors: list[InputError]) -> list[Path]:
     path = Path(raw)
     if path.is_dir():
-        return sorted(
-            p for p in path.rglob("*") if p.is_file() and p.suffix in MIGRATION_SUFFIXES and _is_revision(p)
-        )
+        return sorted(p for p in path.rglob("*") if _is_migration(p))
     if not path.exists():
         errors.append(InputError(raw, 0, "no such file or directory"))
         return []
@@ -85,24 +121,50 @@ def _expand(raw: str, errors: list[InputError]) -> list[Path]:
     return [path] if _is_revision(path) else []
 
 
-def _config_for(path: Path, request: LintRequest, cache: dict[Path | None, Config]) -> Config:
-    source = Path(request.config_path) if request.config_path else find_config(path)
-    if source not in cache:
+@dataclass
+class _Lookups:
+    """Per-run memo of what is the same for every file of a folder (config, resolved folder)."""
+
+    configs: dict[Path | None, Config] = field(default_factory=dict)
+    config_files: dict[Path, Path | None] = field(default_factory=dict)
+    folders: dict[Path, Path] = field(default_factory=dict)
+
+    def folder(self, raw: Path) -> Path:
+        if raw not in self.folders:
+            self.folders[raw] = raw.resolve()
+        return self.folders[raw]
+
+    def resolved(self, path: Path) -> Path:
+        """``path.resolve()``, resolving each folder once (a file that is a link still resolves)."""
+        return path.resolve() if path.is_symlink() else self.folder(path.parent) / path.name
+
+
+def _config_for(path: Path, request: LintRequest, lookups: _Lookups) -> Config:
+    if request.config_path:
+        source: Path | None = Path(request.config_path)
+    else:
+        # Every file of a folder finds the same configuration: walk up once per folder.
+        if path.parent not in lookups.config_files:
+            lookups.config_files[path.parent] = find_config(path)
+        source = lookups.config_files[path.parent]
+    if source not in lookups.configs:
         base = load_config(source) if source is not None else Config()
-        cache[source] = with_overrides(base, **request.overrides)  # type: ignore[arg-type]
-    return cache[source]
+        lookups.configs[source] = with_overrides(base, **request.overrides)
+    return lookups.configs[source]
 
 
-def _excluded(path: Path, config: Config) -> bool:
+def _excluded(path: Path, config: Config, lookups: _Lookups) -> bool:
+    if not config.exclude:
+        return False
     import fnmatch
 
-    shown = display_path(path)
+    shown = _shown(lookups.resolved(path))
     return any(fnmatch.fnmatch(shown, glob) or fnmatch.fnmatch(path.name, glob) for glob in config.exclude)
 
 
 def plan_groups(request: LintRequest, errors: list[InputError]) -> list[_Group]:
     """Group the requested files by configuration, each with the folders that give it context."""
-    configs: dict[Path | None, Config] = {}
+    lookups = _Lookups()
     groups: dict[int, _Group] = {}
     targets: list[Path] = []
     for raw in request.paths:
@@ -110,14 +172,14 @@ def plan_groups(request: LintRequest, errors: list[InputError]) -> list[_Group]:
     if request.alembic_config:
         targets.extend(_alembic_targets(Path(request.alembic_config), errors))
     for path in targets:
-        config = _config_for(path, request, configs)
-        if _excluded(path, config):
+        config = _config_for(path, request, lookups)
+        if _excluded(path, config, lookups):
             continue
         group = groups.setdefault(id(config), _Group(config))
-        folder = path.parent.resolve()
+        folder = lookups.folder(path.parent)
         if folder not in group.sequences:
-            group.sequences[folder] = [p.resolve() for p in _folder_migrations(path.parent)]
-        group.report.add(path.resolve())
+            group.sequences[folder] = [lookups.resolved(p) for p in _folder_migrations(path.parent)]
+        group.report.add(lookups.resolved(path))
     return list(groups.values())
 
 
@@ -129,54 +191,68 @@ def _alembic_targets(ini: Path, errors: list[InputError]) -> list[Path]:
         return []
     try:
         versions = find_versions_dir(ini)
-    except Exception as exc:  # noqa: BLE001 - any unreadable ini is one input error
+    except Exception as exc:  # any unreadable ini is one input error
         errors.append(InputError(str(ini), 0, f"cannot find the versions folder: {exc}"))
         return []
     return _folder_migrations(versions) if versions.is_dir() else []
 
 
-def read_migration(path: Path, config: Config) -> Migration | InputError:
-    """Read one file into a Migration, or say why it cannot be read."""
-    shown = display_path(path)
+# ---- reading and parsing (in worker processes when there are many files) ----------------------
+
+
+def read_source(path: Path, shown: str | None = None) -> SourceFile:
+    """A file's bytes, or why they cannot be read (``shown``: its display path, when known)."""
+    shown = display_path(path) if shown is None else shown
     try:
-        data = path.read_bytes()
+        return SourceFile(path, shown, path.read_bytes())
     except OSError as exc:
-        return InputError(shown, 0, f"cannot read: {exc.strerror or exc}")
+        return SourceFile(path, shown, error=f"cannot read: {exc.strerror or exc}")
+
+
+def migration_from(source: SourceFile, assume_in_transaction: bool) -> Migration | InputError:
+    """A read file as a Migration, or say why it is not one."""
+    if source.data is None:
+        return InputError(source.shown, 0, source.error)
     try:
-        text = data.decode("utf-8")
+        text = source.data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        return InputError(shown, line, f"not UTF-8 (byte 0x{data[exc.start]:02x})")
-    if path.suffix == ".py":
+        line = source.data[: exc.start].count(b"\n") + 1
+        return InputError(source.shown, line, f"not UTF-8 (byte 0x{source.data[exc.start]:02x})")
+    if source.path.suffix == ".py":
+        from dataclasses import replace
+
         from bgmigrate.alembic_source import AlembicInputError, load_alembic
 
         try:
-            migration = load_alembic(path)
+            migration = load_alembic(source.path)
         except AlembicInputError as exc:
-            return InputError(shown, exc.line, exc.message)
-        from dataclasses import replace
+            return InputError(source.shown, exc.line, exc.message)
+        return replace(migration, path=source.shown)
+    from bgmigrate.sql_source import load_sql
 
-        return replace(migration, path=shown)
-    return load_sql(shown, text, assume_in_transaction=config.settings.assume_in_transaction)
+    return load_sql(source.shown, text, assume_in_transaction=assume_in_transaction)
 
 
-def _ordered(paths: Sequence[Path], config: Config, errors: list[InputError], report: set[Path]) -> list[Migration]:
+def read_migration(path: Path, config: Config) -> Migration | InputError:
+    """Read one file into a Migration, or say why it cannot be read."""
+    return migration_from(read_source(path), config.settings.assume_in_transaction)
+
+
+def load_source(source: SourceFile, assume_in_transaction: bool) -> Loaded:
+    """Read and parse one file: the per-file work, which needs no other file (workers run it)."""
+    from bgmigrate.linter import parse_migration
+
+    migration = migration_from(source, assume_in_transaction)
+    if isinstance(migration, InputError):
+        return migration
+    operations, errors = parse_migration(migration)
+    return migration, operations, errors
+
+
+def _run_order(paths: Sequence[Path]) -> list[Path]:
+    """SQL files by natural name order, then Alembic revisions (ordered by their graph later)."""
     sql = sorted((p for p in paths if p.suffix == ".sql"), key=_natural_key)
-    migrations: list[Migration] = []
-    alembic: list[Migration] = []
-    for path in [*sql, *(p for p in paths if p.suffix == ".py")]:
-        loaded = read_migration(path, config)
-        if isinstance(loaded, InputError):
-            if path in report:
-                errors.append(loaded)
-            continue
-        (alembic if loaded.kind == "alembic" else migrations).append(loaded)
-    if alembic:
-        from bgmigrate.ordering import order_alembic
-
-        ordered, _problems = order_alembic(alembic)
-        migrations.extend(ordered)
-    return migrations
+    return [*sql, *(p for p in paths if p.suffix == ".py")]
 
 
 def _natural_key(path: Path) -> list[object]:
@@ -185,38 +261,207 @@ def _natural_key(path: Path) -> list[object]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
 
+def _load_stream(sources: Sequence[SourceFile], config: Config, jobs: int) -> Iterator[Loaded]:
+    """Each source read and parsed, in order, as the workers finish them."""
+    from bgmigrate.parallel import WorkerFailure, parallel_imap
+
+    work = functools.partial(load_source, assume_in_transaction=config.settings.assume_in_transaction)
+    for source, outcome in zip(sources, parallel_imap(work, sources, jobs), strict=True):
+        if isinstance(outcome, WorkerFailure):
+            # A bug in bgmigrate, not in the file: say so, and still lint the other files.
+            outcome = InputError(source.shown, 0, f"internal error while reading this file: {outcome}")
+        yield outcome
+
+
+@dataclass
+class _Replay:
+    """One folder being linted: the schema so far and what the migrations replayed onto it produced."""
+
+    config: Config
+    catalogue: Catalogue
+    selection: RuleSelection
+    schema: Schema = field(default_factory=Schema)
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[InputError] = field(default_factory=list)
+    linted: list[Migration] = field(default_factory=list)
+
+    def lint(self, migration: Migration, parsed: tuple[list[Operation], list[InputError]]) -> None:
+        from bgmigrate.linter import lint_migrations
+
+        settings = self.config.settings
+        findings, errors = lint_migrations(
+            [migration], self.catalogue, settings, self.selection, schema=self.schema, parsed=[parsed]
+        )
+        self.findings.extend(findings)
+        self.errors.extend(errors)
+        self.linted.append(migration)
+
+
+def lint_sequence(
+    sources: Sequence[SourceFile],
+    config: Config,
+    catalogue: Catalogue,
+    selection: RuleSelection,
+    jobs: int = 0,
+) -> tuple[SequenceResult, dict[str, str]]:
+    """Lint one folder's files (in run order) against each other; also each linted file's text.
+
+    SQL files replay as soon as they are parsed, while workers parse the later ones; Alembic
+    revisions wait for all of them, since their order comes from the revision graph.
+    """
+    replay = _Replay(config, catalogue, selection)
+    read_errors: list[InputError] = []
+    alembic: dict[str, tuple[Migration, tuple[list[Operation], list[InputError]]]] = {}
+    for outcome in _load_stream(sources, config, jobs):
+        if isinstance(outcome, InputError):
+            read_errors.append(outcome)
+            continue
+        migration, operations, parse_errors = outcome
+        if migration.kind == "alembic":
+            alembic[migration.path] = (migration, (operations, parse_errors))
+        else:
+            replay.lint(migration, (operations, parse_errors))
+    if alembic:
+        from bgmigrate.ordering import order_alembic
+
+        ordered, _problems = order_alembic([m for m, _ in alembic.values()])
+        for migration in ordered:
+            replay.lint(migration, alembic[migration.path][1])
+    result = SequenceResult(
+        tuple(replay.findings), (*read_errors, *replay.errors), tuple(m.path for m in replay.linted)
+    )
+    return result, {m.path: m.text for m in replay.linted}
+
+
+# ---- the cache -------------------------------------------------------------------------------
+
+
+@dataclass
+class _CacheContext:
+    """The cache for one configuration, and what keys its entries."""
+
+    store: ResultCache
+    fingerprint: str
+    settings_key: str
+
+
+def _cacheable(sources: Sequence[SourceFile]) -> bool:
+    # Alembic revisions run project code (models, enums) whose content the key cannot see, and an
+    # unreadable file's error is no result worth keeping: lint those folders afresh every time.
+    return all(s.data is not None and s.path.suffix == ".sql" for s in sources)
+
+
+def _lint_folder(
+    folder: Path,
+    sources: Sequence[SourceFile],
+    config: Config,
+    catalogue: Catalogue,
+    selection: RuleSelection,
+    jobs: int,
+    cache: _CacheContext | None,
+) -> tuple[SequenceResult, dict[str, str]]:
+    """A folder's result from the cache when its key matches, else linted (and then stored)."""
+    if cache is None or not _cacheable(sources):
+        return lint_sequence(sources, config, catalogue, selection, jobs)
+    from bgmigrate.cache import sequence_key, slot_name
+
+    slot = slot_name(folder, cache.settings_key)
+    key = sequence_key(cache.fingerprint, cache.settings_key, ((s.shown, s.data or b"") for s in sources))
+    hit = cache.store.load(slot, key)
+    if hit is not None:
+        by_shown = {s.shown: s for s in sources}
+        return hit, _LazyTexts(by_shown)
+    result, texts = lint_sequence(sources, config, catalogue, selection, jobs)
+    cache.store.store(slot, key, result)
+    return result, texts
+
+
+class _LazyTexts(dict[str, str]):
+    """Texts decoded only for the files a report shows (a cache hit has bytes, not text)."""
+
+    def __init__(self, sources: dict[str, SourceFile]) -> None:
+        super().__init__()
+        self._sources = sources
+
+    def __missing__(self, shown: str) -> str:
+        data = self._sources[shown].data or b""
+        self[shown] = text = data.decode("utf-8")
+        return text
+
+
+class _CacheOpener:
+    """Opens the cache of each configuration; the engine fingerprint is computed once per run."""
+
+    def __init__(self, request: LintRequest, catalogue: Catalogue, warn: Warn) -> None:
+        self._enabled = request.use_cache
+        self._catalogue = catalogue
+        self._warn = warn
+        self._fingerprint = ""
+
+    def open(self, config: Config) -> _CacheContext | None:
+        if not self._enabled:
+            return None
+        from bgmigrate.cache import cache_dir, engine_fingerprint
+
+        if not self._fingerprint:
+            self._fingerprint = engine_fingerprint(self._catalogue)
+        store = ResultCache(cache_dir(config.source), self._warn)
+        return _CacheContext(store, self._fingerprint, config.settings.cache_key())
+
+
+def _warn_on_stderr(message: str) -> None:
+    sys.stderr.write(f"bgmigrate: warning: {message}\n")
+
+
+# ---- the run ----------------------------------------------------------------------------------
+
+
 def _changed_since(ref: str) -> set[Path]:
     from bgmigrate.gitdiff import changed_files
 
     return {p.resolve() for p in changed_files(ref)}
 
 
-def run_lint(request: LintRequest, catalogue: Catalogue | None = None) -> tuple[LintResult, Severity]:
-    """Lint what the request names; returns the result and the ``fail_on`` threshold."""
+def _collect(result: LintResult, outcome: SequenceResult, texts: dict[str, str], shown: set[str]) -> None:
+    """Add what a folder produced for the files the user asked about."""
+    wanted = [path for path in outcome.loaded if path in shown]
+    result.errors.extend(e for e in outcome.errors if e.path in shown)
+    result.findings.extend(f for f in outcome.findings if f.path in shown)
+    result.files += len(wanted)
+    result.sources.update({path: texts[path] for path in wanted})
+
+
+def run_lint(
+    request: LintRequest, catalogue: Catalogue | None = None, *, warn: Warn = _warn_on_stderr
+) -> tuple[LintResult, Severity]:
+    """Lint what the request names; returns the result and the ``fail_on`` threshold.
+
+    ``warn`` receives one-line warnings (an unreadable cache) that do not change the result.
+    """
     catalogue = catalogue or load_catalogue()
     result = LintResult()
     groups = plan_groups(request, result.errors)
     changed = _changed_since(request.diff_ref) if request.diff_ref else None
+    caches = _CacheOpener(request, catalogue, warn)
     fail_on = Severity.ERROR
     for group in groups:
         fail_on = Severity.parse(group.config.fail_on)
         selection = select_rules(catalogue, group.config.settings)
         report = group.report if changed is None else group.report & changed
-        for folder_files in group.sequences.values():
-            migrations = _ordered(folder_files, group.config, result.errors, report)
-            shown = {display_path(p) for p in report}
-            wanted = {m.path for m in migrations if m.path in shown}
-            if not wanted:
+        shown = {_shown(p) for p in report}
+        cache = caches.open(group.config)
+        for folder, files in group.sequences.items():
+            sources = [read_source(p, _shown(p)) for p in _run_order(files)]
+            if not any(s.shown in shown for s in sources):
                 continue
-            findings, errors = lint_migrations(
-                migrations, catalogue, group.config.settings, selection, report=wanted
+            outcome, texts = _lint_folder(
+                folder, sources, group.config, catalogue, selection, request.jobs, cache
             )
-            result.findings.extend(findings)
-            result.errors.extend(errors)
-            result.files += len(wanted)
-            result.sources.update({m.path: m.text for m in migrations if m.path in wanted})
+            _collect(result, outcome, texts, shown)
     return result, fail_on
 
 
 def default_jobs() -> int:
-    return max(1, os.cpu_count() or 1)
+    from bgmigrate.parallel import available_cores
+
+    return available_cores()

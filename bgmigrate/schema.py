@@ -54,6 +54,9 @@ class Table:
     size_bytes: int | None = None
     # Which migration created it ("" for the live database / earlier runs).
     created_by: str = ""
+    # Read from a database or snapshot: its columns, constraints and indexes are all known.
+    # (A table with neither ``live`` nor ``created_by`` is a stand-in for one never seen.)
+    live: bool = False
 
     def has_validated_not_null_check(self, column: str) -> bool:
         """Whether a VALID ``CHECK (column IS NOT NULL)`` guarantees the column has no NULLs."""

@@ -24,8 +24,7 @@ def parse_alter_table(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     if cur.looking_at("RENAME"):
         return _rename(stmt, cur, target)
     if cur.accept("SET", "SCHEMA"):
-        cur.identifier()
-        return [ops.AlterTableSet(stmt, target=target, what="schema")]
+        return [ops.AlterTableSet(stmt, target=target, what="schema", new_schema=cur.identifier())]
     if cur.accept("ATTACH", "PARTITION"):
         part = cur.name()
         cur.rest()
@@ -82,7 +81,8 @@ def _drop(stmt: Statement, cur: Cursor, target: Name) -> list[ops.Operation]:
     if cur.accept("CONSTRAINT"):
         if_exists = cur.accept("IF", "EXISTS")
         name = cur.identifier()
-        return [ops.DropConstraint(stmt, target=target, name=name, if_exists=if_exists)]
+        cascade = cur.accept("CASCADE")
+        return [ops.DropConstraint(stmt, target=target, name=name, if_exists=if_exists, cascade=cascade)]
     cur.accept("COLUMN")
     if_exists = cur.accept("IF", "EXISTS")
     column = cur.identifier()

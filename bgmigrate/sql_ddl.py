@@ -45,15 +45,18 @@ def parse_column_def(cur: Cursor) -> ops.ColumnSpec:
     while not cur.at_end():
         _column_constraint(cur, spec)
     default = spec.get("default")
+    # PostgreSQL makes identity and serial columns NOT NULL by itself.
+    not_null = spec.get("not_null") or spec.get("primary_key") or spec.get("identity") or serial
     return ops.ColumnSpec(
         name=name,
         type=SERIAL_TYPES.get(col_type, col_type),
-        nullable=not (spec.get("not_null") or spec.get("primary_key")),
+        nullable=not not_null,
         default=default if isinstance(default, str) else None,
         default_volatile=serial or is_volatile_default(default if isinstance(default, str) else None),
         serial=serial,
         identity=bool(spec.get("identity")),
         generated_stored=bool(spec.get("generated")),
+        generated_virtual="generated_expression" in spec and not spec.get("generated"),
         primary_key=bool(spec.get("primary_key")),
         unique=bool(spec.get("unique")),
         references=spec.get("references") if isinstance(spec.get("references"), Name) else None,  # type: ignore[arg-type]
@@ -70,7 +73,8 @@ def _column_constraint(cur: Cursor, spec: dict[str, object]) -> None:
     elif cur.accept("NULL"):
         spec["not_null"] = False
     elif cur.accept("DEFAULT"):
-        spec["default"] = cur.until(_COLUMN_CONSTRAINT_WORDS).strip()
+        # DEFAULT NULL is no default at all; NULL would otherwise end the expression.
+        spec["default"] = None if cur.accept("NULL") else cur.until(_COLUMN_CONSTRAINT_WORDS).strip()
     elif cur.accept("PRIMARY", "KEY"):
         spec["primary_key"] = True
         _skip_index_parameters(cur)

@@ -219,6 +219,10 @@ def _is_plain(column: str) -> bool:
 
 _TWO_WORD_KINDS = {"MATERIALIZED": "VIEW", "FOREIGN": "TABLE|DATA", "EVENT": "TRIGGER", "TEXT": "SEARCH",
                    "ACCESS": "METHOD", "USER": "MAPPING", "OPERATOR": "CLASS|FAMILY"}  # fmt: skip
+# Kinds whose names are not plain identifiers (operators, casts) or whose syntax varies a lot:
+# understood as drops of that kind, named by their text.
+_DROP_BY_TEXT = {"operator", "cast", "transform", "user mapping", "operator class", "operator family",
+                 "aggregate", "access method", "foreign data"}  # fmt: skip
 
 
 def _drop(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
@@ -230,9 +234,17 @@ def _drop(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     follow = _TWO_WORD_KINDS.get(first)
     if follow and cur.peek_upper() in follow.split("|"):
         kind += " " + cur.next().text.lower()
+        if kind == "text search":
+            kind += " " + cur.next().text.lower()
+        if kind == "foreign data":
+            cur.accept("WRAPPER")
     if kind in ("owned", "role", "user", "group"):
         cur.rest()
         return [ops.Other(stmt, kind=f"drop {kind}")]
+    if kind in _DROP_BY_TEXT:
+        if_exists = cur.accept("IF", "EXISTS")
+        text = cur.rest()
+        return [ops.DropObject(stmt, kind=kind, name=Name(text), if_exists=if_exists, cascade=text.upper().endswith("CASCADE"))]
     concurrently = cur.accept("CONCURRENTLY")
     if_exists = cur.accept("IF", "EXISTS")
     start = cur.pos
@@ -293,8 +305,12 @@ def _alter(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     name = cur.name()
     if cur.peek() is not None and cur.peek().text == "(":  # type: ignore[union-attr]
         cur.skip_parens()
-    if cur.accept("RENAME", "TO") and kind in (*_RENAMABLE.values(), "materialized view"):
+    renamable = kind in (*_RENAMABLE.values(), "materialized view")
+    if cur.accept("RENAME", "TO") and renamable:
         return [ops.RenameObject(stmt, kind=kind, name=name, new_name=cur.identifier())]
+    if cur.accept("SET", "SCHEMA") and renamable:
+        schema = cur.identifier()
+        return [ops.RenameObject(stmt, kind=kind, name=name, new_name=name.name, new_schema=schema)]
     cur.rest()
     return [ops.Other(stmt, kind=f"alter {kind}")]
 
@@ -312,6 +328,9 @@ def _alter_type(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
         return [ops.RenameEnumValue(stmt, type_name=name, value=old, new_value=cur.next().string_value)]
     if cur.accept("RENAME", "TO"):
         return [ops.RenameObject(stmt, kind="type", name=name, new_name=cur.identifier())]
+    if cur.accept("SET", "SCHEMA"):
+        schema = cur.identifier()
+        return [ops.RenameObject(stmt, kind="type", name=name, new_name=name.name, new_schema=schema)]
     cur.rest()
     return [ops.Other(stmt, kind="alter type")]
 
@@ -387,14 +406,13 @@ def _cluster(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
 def _truncate(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     cur.expect("TRUNCATE")
     cur.accept("TABLE")
-    result: list[ops.Operation] = []
+    targets: list[Name] = []
     for first, stop in cur.split_top_level():
         item = Cursor(cur.sql, cur.toks, first, stop)
         item.accept("ONLY")
-        result.append(ops.Truncate(stmt, target=item.name()))
-        if item.looking_at("RESTART|CONTINUE|CASCADE|RESTRICT"):
-            break
-    return result
+        targets.append(item.name())
+    cascade = any(t.upper == "CASCADE" for t in cur.toks)
+    return [ops.Truncate(stmt, target=t, cascade=cascade) for t in targets]
 
 
 def _do(stmt: Statement, cur: Cursor) -> list[ops.Operation]:

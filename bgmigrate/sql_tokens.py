@@ -100,10 +100,7 @@ class Cursor:
 
     def looking_at(self, *words: str) -> bool:
         """Whether the next tokens are these keywords (each may be ``A|B``)."""
-        for i, word in enumerate(words):
-            if self.peek_upper(i) not in word.split("|"):
-                return False
-        return True
+        return all(self.peek_upper(i) in word.split("|") for i, word in enumerate(words))
 
     def accept(self, *words: str) -> bool:
         """Consume the keywords if they come next."""
@@ -209,14 +206,12 @@ class Cursor:
         sub = Cursor(inner)
         out: list[str] = []
         for a, b in sub.split_top_level():
-            if b - a == 1 and sub.toks[a].kind in ("word", "qident"):
-                out.append(sub.toks[a].ident)
-            elif b - a >= 2 and sub.toks[a].kind in ("word", "qident") and sub.toks[a + 1].upper in (
+            if (b - a == 1 and sub.toks[a].kind in ("word", "qident")) or (b - a >= 2 and sub.toks[a].kind in ("word", "qident") and sub.toks[a + 1].upper in (
                 "ASC",
                 "DESC",
                 "NULLS",
                 "COLLATE",
-            ):
+            )):
                 out.append(sub.toks[a].ident)
             else:
                 out.append(sub.text_between(a, b))

@@ -194,9 +194,7 @@ def _scan(text: str) -> tuple[list[_Chunk], list[tuple[int, int]]]:
             match = _WORD.match(text, i)
             assert match is not None
             word = match.group(0).upper()
-            if word == "BEGIN" and _BEGIN_ATOMIC.match(text, i):
-                atomic_depth += 1
-            elif word in ("CASE",) and atomic_depth:
+            if (word == "BEGIN" and _BEGIN_ATOMIC.match(text, i)) or (word in ("CASE",) and atomic_depth):
                 atomic_depth += 1
             elif word == "END" and atomic_depth:
                 atomic_depth -= 1

@@ -39,7 +39,7 @@ def parse_suppressions(comment: str, first_line: int) -> list[Suppression]:
         raw_rules = match.group("rules") or ""
         rules = tuple(r.strip() for r in raw_rules.split(",") if r.strip())
         reason = match.group("reason").strip().rstrip("*/").strip()
-        reason = reason.lstrip(":-—– ").strip()
+        reason = reason.lstrip(":-\u2014\u2013 ").strip()  # dashes people put before a reason
         line = first_line + comment.count("\n", 0, match.start())
         found.append(Suppression(rules, reason, line, match.group("kind").lower() == "ignore-file"))
     return found

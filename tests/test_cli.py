@@ -125,7 +125,7 @@ def test_config_discovered_by_walking_up(tmp_path: Path) -> None:
     write(tmp_path, "svc/db/migrations/0001.sql", "ALTER TABLE orders DROP COLUMN a;\n")
     write(tmp_path, "other/bgmigrate.toml", '[lint]\nseverity = { drop-column = "info" }\n')
     write(tmp_path, "other/migrations/0001.sql", "ALTER TABLE orders DROP COLUMN a;\n")
-    code, report = lint_json(str(tmp_path / "svc" / "db" / "migrations"), str(tmp_path / "other" / "migrations"))
+    _, report = lint_json(str(tmp_path / "svc" / "db" / "migrations"), str(tmp_path / "other" / "migrations"))
     by_rule = {(Path(f["path"]).parent.parent.name, f["rule"]): f["severity"] for f in report["findings"]}
     assert ("db", "drop-column") not in by_rule
     assert by_rule[("other", "drop-column")] == "info"

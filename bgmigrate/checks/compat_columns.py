@@ -99,7 +99,9 @@ def sync_trigger(table: Name, old: str, new: str) -> tuple[list[str], list[str]]
         f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$",
         "BEGIN",
         "  IF TG_OP = 'INSERT' THEN",
-        f"    IF NEW.{n} IS NULL THEN NEW.{n} := NEW.{o}; ELSIF NEW.{o} IS NULL THEN NEW.{o} := NEW.{n}; END IF;",
+        f"    IF NEW.{n} IS NULL THEN NEW.{n} := NEW.{o};",
+        f"    ELSIF NEW.{o} IS NULL THEN NEW.{o} := NEW.{n};",
+        "    END IF;",
         f"  ELSIF NEW.{n} IS DISTINCT FROM OLD.{n} THEN",
         f"    NEW.{o} := NEW.{n};",
         f"  ELSIF NEW.{o} IS DISTINCT FROM OLD.{o} THEN",
@@ -127,7 +129,9 @@ def backfill(table: Name, column: str, value: str, pending: str) -> str:
     )
 
 
-def not_null_via_check(table: Name, column: str, pg_version: int, existing_check: str | None = None) -> list[str]:
+def not_null_via_check(
+    table: Name, column: str, pg_version: int, existing_check: str | None = None
+) -> list[str]:
     """The SQL that makes ``column`` NOT NULL without a long ACCESS EXCLUSIVE scan."""
     t, c = table.sql(), q(column)
     if existing_check is not None:
@@ -156,6 +160,7 @@ def drop_column(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     assert isinstance(op, ops.DropColumn)
     if ctx.is_new_table(op.target) or added_in_migration(ctx.earlier, op.target, op.column):
         return
+    t, c = op.target.sql(), q(op.column)
     cascade = (
         " CASCADE also silently drops every view, index and constraint (foreign keys of other "
         "tables included) that depends on it."
@@ -164,14 +169,12 @@ def drop_column(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     )
     yield Hit(
         op,
-        f"Dropping column {op.column} from {op.target} breaks the app version still serving: "
-        f"its queries that read or write {op.column} fail as soon as this runs, and rollback "
-        f"needs a restore.{cascade}",
+        f"Dropping column {c} from {t} breaks the app version still serving: its queries that "
+        f"read or write {c} fail as soon as this runs, and rollback needs a restore.{cascade}",
         steps(
-            f"Release code that no longer reads or writes {op.column} (ignore it in the ORM).",
+            f"Release code that no longer reads or writes {c} (ignore it in the ORM).",
             "Switch traffic and retire the old version.",
-            f"Only then, in a contract migration:\n"
-            + sql_block([f"ALTER TABLE {op.target.sql()} DROP COLUMN {q(op.column)};"]),
+            "Only then, in a contract migration:\n" + sql_block([f"ALTER TABLE {t} DROP COLUMN {c};"]),
         ),
     )
 
@@ -182,49 +185,43 @@ def rename_column(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     assert isinstance(op, ops.RenameColumn)
     if ctx.is_new_table(op.target) or added_in_migration(ctx.earlier, op.target, op.column):
         return
+    t, old, new = op.target.sql(), q(op.column), q(op.new_name)
     col = known_column(ctx, op.target, op.column)
-    col_type = col.type if col else f"<type of {op.column}>"
-    t = op.target.sql()
+    col_type = col.type if col else f"<type of {old}>"
+    unknown = "" if col else f" ({old}'s type is unknown here: use the same type)"
     create, drop = sync_trigger(op.target, op.column, op.new_name)
-    old, new = q(op.column), q(op.new_name)
-    expand = [f"ALTER TABLE {t} ADD COLUMN {new} {col_type};", *create]
-    tighten = (
-        f"Make {op.new_name} NOT NULL like {op.column}, without a long lock:\n"
-        + sql_block(not_null_via_check(op.target, op.new_name, ctx.pg_version))
-        if col is not None and not col.nullable
-        else ""
-    )
     items = [
-        f"Expand: add {op.new_name} next to {op.column} and keep the two in sync while both versions run:\n"
-        + sql_block(expand),
+        f"Expand: add {new} next to {old} and keep the two in sync while both versions run{unknown}:\n"
+        + sql_block([f"ALTER TABLE {t} ADD COLUMN {new} {col_type};", *create]),
         "Backfill existing rows in batches (repeat until it updates 0 rows):\n"
         + sql_block([backfill(op.target, op.new_name, old, f"{new} IS DISTINCT FROM {old}")]),
     ]
-    if tighten:
-        items.append(tighten)
+    if col is not None and not col.nullable:
+        items.append(
+            f"Make {new} NOT NULL like {old}, without a long lock:\n"
+            + sql_block(not_null_via_check(op.target, op.new_name, ctx.pg_version))
+        )
     items += [
-        f"Release code that reads and writes {op.new_name}; switch traffic and retire the old version.",
-        f"Contract, in a later migration:\n" + sql_block([*drop, f"ALTER TABLE {t} DROP COLUMN {old};"]),
+        f"Release code that reads and writes {new}; switch traffic and retire the old version.",
+        "Contract, in a later migration:\n" + sql_block([*drop, f"ALTER TABLE {t} DROP COLUMN {old};"]),
     ]
-    unknown = "" if col else f" ({op.column}'s type is unknown here: use the same type)"
     yield Hit(
         op,
-        f"Renaming column {op.column} of {op.target} to {op.new_name} breaks the app version still "
-        f"serving: every query that names {op.column} fails with 'column does not exist', and the "
-        f"new version's queries fail the same way until this runs.",
-        steps(*items) + unknown,
+        f"Renaming column {old} of {t} to {new} breaks the app version still serving: every query "
+        f"that names {old} fails with 'column does not exist', and the new version's queries fail "
+        "the same way until this runs.",
+        steps(*items),
     )
 
 
 # ---- required columns and nullability ---------------------------------------------------------
 
-_GENERATED = re.compile(r"\bGENERATED\s+ALWAYS\s+AS\s*\(", re.IGNORECASE)
 _NOT_NULL = re.compile(r"\s+NOT\s+NULL\b", re.IGNORECASE)
 
 
 def _fills_itself(spec: ops.ColumnSpec) -> bool:
     """Identity, serial and generated columns get a value without the INSERT naming them."""
-    return spec.identity or spec.serial or spec.generated_stored or bool(_GENERATED.search(spec.sql))
+    return spec.identity or spec.serial or spec.generated_stored or spec.generated_virtual
 
 
 def _has_default(spec: ops.ColumnSpec) -> bool:
@@ -246,11 +243,12 @@ def add_required_column(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     if spec.sql and not spec.primary_key:
         plain = _NOT_NULL.sub("", spec.sql).strip() or plain
     items = [
-        f"Expand: add the column without NOT NULL:\n" + sql_block([f"ALTER TABLE {t} ADD COLUMN {plain};"]),
-        f"Release code that writes {spec.name} on every INSERT; switch traffic and retire the old version.",
+        "Expand: add the column without NOT NULL:\n" + sql_block([f"ALTER TABLE {t} ADD COLUMN {plain};"]),
+        f"Release code that writes {c} on every INSERT; switch traffic and retire the old version.",
         "Backfill existing rows in batches (repeat until it updates 0 rows):\n"
         + sql_block([backfill(op.target, spec.name, "<value>", f"{c} IS NULL")]),
-        "Then add NOT NULL without a long lock:\n" + sql_block(not_null_via_check(op.target, spec.name, ctx.pg_version)),
+        "Then add NOT NULL without a long lock:\n"
+        + sql_block(not_null_via_check(op.target, spec.name, ctx.pg_version)),
     ]
     shortcut = ""
     if ctx.pg_version >= 11:
@@ -261,9 +259,9 @@ def add_required_column(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
         )
     yield Hit(
         op,
-        f"Adding NOT NULL column {spec.name} to {op.target} without a DEFAULT breaks the app version "
-        f"still serving: its INSERTs do not name {spec.name} and fail with a not-null violation. "
-        f"If {op.target} already has rows, the ALTER itself fails.",
+        f"Adding NOT NULL column {c} to {t} without a DEFAULT breaks the app version still serving: "
+        f"its INSERTs do not name {c} and fail with a not-null violation. If {t} already has rows, "
+        "the ALTER itself fails.",
         steps(*items) + shortcut,
     )
 
@@ -288,35 +286,40 @@ def _set_not_null_hit(op: ops.Operation, ctx: OpContext, table: Name, column: st
     checked = found is not None and found.has_validated_not_null_check(column)
     if checked and ctx.pg_version >= 12:
         return  # PostgreSQL 12+ trusts the valid CHECK and skips the scan
-    t = table.sql()
+    t, c = table.sql(), q(column)
     if checked:
         yield Hit(
             op,
-            f"SET NOT NULL on {table}.{column} scans every row of {table} under an ACCESS EXCLUSIVE lock "
-            f"that blocks all reads and writes: before PostgreSQL 12 the valid CHECK ({column} IS NOT NULL) "
+            f"SET NOT NULL on {t}.{c} scans every row of {t} under an ACCESS EXCLUSIVE lock that "
+            f"blocks all reads and writes: before PostgreSQL 12 the valid CHECK ({c} IS NOT NULL) "
             "does not spare the scan.",
             steps(
                 f"On PostgreSQL {ctx.pg_version}, keep the valid CHECK constraint as the guarantee and skip "
                 "SET NOT NULL, or run it in a quiet window with a short lock_timeout:\n"
-                + sql_block(["SET lock_timeout = '5s';", f"ALTER TABLE {t} ALTER COLUMN {q(column)} SET NOT NULL;"]),
+                + sql_block(["SET lock_timeout = '5s';", f"ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL;"]),
             ),
             severity=Severity.WARNING,
         )
         return
     pending = _not_valid_check(ctx, table, column)
+    then = (
+        ", then SET NOT NULL, which trusts the check and skips the scan:"
+        if ctx.pg_version >= 12
+        else "; before PostgreSQL 12 keep the CHECK as the guarantee:"
+    )
     yield Hit(
         op,
-        f"SET NOT NULL on {table}.{column} breaks the app version still serving wherever it writes NULL "
-        f"to {column} (those INSERTs and UPDATEs start failing), and it holds an ACCESS EXCLUSIVE lock "
-        f"on {table} while it scans every row, blocking all reads and writes for the whole scan.",
+        f"SET NOT NULL on {t}.{c} breaks the app version still serving wherever it writes NULL to {c} "
+        f"(those INSERTs and UPDATEs start failing), and it holds an ACCESS EXCLUSIVE lock on {t} "
+        "while it scans every row, blocking all reads and writes for the whole scan.",
         steps(
-            f"Release code that never writes NULL to {column}; switch traffic and retire the old version.",
+            f"Release code that never writes NULL to {c}; switch traffic and retire the old version.",
             "Backfill remaining NULLs in batches (repeat until it updates 0 rows):\n"
-            + sql_block([backfill(table, column, "<value>", f"{q(column)} IS NULL")]),
-            "Add the guarantee without a long lock: a NOT VALID CHECK (brief lock), VALIDATE (scan under "
-            "SHARE UPDATE EXCLUSIVE, reads and writes continue)"
-            + (", then SET NOT NULL, which trusts the check and skips the scan:" if ctx.pg_version >= 12 else
-               " — before PostgreSQL 12 keep the CHECK as the guarantee:")
+            + sql_block([backfill(table, column, "<value>", f"{c} IS NULL")]),
+            "Add the guarantee without a long lock: "
+            + ("VALIDATE the existing NOT VALID check" if pending else "add a NOT VALID CHECK, VALIDATE it")
+            + " (scans under SHARE UPDATE EXCLUSIVE: reads and writes continue)"
+            + then
             + "\n"
             + sql_block(not_null_via_check(table, column, ctx.pg_version, pending)),
         ),
@@ -328,10 +331,12 @@ def set_not_null(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     """SET NOT NULL breaks old writers of NULL and scans the table under ACCESS EXCLUSIVE."""
     if isinstance(op, ops.SetNotNull):
         yield from _set_not_null_hit(op, ctx, op.target, op.column)
-    elif isinstance(op, ops.AddConstraint) and op.constraint.kind == "not_null" and not op.constraint.not_valid:
-        # PostgreSQL 18: ADD CONSTRAINT name NOT NULL col is SET NOT NULL by another name.
-        for column in op.constraint.columns:
-            yield from _set_not_null_hit(op, ctx, op.target, column)
+    elif isinstance(op, ops.AddConstraint):
+        con = op.constraint
+        if con.kind == "not_null" and not con.not_valid:
+            # PostgreSQL 18: ADD CONSTRAINT name NOT NULL col is SET NOT NULL by another name.
+            for column in con.columns:
+                yield from _set_not_null_hit(op, ctx, op.target, column)
 
 
 @op_rule("drop-not-null", ops.DropNotNull)
@@ -343,16 +348,17 @@ def drop_not_null(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     col = known_column(ctx, op.target, op.column)
     if col is not None and col.nullable:
         return  # already nullable: a no-op
+    t, c = op.target.sql(), q(op.column)
     yield Hit(
         op,
-        f"DROP NOT NULL on {op.target}.{op.column} lets the new version store NULL in {op.column}; the "
-        f"old version still serving (and the rollback target) assumes {op.column} is never NULL and can "
-        "fail or misbehave on those rows.",
+        f"DROP NOT NULL on {t}.{c} lets the new version store NULL in {c}; the old version still "
+        f"serving (and the rollback target) assumes {c} is never NULL and can fail or misbehave on "
+        "those rows.",
         steps(
-            f"Make sure the old version tolerates NULL in {op.column}, or keep the new version from "
-            "writing NULL until the old one is retired.",
-            f"Then drop the constraint (a brief ACCESS EXCLUSIVE lock, no scan):\n"
-            + sql_block([f"ALTER TABLE {op.target.sql()} ALTER COLUMN {q(op.column)} DROP NOT NULL;"]),
+            f"Make sure the old version tolerates NULL in {c}, or keep the new version from writing "
+            "NULL until the old one is retired.",
+            "Then drop the constraint (a brief ACCESS EXCLUSIVE lock, no scan):\n"
+            + sql_block([f"ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL;"]),
         ),
     )
 
@@ -364,45 +370,41 @@ def drop_default(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     if ctx.is_new_table(op.target):
         return
     col = known_column(ctx, op.target, op.column)
-    new_col = added_in_migration(ctx.earlier, op.target, op.column)
     serial = col is not None and (col.default or "").startswith("nextval(")
     not_null = col is not None and not col.nullable
-    if new_col and not not_null:
+    if added_in_migration(ctx.earlier, op.target, op.column) and not not_null:
         return  # no running code knows the column, and NULL is allowed
     if col is not None and col.default is None and not col.identity:
         return  # no default to drop: a no-op
     t, c = op.target.sql(), q(op.column)
     fix = steps(
-        f"Keep the default while any running version inserts rows without {op.column}.",
-        f"Release code that always sets {op.column}; switch traffic and retire the old version.",
+        f"Keep the default while any running version inserts rows without {c}.",
+        f"Release code that always sets {c}; switch traffic and retire the old version.",
         "Then, in a contract migration:\n" + sql_block([f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT;"]),
     )
     if not_null or serial:
-        what = "the next sequence value" if serial else "the default"
+        relied = "the next sequence value" if serial else "the default"
+        outcome = "fail with a not-null violation" if not_null else "store NULL ids"
         yield Hit(
             op,
-            f"Dropping the default of {'NOT NULL ' if not_null else ''}column {op.target}.{op.column} breaks "
-            f"the app version still serving: its INSERTs leave {op.column} out and relied on {what}; "
-            "they now fail with a not-null violation"
-            + ("" if not_null else " or store NULL ids")
-            + ".",
+            f"Dropping the default of {'NOT NULL ' if not_null else ''}column {t}.{c} breaks the app "
+            f"version still serving: its INSERTs leave {c} out and relied on {relied}; they now {outcome}.",
             fix,
             severity=Severity.ERROR,
         )
     elif col is not None:
         yield Hit(
             op,
-            f"Dropping the default of {op.target}.{op.column}: the old version's INSERTs that leave "
-            f"{op.column} out now store NULL instead of the default value.",
+            f"Dropping the default of {t}.{c}: the old version's INSERTs that leave {c} out now store "
+            "NULL instead of the default value.",
             fix,
             severity=Severity.WARNING,
         )
     else:
         yield Hit(
             op,
-            f"Dropping the default of {op.target}.{op.column} (column not seen in earlier migrations): "
-            f"the old version's INSERTs that leave {op.column} out now store NULL, or fail outright if "
-            f"{op.column} is NOT NULL.",
+            f"Dropping the default of {t}.{c} (column not seen in earlier migrations): the old version's "
+            f"INSERTs that leave {c} out now store NULL, or fail outright if {c} is NOT NULL.",
             fix,
             severity=Severity.WARNING,
         )

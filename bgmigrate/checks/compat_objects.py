@@ -35,7 +35,9 @@ _HOW_USED = {
 }
 
 
-def _created_here(earlier: Sequence[ops.Operation], kind: str, name: Name, on_table: Name | None = None) -> bool:
+def _created_here(
+    earlier: Sequence[ops.Operation], kind: str, name: Name, on_table: Name | None = None
+) -> bool:
     """Whether this migration created the object (under this name) before ``earlier`` ends."""
     current = name.key
     for o in reversed(earlier):
@@ -79,34 +81,38 @@ def rename_object(seen: Sequence[tuple[ops.Operation, OpContext]]) -> Iterator[H
             severity = Severity.WARNING
         elif op.kind in ("type", "domain"):
             note = " Columns of this type keep working; only SQL that spells the name breaks."
+        old = op.name.sql()
         items = [
-            f"Keep the old name working while the old version runs, e.g. by creating the new {op.kind} "
-            f"and leaving {op.name} in place (for a view: a second view; for a function: a wrapper that "
-            "calls the new one).",
-            f"Release code that uses {new}; switch traffic and retire the old version.",
+            f"Keep the old name working while the old version runs: create the new {op.kind} and leave "
+            f"{old} in place until no running version names it.",
+            f"Release code that uses {new.sql()}; switch traffic and retire the old version.",
             f"Then, in a contract migration, drop or rename the old {op.kind}.",
         ]
+        if op.kind in ("view", "materialized view"):
+            items[2] = "Contract, in a later migration:\n" + sql_block([f"DROP VIEW {old};"])
         if op.kind in ("view", "materialized view"):
             alter = "ALTER MATERIALIZED VIEW" if op.kind == "materialized view" else "ALTER VIEW"
             items[0] = (
                 "In one transaction, rename and leave a plain view under the old name that the old version "
                 "can keep reading:\n"
-                + sql_block([
-                    "BEGIN;",
-                    f"{alter} {op.name.sql()} RENAME TO {q(op.new_name)};",
-                    f"CREATE VIEW {op.name.sql()} AS SELECT * FROM {new.sql()};",
-                    "COMMIT;",
-                ])
+                + sql_block(
+                    [
+                        "BEGIN;",
+                        f"{alter} {op.name.sql()} RENAME TO {q(op.new_name)};",
+                        f"CREATE VIEW {op.name.sql()} AS SELECT * FROM {new.sql()};",
+                        "COMMIT;",
+                    ]
+                )
             )
         elif op.kind in ("function", "procedure"):
             items[0] = (
-                f"Leave a {op.kind} under the old name {op.name} that calls {new} with the same arguments, "
-                "created in the same migration right after the rename."
+                f"Leave a {op.kind} under the old name {old} that calls {new.sql()} with the same "
+                "arguments, created in the same migration right after the rename."
             )
         yield Hit(
             op,
-            f"Renaming {op.kind} {op.name} to {op.new_name} breaks the app version still serving wherever "
-            f"it {how}: those statements fail with 'does not exist'.{note}",
+            f"Renaming {op.kind} {old} to {q(op.new_name)} breaks the app version still serving "
+            f"wherever it {how}: those statements fail with 'does not exist'.{note}",
             steps(*items),
             severity=severity,
         )
@@ -139,20 +145,23 @@ def drop_object(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
         return
     if _created_here(ctx.earlier, op.kind, op.name, op.on_table):
         return
-    where = f" on {op.on_table}" if op.on_table else ""
+    where = f" on {op.on_table.sql()}" if op.on_table else ""
     why = _DROP_WHY.get(op.kind) or (
         f"every statement of the old version that {_HOW_USED.get(op.kind, 'uses it')} fails with "
         "'does not exist'"
     )
-    cascade = " CASCADE also drops every object that depends on it." if op.cascade and op.kind not in (
-        "type", "domain", "sequence"
-    ) else ""
+    cascade = (
+        " CASCADE also drops every object that depends on it."
+        if op.cascade and op.kind not in ("type", "domain", "sequence")
+        else ""
+    )
     severity = None if op.kind in _NAMED_IN_QUERIES or op.kind == "sequence" else Severity.WARNING
     yield Hit(
         op,
-        f"Dropping {op.kind} {op.name}{where} can break the app version still serving: {why}.{cascade}",
+        f"Dropping {op.kind} {op.name.sql()}{where} can break the app version still serving: {why}.{cascade}",
         steps(
-            f"Release code that no longer uses {op.kind} {op.name}; switch traffic and retire the old version.",
+            f"Release code that no longer uses (or relies on) {op.kind} {op.name.sql()}; switch traffic "
+            "and retire the old version.",
             "Then, in a contract migration:\n" + sql_block([op.stmt.text.strip().rstrip(";") + ";"]),
         ),
         severity=severity,

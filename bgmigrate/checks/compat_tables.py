@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 
 from bgmigrate import operations as ops
 from bgmigrate.checks.api import Hit, OpContext, migration_rule, op_rule
 from bgmigrate.checks.compat_columns import q, sql_block, steps
-from bgmigrate.names import Name, parse_dotted
-
-_SET_SCHEMA = re.compile(r'\bSET\s+SCHEMA\s+("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)', re.IGNORECASE)
-
-
-def set_schema_target(stmt_text: str) -> str | None:
-    """The schema an ``ALTER TABLE … SET SCHEMA s`` moves the table to.
-
-    >>> set_schema_target('ALTER TABLE t SET SCHEMA "Archive"'), set_schema_target("alter table t set schema old")
-    ('Archive', 'old')
-    """
-    match = _SET_SCHEMA.search(stmt_text)
-    return parse_dotted(match.group(1)).name if match else None
+from bgmigrate.names import Name
 
 
 @op_rule("drop-table", ops.DropTable)
@@ -37,11 +24,12 @@ def drop_table(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     )
     yield Hit(
         op,
-        f"Dropping table {op.target} breaks the app version still serving: every query on "
-        f"{op.target} fails with 'relation does not exist', and rolling back needs a restore of its "
+        f"Dropping table {op.target.sql()} breaks the app version still serving: every query on "
+        f"{op.target.sql()} fails with 'relation does not exist', and rolling back needs a restore of its "
         f"data.{cascade}",
         steps(
-            f"Release code that no longer reads or writes {op.target}; switch traffic and retire the old version.",
+            f"Release code that no longer reads or writes {op.target.sql()}; switch traffic and retire "
+            "the old version.",
             "Keep a copy if the data may be wanted again (pg_dump --table, or CREATE TABLE … AS).",
             "Only then, in a contract migration:\n" + sql_block([f"DROP TABLE {op.target.sql()};"]),
         ),
@@ -53,7 +41,7 @@ def _rename_target(op: ops.Operation) -> tuple[Name, Name] | None:
     if isinstance(op, ops.RenameTable):
         return op.target, Name(op.new_name, op.target.schema)
     if isinstance(op, ops.AlterTableSet) and op.what == "schema":
-        schema = set_schema_target(op.stmt.parse_text)
+        schema = op.new_schema
         return op.target, Name(op.target.name, schema or "<new schema>")
     return None
 
@@ -75,29 +63,29 @@ def rename_table(seen: Sequence[tuple[ops.Operation, OpContext]]) -> Iterator[Hi
         old, new = names
         if ctx.is_new_table(old) or _view_later(seen[i + 1 :], old):
             continue
-        verb = f"Moving table {old} to schema {new.schema}" if isinstance(op, ops.AlterTableSet) else (
-            f"Renaming table {old} to {new.name}"
-        )
-        action = (
-            f"ALTER TABLE {old.sql()} SET SCHEMA {q(new.schema or '')};"
-            if isinstance(op, ops.AlterTableSet)
-            else f"ALTER TABLE {old.sql()} RENAME TO {q(new.name)};"
-        )
+        if isinstance(op, ops.AlterTableSet):
+            verb = f"Moving table {old.sql()} to schema {q(new.schema or '')}"
+            action = f"ALTER TABLE {old.sql()} SET SCHEMA {q(new.schema or '')};"
+        else:
+            verb = f"Renaming table {old.sql()} to {q(new.name)}"
+            action = f"ALTER TABLE {old.sql()} RENAME TO {q(new.name)};"
         yield Hit(
             op,
-            f"{verb} breaks the app version still serving: its queries on {old} fail with 'relation "
+            f"{verb} breaks the app version still serving: its queries on {old.sql()} fail with 'relation "
             f"does not exist' the moment this commits.",
             steps(
                 "In one transaction, rename and leave a view under the old name; a simple view like this is "
                 "updatable, so the old version keeps reading and writing through it:\n"
-                + sql_block([
-                    "BEGIN;",
-                    "SET LOCAL lock_timeout = '5s';",
-                    action,
-                    f"CREATE VIEW {old.sql()} AS SELECT * FROM {new.sql()};",
-                    "COMMIT;",
-                ]),
-                f"Release code that uses {new}; switch traffic and retire the old version.",
+                + sql_block(
+                    [
+                        "BEGIN;",
+                        "SET LOCAL lock_timeout = '5s';",
+                        action,
+                        f"CREATE VIEW {old.sql()} AS SELECT * FROM {new.sql()};",
+                        "COMMIT;",
+                    ]
+                ),
+                f"Release code that uses {new.sql()}; switch traffic and retire the old version.",
                 "Contract, in a later migration:\n" + sql_block([f"DROP VIEW {old.sql()};"]),
             ),
         )
@@ -113,10 +101,13 @@ def _still_unique(ctx: OpContext, table: Name, columns: tuple[str, ...], dropped
     if not columns:
         return False
     found = ctx.table(table)
-    others = [
-        c.columns for c in (found.constraints.values() if found else ())
-        if c.name != dropped and c.kind in ("unique", "primary_key")
-    ] + [i.columns for i in ctx.schema.indexes_on(table) if i.unique and i.valid and not i.partial and i.name != dropped]
+    constraints = found.constraints.values() if found else ()
+    others = [c.columns for c in constraints if c.name != dropped and c.kind in ("unique", "primary_key")]
+    others += [
+        i.columns
+        for i in ctx.schema.indexes_on(table)
+        if i.unique and i.valid and not i.partial and i.name != dropped
+    ]
     return any(set(cols) == set(columns) for cols in others)
 
 
@@ -153,7 +144,7 @@ def drop_unique_constraint(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     cols = f" ({', '.join(columns)})" if columns else ""
     yield Hit(
         op,
-        f"Dropping {what} on {table}{cols} can break the app version still serving: its "
+        f"Dropping {what} on {table.sql()}{cols} can break the app version still serving: its "
         f"INSERT … ON CONFLICT{cols} statements fail with 'there is no unique or exclusion constraint "
         "matching the ON CONFLICT specification', and code that relies on the database rejecting "
         "duplicates lets them in.",

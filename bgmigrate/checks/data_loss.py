@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from bgmigrate import operations as ops
@@ -10,7 +9,10 @@ from bgmigrate.checks.api import Hit, OpContext, op_rule
 from bgmigrate.checks.compat_columns import q, sql_block, steps
 from bgmigrate.findings import Severity
 
-_CASCADE = re.compile(r"\bCASCADE\s*$", re.IGNORECASE)
+
+def _batched_delete(table: str) -> str:
+    batch = f"SELECT ctid FROM {table} WHERE <condition> LIMIT 5000"
+    return f"DELETE FROM {table} WHERE ctid = ANY (ARRAY({batch}));"
 
 
 @op_rule("truncate-table", ops.Truncate)
@@ -21,22 +23,18 @@ def truncate_table(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
         return
     cascade = (
         " CASCADE empties every table with a foreign key to it as well."
-        if _CASCADE.search(op.stmt.parse_text.strip().rstrip(";"))
+        if op.cascade
         else ""
     )
     yield Hit(
         op,
-        f"TRUNCATE {op.target} deletes every row of a table both app versions use, under an ACCESS "
+        f"TRUNCATE {op.target.sql()} deletes every row of a table both app versions use, under an ACCESS "
         f"EXCLUSIVE lock that blocks all reads and writes meanwhile; rolling back needs a restore.{cascade}",
         steps(
             "If the rows are disposable (a cache, a staging table), say so: "
             "`-- bgmigrate: ignore[truncate-table] <why the data is disposable>`.",
             "Otherwise keep the data: copy it first, or delete only what must go, in batches "
-            "(repeat until it deletes 0 rows):\n"
-            + sql_block([
-                f"DELETE FROM {op.target.sql()} WHERE ctid = ANY (ARRAY("
-                f"SELECT ctid FROM {op.target.sql()} WHERE <condition> LIMIT 5000));"
-            ]),
+            "(repeat until it deletes 0 rows):\n" + sql_block([_batched_delete(op.target.sql())]),
         ),
     )
 
@@ -50,15 +48,13 @@ def delete_all_rows(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     t = op.target.sql()
     yield Hit(
         op,
-        f"DELETE FROM {op.target} has no WHERE clause: it deletes every row of a table both app versions "
-        "use, in one long transaction that locks every row; rolling back needs a restore.",
+        f"DELETE FROM {t} has no WHERE clause: it deletes every row of a table both app versions use, "
+        "in one long transaction that locks every row; rolling back needs a restore.",
         steps(
             "If emptying the table is intended and the rows are disposable, say so: "
             "`-- bgmigrate: ignore[delete-all-rows] <why the data is disposable>`.",
             "Otherwise state which rows go, and delete them in batches (repeat until it deletes 0 rows):\n"
-            + sql_block([
-                f"DELETE FROM {t} WHERE ctid = ANY (ARRAY(SELECT ctid FROM {t} WHERE <condition> LIMIT 5000));"
-            ]),
+            + sql_block([_batched_delete(t)]),
         ),
     )
 
@@ -70,39 +66,41 @@ def drop_database(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     if op.kind == "database":
         yield Hit(
             op,
-            f"DROP DATABASE {op.name} destroys every table and row in it; any app version connected to it "
-            "fails, and only a restore brings it back.",
+            f"DROP DATABASE {op.name.sql()} destroys every table and row in it; any app version "
+            "connected to it fails, and only a restore brings it back.",
             steps(
                 "Do not drop databases from a deploy-time migration: retire every app version that uses "
-                f"{op.name}, take a backup, and drop it by hand as an operations task.",
+                f"{op.name.sql()}, take a backup, and drop it by hand as an operations task.",
             ),
         )
         return
     if op.kind != "schema":
         return
-    if any(isinstance(o, ops.CreateObject) and o.kind == "schema" and o.name.key == op.name.key for o in ctx.earlier):
+    created = (o for o in ctx.earlier if isinstance(o, ops.CreateObject) and o.kind == "schema")
+    if any(o.name.key == op.name.key for o in created):
         return
     schema_name = op.name.name
     tables = sorted(str(t.name) for k, t in ctx.schema.tables.items() if k[0] == schema_name)
     listed = f" (known tables: {', '.join(tables[:5])}{', …' if len(tables) > 5 else ''})" if tables else ""
     if op.cascade:
         message = (
-            f"DROP SCHEMA {op.name} CASCADE drops every table, view, function and type in it{listed}, "
+            f"DROP SCHEMA {op.name.sql()} CASCADE drops every table, view, function and type in it{listed}, "
             "with their data; every app version using them fails, and rolling back needs a restore."
         )
         severity = None
     else:
         message = (
-            f"DROP SCHEMA {op.name} removes the schema the app versions may still name; it fails unless "
-            f"the schema is already empty{listed}, and if it succeeds, anything the old version expects "
-            "there is gone."
+            f"DROP SCHEMA {op.name.sql()} removes a schema the app versions may still name; it fails "
+            f"unless the schema is already empty{listed}, and if it succeeds, anything the old version "
+            "expects there is gone."
         )
         severity = Severity.WARNING
     yield Hit(
         op,
         message,
         steps(
-            f"Release code that no longer uses schema {op.name}; switch traffic and retire the old version.",
+            f"Release code that no longer uses schema {op.name.sql()}; switch traffic and retire the "
+            "old version.",
             "Take a backup of what is in it (pg_dump --schema).",
             "Then, in a contract migration, drop exactly what you mean to:\n"
             + sql_block([f"DROP SCHEMA {q(schema_name)}{' CASCADE' if op.cascade else ''};"]),

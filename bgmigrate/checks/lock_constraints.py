@@ -19,7 +19,9 @@ _REFERENCES = re.compile(
     r"(?:\s*\([^)]*\))?)*",
     re.IGNORECASE,
 )
-_WORDS = frozenset("and or not is null true false in like ilike between any all some case when then else end".split())
+_WORDS = frozenset(
+    " ".join(("and or not is null true false in like ilike between", "any all some case when then else end")).split()
+)
 
 
 def references_clause(column: ops.ColumnSpec) -> str:
@@ -42,7 +44,7 @@ def plain_column_sql(column: ops.ColumnSpec) -> str:
     '"Total" numeric(10,2) DEFAULT 0 NOT NULL'
     """
     parts = [quote_ident(column.name), column.type]
-    if column.default is not None:
+    if column.default and column.default.strip().upper() != "NULL":
         parts.append(f"DEFAULT {column.default}")
     if not column.nullable and not column.primary_key:
         parts.append("NOT NULL")
@@ -140,7 +142,10 @@ def _inline(op: ops.AddColumn, ctx: OpContext) -> Iterator[Hit]:
     if col.references:
         name = f"{op.target.name}_{col.name}_fkey"
         constraints.append(
-            (name, f"CONSTRAINT {quote_ident(name)} FOREIGN KEY ({quote_ident(col.name)}) {references_clause(col)}")
+            (
+                name,
+                f"CONSTRAINT {quote_ident(name)} FOREIGN KEY ({quote_ident(col.name)}) {references_clause(col)}",
+            )
         )
         what.append(
             f"its REFERENCES {col.references} check scans {op.target} while {col.references} is locked "
@@ -153,7 +158,8 @@ def _inline(op: ops.AddColumn, ctx: OpContext) -> Iterator[Hit]:
     yield Hit(
         op,
         f"Adding column {col.name} to {op.target} with an inline constraint holds ACCESS EXCLUSIVE on "
-        f"{op.target} for a full scan: {'; '.join(what)}. Every read and write on {op.target} waits meanwhile.",
+        f"{op.target} for a full scan: {'; '.join(what)}. Every read and write on {op.target} "
+        "waits meanwhile.",
         "1. Add the column without the inline constraint:\n"
         + indent_sql(f"ALTER TABLE {op.target.sql()} ADD COLUMN {plain_column_sql(col)};")
         + "\n"
@@ -231,7 +237,8 @@ def unique_without_index(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
         label = "PRIMARY KEY" if col.primary_key else "UNIQUE"
         yield Hit(
             op,
-            f"Adding column {col.name} to {op.target} as {label} builds its unique index while holding ACCESS "
+            f"Adding column {col.name} to {op.target} as {label} builds its unique index while "
+            "holding ACCESS "
             f"EXCLUSIVE on {op.target}: every read and write waits for the whole build.",
             "1. Add the column without the inline constraint (and fill it, if it needs values):\n"
             + indent_sql(f"ALTER TABLE {op.target.sql()} ADD COLUMN {plain_column_sql(col)};")
@@ -270,7 +277,7 @@ def exclusion_constraint(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     name = constraint_name(op.target, spec)
     not_valid = (
         " NOT VALID is not accepted for exclusion constraints, so this statement fails as written."
-        if spec.not_valid
+        if spec.not_valid or re.search(r"\bNOT\s+VALID\s*$", spec.sql, re.IGNORECASE)
         else ""
     )
     yield Hit(

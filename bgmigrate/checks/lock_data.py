@@ -27,10 +27,19 @@ def snippet(stmt: Statement, width: int = 60) -> str:
     >>> snippet(Statement("CREATE INDEX i\\n  ON t (a)", 1, 1, 2, 9))
     'CREATE INDEX i ON t (a)'
     >>> snippet(Statement("UPDATE orders SET status = 'shipped' WHERE shipped_at IS NOT NULL", 1, 1, 1, 1))
-    'UPDATE orders SET status = 'shipped' WHERE shipped_at IS NOT…'
+    "UPDATE orders SET status = 'shipped' WHERE shipped_at IS NO…"
     """
     text = " ".join(stmt.text.split())
     return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+def shown(name: Name) -> Name:
+    """The name as users usually write it: the default schema left out.
+
+    >>> str(shown(Name("orders", "public"))), str(shown(Name("orders", "shop")))
+    ('orders', 'shop.orders')
+    """
+    return Name(name.name) if name.schema == "public" else name
 
 
 def indent_sql(sql: str, prefix: str = "   ") -> str:
@@ -68,7 +77,7 @@ def _top_level_keyword(text: str, keyword: str) -> int:
     """Offset of ``keyword`` outside parentheses, quotes and dollar quotes, or -1.
 
     >>> _top_level_keyword("UPDATE t SET a = (SELECT b FROM u WHERE x) WHERE c", "WHERE")
-    44
+    43
     >>> _top_level_keyword("DELETE FROM t WHERE note = 'a where b'", "RETURNING")
     -1
     """
@@ -124,8 +133,10 @@ def batched_loop(table: Name, key: str, statement: str, pg_version: int) -> str:
     ``statement`` must already restrict itself to ``key >= batch_start AND key < batch_start + N``.
     """
     body = textwrap.indent(statement.strip() + ";", " " * 8).lstrip()
-    commit = "COMMIT;  -- PostgreSQL 11+: each batch is its own transaction" if pg_version >= 11 else (
-        "-- before PostgreSQL 11 a DO block cannot COMMIT: run each batch from a script instead"
+    commit = (
+        "COMMIT;  -- PostgreSQL 11+: each batch is its own transaction"
+        if pg_version >= 11
+        else ("-- before PostgreSQL 11 a DO block cannot COMMIT: run each batch from a script instead")
     )
     return (
         "DO $$\n"

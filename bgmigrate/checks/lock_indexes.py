@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from bgmigrate import operations as ops
 from bgmigrate.checks.api import Hit, OpContext, op_rule
-from bgmigrate.checks.lock_data import indent_sql, outside_transaction_advice
+from bgmigrate.checks.lock_data import indent_sql, outside_transaction_advice, shown
 from bgmigrate.names import Name, quote_ident
 
 _CREATE_INDEX = re.compile(r"^(\s*CREATE\s+(?:UNIQUE\s+)?INDEX)\b", re.IGNORECASE)
@@ -17,7 +17,7 @@ def with_concurrently(text: str) -> str:
     """The user's CREATE INDEX with CONCURRENTLY added.
 
     >>> with_concurrently("create unique index i on t (a)")
-    'create unique index CONCURRENTLY i on t (a)'
+    'create unique index CONCURRENTLY i on t (a);'
     """
     return _CREATE_INDEX.sub(r"\1 CONCURRENTLY", text.strip().rstrip(";"), count=1) + ";"
 
@@ -65,15 +65,17 @@ def _create_index(op: ops.CreateIndex, ctx: OpContext) -> Iterator[Hit]:
             + indent_sql(with_concurrently(op.stmt.text))
             + _transaction_note(ctx)
         )
-    drop = f"DROP INDEX CONCURRENTLY IF EXISTS {name.sql()};" if name else "DROP INDEX CONCURRENTLY IF EXISTS <index name>;"
+    drop = (
+        f"DROP INDEX CONCURRENTLY IF EXISTS {name.sql()};"
+        if name
+        else "DROP INDEX CONCURRENTLY IF EXISTS <index name>;"
+    )
     yield Hit(
         op,
         f"{label} on {op.target} takes a SHARE lock that blocks every INSERT, UPDATE and DELETE on "
         f"{op.target} for the whole index build (reads continue).",
-        step1
-        + "\n2. A concurrent build that fails or is cancelled leaves an INVALID index behind; drop it "
-        "before trying again:\n"
-        + indent_sql(drop),
+        step1 + "\n2. A concurrent build that fails or is cancelled leaves an INVALID index behind; drop it "
+        "before trying again:\n" + indent_sql(drop),
     )
 
 
@@ -83,14 +85,13 @@ def _drop_index(op: ops.DropIndex, ctx: OpContext) -> Iterator[Hit]:
     table = ctx.table_of_index(op.index)
     if table is not None and ctx.is_new_table(table):
         return
+    table = shown(table) if table is not None else None
     where = f"on {table}" if table else "on the table it belongs to"
     whom = str(table) if table else "that table"
     if_exists = " IF EXISTS" if op.if_exists else ""
     fix = (
         "1. Drop it without blocking queries, outside any transaction block (one index per statement, "
-        "no CASCADE):\n"
-        + indent_sql(f"DROP INDEX CONCURRENTLY{if_exists} {op.index.sql()};")
-        + _transaction_note(ctx)
+        "no CASCADE):\n" + indent_sql(f"DROP INDEX CONCURRENTLY{if_exists} {op.index.sql()};") + _transaction_note(ctx)
     )
     if ctx.migration.kind == "alembic":
         fix += "\n   With Alembic: op.drop_index(..., postgresql_concurrently=True) inside autocommit_block()."
@@ -108,6 +109,7 @@ def _reindex_target(op: ops.Reindex, ctx: OpContext) -> tuple[Name | None, str] 
         table = ctx.table_of_index(op.target_name)
         if table is not None and ctx.is_new_table(table):
             return None
+        table = shown(table) if table is not None else None
         return table, f"{table}" if table else "the index's table"
     if op.kind == "table":
         if ctx.is_new_table(op.target_name):
@@ -135,9 +137,9 @@ def _reindex(op: ops.Reindex, ctx: OpContext) -> Iterator[Hit]:
         f"blocks writes to {label} (SHARE lock) and locks the index ACCESS EXCLUSIVE, so queries that "
         "would use it wait too"
         if op.kind == "index"
-        else f"blocks writes to {label} and queries that would use their indexes"
+        else f"blocks writes to {label}, and queries that would use the indexes being rebuilt wait too"
     )
-    message = f"{what} rebuilds while it {locks}, for the whole rebuild."
+    message = f"{what} rebuilds indexes while it {locks}, for the whole rebuild."
     if op.kind == "system":
         yield Hit(
             op,
@@ -163,7 +165,8 @@ def _reindex(op: ops.Reindex, ctx: OpContext) -> Iterator[Hit]:
 def _reindex_before_12(op: ops.Reindex, ctx: OpContext, table: Name | None) -> str:
     if op.kind != "index":
         return (
-            f"1. Before PostgreSQL 12 there is no online REINDEX {op.kind.upper()}. For each index to rebuild, "
+            f"1. Before PostgreSQL 12 there is no online REINDEX {op.kind.upper()}. For each index "
+            "to rebuild, "
             "build a replacement with CREATE INDEX CONCURRENTLY, drop the old one with DROP INDEX "
             "CONCURRENTLY, and rename the new one into its place; otherwise run it in a maintenance window."
         )

@@ -31,6 +31,47 @@ def _generation_expression(column: ops.ColumnSpec) -> str:
     return match.group(1).strip() if match else "<the generation expression>"
 
 
+_EXPRESSION_TOKENS = re.compile(
+    r"(?P<string>'(?:[^']|'')*')|(?P<cast>::\s*[A-Za-z_][\w$]*)|(?P<quoted>\"(?:[^\"]|\"\")+\")"
+    r"|(?P<word>[A-Za-z_][\w$]*)(?P<call>\s*\()?|(?P<dot>\.)"
+)
+_EXPRESSION_WORDS = frozenset(
+    " ".join(
+        (
+            "and or not is null true false case when then else end in like ilike similar between distinct",
+            "from any all some array row cast as interval date time timestamp at zone collate escape",
+        )
+    ).split()
+)
+
+
+def with_row_references(expression: str) -> str:
+    """The expression with its column references read from ``NEW``, for a row trigger.
+
+    >>> with_row_references('price * qty + coalesce("Tax", 0)::numeric')
+    'NEW.price * NEW.qty + coalesce(NEW."Tax", 0)::numeric'
+    >>> with_row_references("lower(email) || 'a b'")
+    "lower(NEW.email) || 'a b'"
+    """
+    out: list[str] = []
+    pos = 0
+    after_dot = False
+    for match in _EXPRESSION_TOKENS.finditer(expression):
+        out.append(expression[pos : match.start()])
+        pos = match.end()
+        token = match.group(0)
+        kind = match.lastgroup
+        is_word = match.group("word") is not None
+        if match.group("quoted") is not None or (
+            is_word and not match.group("call") and match.group("word").lower() not in _EXPRESSION_WORDS
+        ):
+            token = token if after_dot else f"NEW.{token}"
+        after_dot = kind == "dot"
+        out.append(token)
+    out.append(expression[pos:])
+    return "".join(out)
+
+
 def rewrite_reason(op: ops.AddColumn, pg_version: int) -> str | None:
     """Why adding this column rewrites the table, or None when it does not."""
     col = op.column
@@ -42,7 +83,7 @@ def rewrite_reason(op: ops.AddColumn, pg_version: int) -> str | None:
         return "a STORED generated column is computed and written for every existing row"
     if col.default_volatile:
         return f"the volatile default {col.default} is evaluated and written for every existing row"
-    if pg_version < 11 and col.default is not None and col.default.strip().upper() != "NULL":
+    if pg_version < 11 and col.default and col.default.strip().upper() != "NULL":
         return f"before PostgreSQL 11 any default ({col.default}) is written into every existing row"
     return None
 
@@ -69,9 +110,12 @@ def _add_column_recipe(op: ops.AddColumn, ctx: OpContext) -> str:
     key = key_column(ctx, op.target)
     key_note = "" if key else " (id stands for the table's integer primary key: use yours)"
     key = key or "id"
-    base_type = {"serial": "integer", "serial4": "integer", "smallserial": "smallint", "serial2": "smallint"}.get(
-        col.type, "bigint" if is_serial(col) or col.identity else col.type
-    )
+    base_type = {
+        "serial": "integer",
+        "serial4": "integer",
+        "smallserial": "smallint",
+        "serial2": "smallint",
+    }.get(col.type, "bigint" if is_serial(col) or col.identity else col.type)
     steps: list[str] = []
     if is_serial(col) or col.identity:
         seq, value = _nextval(op.target, col.name)
@@ -87,25 +131,30 @@ def _add_column_recipe(op: ops.AddColumn, ctx: OpContext) -> str:
         expression = _generation_expression(col)
         func = Name(f"{op.target.name}_{col.name}_compute", op.target.schema)
         trigger = quote_ident(f"{op.target.name}_{col.name}_compute")
+        execute = "FUNCTION" if ctx.pg_version >= 11 else "PROCEDURE"
         steps.append(
-            "Add a plain column and compute it for new and changed rows with a trigger (write the expression "
-            "with NEW.<column> for each column it reads):\n"
+            "Add a plain column and compute it for new and changed rows with a trigger:\n"
             + indent_sql(
                 f"ALTER TABLE {t} ADD COLUMN {c} {col.type};\n"
                 f"CREATE FUNCTION {func.sql()}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-                f"BEGIN\n    NEW.{c} := ({expression});\n    RETURN NEW;\nEND $$;\n"
+                f"BEGIN\n    NEW.{c} := ({with_row_references(expression)});\n    RETURN NEW;\nEND $$;\n"
                 f"CREATE TRIGGER {trigger} BEFORE INSERT OR UPDATE ON {t}\n"
-                f"    FOR EACH ROW EXECUTE FUNCTION {func.sql()}();"
+                f"    FOR EACH ROW EXECUTE {execute} {func.sql()}();"
             )
-            + ("\n   On PostgreSQL 18+ a VIRTUAL generated column needs no rewrite at all." if ctx.pg_version < 18
-               else "\n   Or, on PostgreSQL 18+, declare it VIRTUAL instead of STORED: no rewrite at all.")
+            + (
+                "\n   On PostgreSQL 18+ a VIRTUAL generated column needs no rewrite at all."
+                if ctx.pg_version < 18
+                else "\n   Or, on PostgreSQL 18+, declare it VIRTUAL instead of STORED: no rewrite at all."
+            )
         )
         value = expression
     else:
         value = col.default or "NULL"
         steps.append(
             "Add the column without a default, then set the default for new rows only:\n"
-            + indent_sql(f"ALTER TABLE {t} ADD COLUMN {c} {col.type};\nALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {value};")
+            + indent_sql(
+                f"ALTER TABLE {t} ADD COLUMN {c} {col.type};\nALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {value};"
+            )
         )
     update = f"UPDATE {t} SET {c} = {value} WHERE {range_condition(key)} AND {c} IS NULL"
     steps.append(
@@ -118,17 +167,24 @@ def _add_column_recipe(op: ops.AddColumn, ctx: OpContext) -> str:
 
 
 _SET_FORMS = {
-    "tablespace": ("SET TABLESPACE copies every file of {t} (table and indexes) to the new tablespace",
-                   "Move it out of band with pg_repack (--tablespace), or in a maintenance window."),
-    "logged": ("SET LOGGED rewrites {t} and writes all of it to the WAL",
-               "Create a new logged table, copy rows in batches while a trigger keeps it in sync, then switch "
-               "to it; or run this in a maintenance window."),
-    "unlogged": ("SET UNLOGGED rewrites {t}; afterwards its rows are not replicated and are emptied after a "
-                 "crash",
-                 "Keep serving tables logged: replicas (and a rollback to them) would see an empty table."),
-    "access method": ("SET ACCESS METHOD rewrites every row of {t}",
-                      "Create a new table with the access method, copy rows in batches while a trigger keeps it "
-                      "in sync, then switch to it; or run this in a maintenance window."),
+    "tablespace": (
+        "SET TABLESPACE copies every file of {t} to the new tablespace.",
+        "Move it out of band with pg_repack (--tablespace), or in a maintenance window.",
+    ),
+    "logged": (
+        "SET LOGGED rewrites {t} and writes all of it to the WAL.",
+        "Create a new logged table, copy rows in batches while a trigger keeps it in sync, then switch "
+        "to it; or run this in a maintenance window.",
+    ),
+    "unlogged": (
+        "SET UNLOGGED rewrites {t}; afterwards its rows are not replicated and are emptied after a crash.",
+        "Keep serving tables logged: replicas (and a rollback to them) would see an empty table.",
+    ),
+    "access method": (
+        "SET ACCESS METHOD rewrites every row of {t}.",
+        "Create a new table with the access method, copy rows in batches while a trigger keeps it "
+        "in sync, then switch to it; or run this in a maintenance window.",
+    ),
 }
 
 
@@ -141,16 +197,19 @@ def table_rewrite(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
             return
         yield Hit(
             op,
-            f"Adding column {op.column.name} to {op.target} rewrites the whole table under an ACCESS EXCLUSIVE "
-            f"lock: {reason}. Every read and write on {op.target} waits until the copy is done.",
+            f"Adding column {op.column.name} to {op.target} rewrites the whole table under an "
+            f"ACCESS EXCLUSIVE lock: {reason}. Every read and write on {op.target} waits until the copy "
+            "is done.",
             _add_column_recipe(op, ctx),
         )
     elif isinstance(op, ops.VacuumFull | ops.Cluster):
         if op.target is not None and ctx.is_new_table(op.target):
             return
         verb = "VACUUM FULL" if isinstance(op, ops.VacuumFull) else "CLUSTER"
-        what = str(op.target) if op.target else (
-            "every table in the database" if verb == "VACUUM FULL" else "every table clustered before"
+        what = (
+            str(op.target)
+            if op.target
+            else ("every table in the database" if verb == "VACUUM FULL" else "every table clustered before")
         )
         alternative = (
             "Use plain VACUUM, which frees space for reuse without a lock that blocks traffic"
@@ -164,10 +223,12 @@ def table_rewrite(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
         )
         yield Hit(
             op,
-            f"{verb} rewrites {what} into new files under ACCESS EXCLUSIVE: every read and write waits for the "
+            f"{verb} rewrites {what} into new files under ACCESS EXCLUSIVE: every read and write "
+            "waits for the "
             f"whole copy, which also needs free disk space the size of the table.{fails}",
             f"1. Take it out of the deploy-time migration. {alternative}.\n"
-            "2. To reclaim space or reorder rows online, run pg_repack (or pg_squeeze) outside the deployment.",
+            "2. To reclaim space or reorder rows online, run pg_repack (or pg_squeeze) outside "
+            "the deployment.",
         )
     elif isinstance(op, ops.AlterTableSet):
         form = _SET_FORMS.get(op.what)
@@ -176,8 +237,8 @@ def table_rewrite(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
         text, advice = form
         yield Hit(
             op,
-            f"ALTER TABLE {op.target} {text.format(t=op.target)}, holding ACCESS EXCLUSIVE for the whole "
-            "rewrite: every read and write waits.",
+            f"ALTER TABLE … {text.format(t=op.target)} It holds ACCESS EXCLUSIVE for the whole "
+            f"rewrite: every read and write on {op.target} waits.",
             f"1. Take it out of the deploy-time migration. {advice}",
         )
 
@@ -216,7 +277,8 @@ def blocking_statement(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
             op,
             f"REFRESH MATERIALIZED VIEW {op.view} holds ACCESS EXCLUSIVE on it for the whole refresh: every "
             "query reading the view waits until the new contents are ready.",
-            "1. Give the view a unique index over a key that identifies its rows (once, outside any transaction "
+            "1. Give the view a unique index over a key that identifies its rows (once, outside "
+            "any transaction "
             "block):\n"
             + indent_sql(f"CREATE UNIQUE INDEX CONCURRENTLY {index} ON {v} (<key columns>);")
             + "\n2. Refresh it concurrently: readers keep the old contents until it finishes:\n"
@@ -243,7 +305,8 @@ def blocking_statement(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
             )
             return
         fix = (
-            "1. Detach it concurrently (PostgreSQL 14+; not in a transaction block, and not when the table has a "
+            "1. Detach it concurrently (PostgreSQL 14+; not in a transaction block, and not when "
+            "the table has a "
             "DEFAULT partition):\n"
             + indent_sql(f"ALTER TABLE {op.target.sql()} DETACH PARTITION {op.partition.sql()} CONCURRENTLY;")
             + "\n2. If it is interrupted, finish it with:\n"

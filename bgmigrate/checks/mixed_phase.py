@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bgmigrate import operations as ops
 from bgmigrate.checks.api import Hit, OpContext, migration_rule
-from bgmigrate.checks.compat_columns import added_in_migration, steps
+from bgmigrate.checks.compat_columns import added_in_migration, q, steps
 from bgmigrate.findings import Severity
 
 
@@ -25,28 +25,32 @@ class _Step:
 def _expand(op: ops.Operation, ctx: OpContext) -> _Step | None:
     """Additions the new version will use: columns on existing tables, and new tables."""
     if isinstance(op, ops.CreateTable):
-        return _Step(op, f"creates table {op.target}", op.target.key, table_level=True)
+        return _Step(op, f"creates table {op.target.sql()}", op.target.key, table_level=True)
     if isinstance(op, ops.AddColumn) and not ctx.is_new_table(op.target):
-        return _Step(op, f"adds column {op.column.name} to {op.target}", op.target.key)
+        return _Step(op, f"adds column {q(op.column.name)} to {op.target.sql()}", op.target.key)
     return None
 
 
 def _contract(op: ops.Operation, ctx: OpContext) -> _Step | None:
     """Removals or renames of tables and columns that existed before this migration."""
-    if isinstance(op, ops.DropTable | ops.RenameTable | ops.AlterTableSet) and not ctx.is_new_table(op.target):
+    if isinstance(op, ops.DropTable | ops.RenameTable | ops.AlterTableSet):
+        if ctx.is_new_table(op.target):
+            return None
+        t, key = op.target.sql(), op.target.key
         if isinstance(op, ops.DropTable):
-            return _Step(op, f"drops table {op.target}", op.target.key, table_level=True)
+            return _Step(op, f"drops table {t}", key, table_level=True)
         if isinstance(op, ops.RenameTable):
-            return _Step(op, f"renames table {op.target} to {op.new_name}", op.target.key, table_level=True)
+            return _Step(op, f"renames table {t} to {q(op.new_name)}", key, table_level=True)
         if op.what == "schema":
-            return _Step(op, f"moves table {op.target} to another schema", op.target.key, table_level=True)
+            return _Step(op, f"moves table {t} to another schema", key, table_level=True)
         return None
     if isinstance(op, ops.DropColumn | ops.RenameColumn):
         if ctx.is_new_table(op.target) or added_in_migration(ctx.earlier, op.target, op.column):
             return None
+        t, c = op.target.sql(), q(op.column)
         if isinstance(op, ops.DropColumn):
-            return _Step(op, f"drops column {op.column} of {op.target}", op.target.key)
-        return _Step(op, f"renames column {op.column} of {op.target} to {op.new_name}", op.target.key)
+            return _Step(op, f"drops column {c} of {t}", op.target.key)
+        return _Step(op, f"renames column {c} of {t} to {q(op.new_name)}", op.target.key)
     return None
 
 
@@ -69,10 +73,14 @@ def mixed_phase(seen: Sequence[tuple[ops.Operation, OpContext]]) -> Iterator[Hit
     )
     first = contracts[0]
     # The textbook incident: a new column renamed onto the name of the one just dropped.
-    gone = {(s.op.target.key, s.op.column) for s in contracts if isinstance(s.op, ops.DropColumn | ops.RenameColumn)}
+    gone = {
+        (s.op.target.key, s.op.column)
+        for s in contracts
+        if isinstance(s.op, ops.DropColumn | ops.RenameColumn)
+    }
     takeovers = [
-        f" Line {op.stmt.line} then gives {op.column} the old name {op.new_name}, so the old version reads "
-        "and writes the new column as if it were the old one."
+        f" Line {op.stmt.line} then gives {q(op.column)} the old name {q(op.new_name)}, so the old "
+        "version reads and writes the new column as if it were the old one."
         for op, ctx in seen
         if isinstance(op, ops.RenameColumn)
         and (op.target.key, op.new_name) in gone

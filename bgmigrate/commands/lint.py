@@ -79,7 +79,7 @@ def lint(
         result, threshold = run_lint(request, catalogue)
     except (ConfigError, SelectionError, CatalogueError) as exc:
         fail(str(exc))
-    except Exception as exc:  # noqa: BLE001 - git and other environment failures: one line, exit 2
+    except Exception as exc:
         from bgmigrate.gitdiff import GitError
 
         if isinstance(exc, GitError):

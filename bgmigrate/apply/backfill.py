@@ -1,0 +1,191 @@
+"""A resumable batched backfill: short transactions over primary-key ranges, checkpointed per batch.
+
+Pass 1 walks the keys up to the largest one seen when the pass started. Each later pass walks
+only the rows that still match the backfill's ``where`` (written meanwhile by a version that
+bypassed the sync trigger, or skipped by a concurrent delete and re-insert) and the backfill
+ends when a pass finds none. Passes are bounded, so a writer that keeps producing unfilled rows
+makes the step fail with a reason instead of looping for ever.
+
+Each batch's UPDATE and its checkpoint commit together: after a crash or Ctrl-C, the next run
+starts after the last committed batch and never repeats one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from psycopg import sql
+
+from bgmigrate.apply.connect import Connection
+from bgmigrate.apply.durations import pg_interval
+from bgmigrate.apply.errors import ApplyError
+from bgmigrate.apply.progress import BackfillProgress
+from bgmigrate.apply.retry import OnRetry, RetryPolicy, with_retries
+from bgmigrate.apply.runner import trusted
+from bgmigrate.apply.state import Checkpoint
+from bgmigrate.names import quote_ident
+from bgmigrate.plan.model import Backfill
+
+SaveCheckpoint = Callable[[Connection, Checkpoint], None]
+AfterBatch = Callable[[Checkpoint], None]
+MAX_PASSES = 5
+
+
+@dataclass(frozen=True)
+class BackfillSettings:
+    lock_timeout: float
+    policy: RetryPolicy
+    pause: float = 0.05  # between batches: room for VACUUM, replicas and the apps' own writes
+    batch_size: int | None = None  # overrides the plan's
+    max_passes: int = MAX_PASSES
+
+
+def column_sql(column: str) -> sql.Composable:
+    """An assignment target: already-quoted SQL as is, a bare name quoted."""
+    return sql.SQL(trusted(column if column.startswith('"') else quote_ident(column)))
+
+
+class BatchSql:
+    """The statements of one backfill, composed once with quoted identifiers."""
+
+    def __init__(self, spec: Backfill) -> None:
+        self.table = sql.SQL(trusted(spec.table))
+        self.key = sql.SQL(trusted(spec.key))
+        self.where = sql.SQL(trusted(f"({spec.where})" if spec.where.strip() else "true"))
+        self.assignments = sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(column_sql(column), sql.SQL(trusted(expression)))
+            for column, expression in spec.assignments
+        )
+
+    def _range(self, lower: bool) -> sql.Composable:
+        """``key > last AND key <= upper``, without the lower bound at a pass's start."""
+        bound = sql.SQL("{key} <= %(upper)s").format(key=self.key)
+        if lower:
+            return sql.SQL("{key} > %(last)s AND {bound}").format(key=self.key, bound=bound)
+        return bound
+
+    def bounds(self, *, filtered: bool) -> sql.Composable:
+        """Largest key and row count of the table, or of the rows still matching ``where``."""
+        return sql.SQL("SELECT max({key})::text, count(*) FROM {table} WHERE {where}").format(
+            key=self.key, table=self.table, where=self.where if filtered else sql.SQL("true")
+        )
+
+    def remaining(self, *, lower: bool) -> sql.Composable:
+        return sql.SQL("SELECT count(*) FROM {table} WHERE {range}").format(table=self.table, range=self._range(lower))
+
+    def next_upper(self, *, lower: bool, filtered: bool) -> sql.Composable:
+        """The key ending the next batch (the batch_size-th after ``last``, capped at the pass's end) and the batch's size."""
+        return sql.SQL(
+            "SELECT max(k)::text, count(*) FROM (SELECT {key} AS k FROM {table} WHERE {range} AND {where}"
+            " ORDER BY {key} LIMIT %(n)s) AS batch"
+        ).format(
+            key=self.key,
+            table=self.table,
+            range=self._range(lower),
+            where=self.where if filtered else sql.SQL("true"),
+        )
+
+    def update(self, *, lower: bool) -> sql.Composable:
+        return sql.SQL("UPDATE {table} SET {assignments} WHERE {range} AND {where}").format(
+            table=self.table, assignments=self.assignments, range=self._range(lower), where=self.where
+        )
+
+
+class BackfillRun:
+    """One backfill step, from its checkpoint to the end."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        spec: Backfill,
+        settings: BackfillSettings,
+        *,
+        save: SaveCheckpoint,
+        progress: BackfillProgress,
+        on_retry: OnRetry,
+        after_batch: AfterBatch | None = None,
+    ) -> None:
+        self.conn, self.spec, self.settings = conn, spec, settings
+        self.statements = BatchSql(spec)
+        self.batch_size = settings.batch_size or spec.batch_size
+        self.save, self.progress, self.on_retry, self.after_batch = save, progress, on_retry, after_batch
+
+    def run(self, point: Checkpoint) -> Checkpoint:
+        """Backfill from ``point`` until a pass finds no rows left; returns the final checkpoint."""
+        while True:
+            if point.target_key is None:
+                started = self._start_pass(point)
+                if started is None:
+                    return point
+                point = started
+            point = self._walk(point)
+
+    def _start_pass(self, point: Checkpoint) -> Checkpoint | None:
+        """Fix the pass's end key; None when there is nothing (left) to fill."""
+        filtered = point.pass_no > 1
+        row = self.conn.execute(self.statements.bounds(filtered=filtered)).fetchone()
+        target, count = (row[0], int(row[1])) if row else (None, 0)
+        if target is None or count == 0:
+            return None
+        if point.pass_no > self.settings.max_passes:
+            raise ApplyError(
+                f"{count} rows of {self.spec.table} still match the backfill's WHERE after "
+                f"{self.settings.max_passes} passes; does a writer bypass the sync trigger?"
+            )
+        point = replace(point, last_key=None, target_key=str(target))
+        with self.conn.transaction():
+            self.save(self.conn, point)
+        return point
+
+    def _walk(self, point: Checkpoint) -> Checkpoint:
+        """Batches from ``point.last_key`` to the pass's end."""
+        label = f"backfill {self.spec.table} (pass {point.pass_no})"
+        total = self._remaining(point)
+        self.progress.begin(label, total)
+        try:
+            while point.target_key is not None:
+                point, walked = with_retries(lambda _n, p=point: self._batch(p), self.settings.policy, self.on_retry)
+                self.progress.advance(walked)
+                if self.after_batch is not None:
+                    self.after_batch(point)
+                if point.target_key is not None and self.settings.pause > 0:
+                    time.sleep(self.settings.pause)
+        finally:
+            self.progress.end()
+        return point
+
+    def _remaining(self, point: Checkpoint) -> int:
+        if point.pass_no > 1:
+            row = self.conn.execute(self.statements.bounds(filtered=True)).fetchone()
+        else:
+            params = {"last": point.last_key, "upper": point.target_key}
+            row = self.conn.execute(self.statements.remaining(lower=point.last_key is not None), params).fetchone()
+        return int(row[1] if point.pass_no > 1 else row[0]) if row else 0
+
+    def _batch(self, point: Checkpoint) -> tuple[Checkpoint, int]:
+        """One batch in its own transaction, checkpoint included; returns it and the keys it covered."""
+        lower = point.last_key is not None
+        params: dict[str, object] = {"last": point.last_key, "upper": point.target_key, "n": self.batch_size}
+        with self.conn.transaction():
+            self.conn.execute("SELECT set_config('lock_timeout', %s, true)", (pg_interval(self.settings.lock_timeout),))
+            row = self.conn.execute(
+                self.statements.next_upper(lower=lower, filtered=point.pass_no > 1), params
+            ).fetchone()
+            upper, walked = (row[0], int(row[1])) if row else (None, 0)
+            if upper is None:  # nothing left up to the target (rows deleted meanwhile)
+                done = replace(point, pass_no=point.pass_no + 1, last_key=None, target_key=None)
+                self.save(self.conn, done)
+                return done, 0
+            cursor = self.conn.execute(self.statements.update(lower=lower), {**params, "upper": upper})
+            point = replace(
+                point,
+                last_key=str(upper),
+                rows_updated=point.rows_updated + max(cursor.rowcount, 0),
+                batches=point.batches + 1,
+            )
+            if upper == point.target_key:
+                point = replace(point, pass_no=point.pass_no + 1, last_key=None, target_key=None)
+            self.save(self.conn, point)
+        return point, walked

@@ -1,0 +1,62 @@
+"""One apply per plan at a time: a transaction-scoped advisory lock held on its own connection.
+
+The guard connection opens a transaction, takes the lock and stays idle in it until apply ends.
+A transaction-scoped lock cannot outlive its holder: commit, rollback, a crash or a dropped
+connection all release it, and it never leaks into a pooled session. The idle transaction holds
+no snapshot (READ COMMITTED, no writes), so it does not hold back VACUUM or
+CREATE INDEX CONCURRENTLY.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from bgmigrate.apply.connect import Connection, connect
+from bgmigrate.apply.errors import Refused
+from bgmigrate.apply.state_schema import LOCK_NAMESPACE
+
+
+def plan_lock_key(plan_id: str) -> int:
+    """The advisory-lock key of a plan: a signed 32-bit hash of its id.
+
+    >>> plan_lock_key("0002_rename_status") == plan_lock_key("0002_rename_status")
+    True
+    """
+    value = zlib.crc32(plan_id.encode("utf-8"))
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+@contextmanager
+def plan_guard(dsn: str, plan_id: str) -> Iterator[Connection]:
+    """Hold the plan's lock for the block; :class:`Refused` if another apply holds it."""
+    conn = connect(dsn, f"bgmigrate apply {plan_id}")
+    try:
+        conn.execute("BEGIN")
+        # A server-wide idle-in-transaction timeout would end the guard mid-apply.
+        conn.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
+        row = conn.execute(
+            "SELECT pg_try_advisory_xact_lock(%s::int4, %s::int4)", (LOCK_NAMESPACE, plan_lock_key(plan_id))
+        ).fetchone()
+        if not (row and row[0]):
+            raise Refused(f"another apply of plan {plan_id} is running ({_holder(conn, plan_id)}); try again later")
+        yield conn
+    finally:
+        conn.close()  # ends the transaction, releasing the lock
+
+
+def _holder(conn: Connection, plan_id: str) -> str:
+    """Who holds a plan's lock, for the refusal message."""
+    row = conn.execute(
+        """
+        SELECT a.pid, coalesce(a.client_addr::text, 'local'), a.backend_start
+        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.classid = %s::int4::oid AND l.objid = %s::int4::oid
+          AND l.objsubid = 2 AND l.granted
+        """,
+        (LOCK_NAMESPACE, plan_lock_key(plan_id)),
+    ).fetchone()
+    if row is None:
+        return "holder already gone"
+    return f"pid {row[0]} from {row[1]} since {row[2]:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,102 @@
+"""Reading ``DIR/plan.json`` and rejecting plans apply could not run safely."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from bgmigrate.apply.errors import ApplyError
+from bgmigrate.plan.model import PHASES, Check, Phase, Plan, Step
+
+CHECK_KINDS = frozenset(
+    {
+        "table_exists",
+        "table_absent",
+        "column_exists",
+        "column_absent",
+        "column_not_null",
+        "trigger_exists",
+        "trigger_absent",
+        "index_valid",
+        "constraint_validated",
+        "no_rows",
+    }
+)
+
+
+@dataclass(frozen=True)
+class LoadedPlan:
+    plan: Plan
+    digest: str  # sha256 of the canonical JSON: a re-formatted file is the same plan
+    path: Path
+
+
+def load_plan(directory: str | Path) -> LoadedPlan:
+    """The plan in ``directory``; raises :class:`ApplyError` naming the file and the problem."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise ApplyError(f"{folder}: no such directory")
+    path = folder / "plan.json"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ApplyError(f"{path}: not found (is {folder} a plan directory?)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ApplyError(f"{path}: cannot read: {exc}") from None
+    try:
+        plan = Plan.from_json(text)
+    except (ValueError, AttributeError, TypeError, KeyError) as exc:
+        # from_json turns most malformations into ValueError; a non-object document slips past.
+        raise ApplyError(f"{path}: not a bgmigrate plan: {exc}") from None
+    problem = validate(plan)
+    if problem:
+        raise ApplyError(f"{path}: {problem}")
+    digest = hashlib.sha256(plan.to_json().encode("utf-8")).hexdigest()
+    return LoadedPlan(plan=plan, digest=digest, path=path)
+
+
+def validate(plan: Plan) -> str | None:
+    """What makes ``plan`` unrunnable, or None."""
+    if not plan.id:
+        return "plan has no id"
+    names = [phase.name for phase in plan.phases]
+    if len(set(names)) != len(names) or names != [p for p in PHASES if p in names]:
+        return f"phases must be a subset of {', '.join(PHASES)}, in that order, once each (got {names})"
+    for check in plan.preconditions:
+        if check.kind not in CHECK_KINDS:
+            return f"precondition: unknown check kind {check.kind!r}"
+    for phase in plan.phases:
+        problem = _validate_phase(phase)
+        if problem:
+            return f"{phase.name}: {problem}"
+    return None
+
+
+def _validate_phase(phase: Phase) -> str | None:
+    for check in phase.checks:
+        if check.kind not in CHECK_KINDS:
+            return f"unknown check kind {check.kind!r}"
+    for number, step in enumerate(phase.steps, 1):
+        problem = _validate_step(step)
+        if problem:
+            return f"step {number} ({step.description}): {problem}"
+    return None
+
+
+def _validate_step(step: Step) -> str | None:
+    if step.kind == "sql":
+        return None if step.sql.strip() else "no SQL"
+    if step.kind == "backfill":
+        if step.backfill is None:
+            return "backfill step without a backfill spec"
+        if not step.backfill.assignments or step.backfill.batch_size < 1:
+            return "backfill needs assignments and a positive batch size"
+        return None
+    return f"unknown step kind {step.kind!r}"
+
+
+def precondition_checks(plan: Plan, phase_name: str) -> tuple[Check, ...]:
+    """What must hold before ``phase_name`` runs: the plan's preconditions or the previous phase's checks."""
+    index = [p.name for p in plan.phases].index(phase_name)
+    return plan.preconditions if index == 0 else plan.phases[index - 1].checks

@@ -1,0 +1,57 @@
+"""Running one piece of plan SQL under ``lock_timeout``, inside or outside a transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import LiteralString, cast
+
+import psycopg
+
+from bgmigrate.apply.connect import Connection
+from bgmigrate.apply.durations import pg_interval
+
+AfterSuccess = Callable[[Connection], None]
+
+
+def trusted(text: str) -> LiteralString:
+    """Plan SQL is the migration itself: it runs as written, like any migration runner's input."""
+    return cast(LiteralString, text)
+
+
+def run_sql(
+    conn: Connection,
+    text: str,
+    *,
+    transactional: bool,
+    lock_timeout: float,
+    then: AfterSuccess | None = None,
+) -> None:
+    """Run ``text``; ``then`` records success (in the same transaction when there is one).
+
+    Transactional SQL gets ``SET LOCAL lock_timeout`` in its own short transaction, so a
+    statement stuck behind a long query fails fast instead of queueing every later query on the
+    table behind its lock request. Non-transactional SQL (CONCURRENTLY) runs in autocommit with
+    a session ``lock_timeout`` reset afterwards.
+    """
+    if transactional:
+        with conn.transaction():
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (pg_interval(lock_timeout),))
+            conn.execute(trusted(text))
+            if then is not None:
+                then(conn)
+        return
+    conn.execute("SELECT set_config('lock_timeout', %s, false)", (pg_interval(lock_timeout),))
+    try:
+        conn.execute(trusted(text))
+    finally:
+        _reset_lock_timeout(conn)
+    if then is not None:
+        with conn.transaction():
+            then(conn)
+
+
+def _reset_lock_timeout(conn: Connection) -> None:
+    try:
+        conn.execute("RESET lock_timeout")
+    except psycopg.OperationalError:
+        pass  # the connection is gone; the statement's own error is the one to report

@@ -1,0 +1,172 @@
+"""What the planner knows about the schema just before each operation of a migration.
+
+The lint core's replay builds tables, columns, constraints and indexes. The planner needs a
+little more to carry a column's properties over to a replacement: the text that created each
+index (method, predicate, expressions) and the column-level CHECKs of CREATE TABLE, which
+replay does not record. ``Knowledge`` holds both; ``timeline`` snapshots it before every
+operation so a recipe sees the table exactly as its statement will find it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from bgmigrate import operations as ops
+from bgmigrate.names import Name
+from bgmigrate.replay import apply
+from bgmigrate.schema import Column, Constraint, Index, Schema, Table
+from bgmigrate.sql_tokens import tokenize
+
+
+@dataclass
+class Knowledge:
+    """A schema plus the index definitions seen while building it (mutable while learning)."""
+
+    schema: Schema = field(default_factory=Schema)
+    index_sql: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def learn(self, op: ops.Operation, migration: str = "") -> None:
+        """Replay ``op`` and keep what replay does not."""
+        apply(self.schema, op, migration)
+        if isinstance(op, ops.CreateIndex):
+            name = op.name or default_index_name(op.target.name, op.columns)
+            self.index_sql[Name(name, op.target.schema).key] = op.stmt.text
+        elif isinstance(op, ops.CreateTable):
+            for spec in op.columns:
+                if spec.check:
+                    _add_column_check(self.schema, op.target, spec)
+        elif isinstance(op, ops.AddColumn) and op.column.check:
+            _add_column_check(self.schema, op.target, op.column)
+
+    def learn_all(self, operations: Iterable[ops.Operation], migration: str = "") -> None:
+        for op in operations:
+            self.learn(op, migration)
+
+
+def _add_column_check(schema: Schema, target: Name, spec: ops.ColumnSpec) -> None:
+    table = schema.table(target)
+    if table is None or spec.check is None:
+        return
+    name = f"{target.name}_{spec.name}_check"[:63]
+    table.constraints[name] = Constraint(name, "check", (spec.name,), True, f"CHECK ({spec.check})")
+
+
+def default_index_name(table: str, columns: Sequence[str]) -> str:
+    """The name PostgreSQL gives an unnamed index on plain columns (before de-duplication).
+
+    >>> default_index_name("orders", ("customer_id", "created_at"))
+    'orders_customer_id_created_at_idx'
+    """
+    plain = [c for c in columns if c.replace("_", "").isalnum()]
+    return f"{table}_{'_'.join(plain) or 'expr'}_idx"[:63]
+
+
+def mentions(expression: str, column: str) -> bool:
+    """Whether SQL text refers to ``column`` (by a bare or quoted identifier).
+
+    >>> mentions("(status IN ('a', 'b'))", "status"), mentions("('status' <> x)", "status")
+    (True, False)
+    """
+    return any(t.kind in ("word", "qident") and t.ident == column for t in tokenize(expression))
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The schema as one operation finds it. Read-only for recipes."""
+
+    schema: Schema
+    index_sql: dict[tuple[str, str], str]
+    new_tables: frozenset[tuple[str, str]] = frozenset()
+    live: bool = False  # the base came from a database or snapshot: unknown tables are errors
+
+    def table(self, name: Name) -> Table | None:
+        return self.schema.table(name)
+
+    def is_new(self, name: Name | None) -> bool:
+        """Created earlier in this migration: no traffic reaches it yet."""
+        return name is not None and name.key in self.new_tables
+
+    def column(self, name: Name, column: str) -> Column | None:
+        column_found = self.schema.column(name, column)
+        return None if column_found is None or column_found.type == "unknown" else column_found
+
+    def primary_key(self, name: Name) -> str | None:
+        """The table's single-column primary key, if it has exactly one."""
+        table = self.table(name)
+        keys = [c for c in (table.constraints.values() if table else ()) if c.kind == "primary_key"]
+        return keys[0].columns[0] if len(keys) == 1 and len(keys[0].columns) == 1 else None
+
+    def indexes_on(self, name: Name, column: str) -> list[Index]:
+        """Indexes whose key or predicate uses the column, constraint-backed ones excluded."""
+        owned = {c.name for c in self._constraints(name) if c.kind in ("primary_key", "unique")}
+        found = []
+        for index in self.schema.indexes_on(name):
+            sql = self.index_sql.get(Name(index.name, name.schema).key, "")
+            if index.name not in owned and (column in index.columns or (sql and mentions(sql, column))):
+                found.append(index)
+        return sorted(found, key=lambda i: i.name)
+
+    def constraints_on(self, name: Name, column: str) -> list[Constraint]:
+        """Constraints of the table that involve the column (by column list or expression)."""
+        return [
+            c for c in self._constraints(name)
+            if column in c.columns or (c.kind == "check" and c.definition and mentions(c.definition, column))
+        ]  # fmt: skip
+
+    def referenced_by(self, name: Name, column: str) -> list[str]:
+        """Foreign keys of other tables known to reference this table's column (or its key)."""
+        found = []
+        for table in self.schema.tables.values():
+            for con in table.constraints.values():
+                if con.kind == "foreign_key" and con.references and con.references.key == name.key:
+                    refs = _referenced_columns(con.definition)
+                    if column in refs or (not refs and self.primary_key(name) == column):
+                        found.append(f"{table.name}.{con.name}")
+        return sorted(found)
+
+    def _constraints(self, name: Name) -> list[Constraint]:
+        table = self.table(name)
+        return sorted(table.constraints.values(), key=lambda c: c.name) if table else []
+
+
+def _referenced_columns(definition: str) -> tuple[str, ...]:
+    """The column list after REFERENCES in a constraint definition ((): the referenced key)."""
+    toks = tokenize(definition)
+    words = [t.upper for t in toks]
+    if "REFERENCES" not in words:
+        return ()
+    i = words.index("REFERENCES") + 1
+    while i < len(toks) and toks[i].text != "(":
+        i += 1
+    columns = []
+    for tok in toks[i + 1 :]:
+        if tok.text == ")":
+            break
+        if tok.kind in ("word", "qident"):
+            columns.append(tok.ident)
+    return tuple(columns)
+
+
+def _track(op: ops.Operation, new_tables: set[tuple[str, str]]) -> None:
+    if isinstance(op, ops.CreateTable):
+        new_tables.add(op.target.key)
+    elif isinstance(op, ops.RenameTable) and op.target.key in new_tables:
+        new_tables.add((op.target.key[0], op.new_name))
+    elif isinstance(op, ops.DropTable):
+        new_tables.discard(op.target.key)
+
+
+def timeline(base: Knowledge, operations: Sequence[ops.Operation], *, live: bool = False) -> list[Facts]:
+    """The facts just before each operation, replaying them onto a copy of ``base``."""
+    knowledge = copy.deepcopy(base)
+    new_tables: set[tuple[str, str]] = set()
+    snapshots: list[Facts] = []
+    for op in operations:
+        snapshots.append(
+            Facts(copy.deepcopy(knowledge.schema), dict(knowledge.index_sql), frozenset(new_tables), live)
+        )
+        _track(op, new_tables)
+        knowledge.learn(op, "(planned)")
+    return snapshots

@@ -1,0 +1,306 @@
+"""Switch configuration: ``[database]``, ``[switch]`` and ``[environments.*]`` of ``bgmigrate.toml``.
+
+Read from ``bgmigrate.toml`` in the working directory or ``--config PATH``; ``BGMIGRATE_DSN``
+wins over ``[database] dsn`` so CI can keep the password out of the file. Relative paths are
+relative to the file. Unknown keys are errors: a typo in a safety gate must not pass silently.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bgmigrate.plan.model import PHASES
+from bgmigrate.switch.durations import parse_duration
+
+CONFIG_NAME = "bgmigrate.toml"
+DSN_ENV = "BGMIGRATE_DSN"
+BACKENDS = ("nginx", "haproxy", "command")
+# No whitespace, quotes or nginx syntax: an address is pasted into a config file.
+_ADDRESS = re.compile(r"^[^\s;{}#'\"]+$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class SwitchConfigError(Exception):
+    """A configuration that cannot be read, or holds an unknown key or a bad value."""
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """``plan_id:phase`` that must be applied (and verified) before an environment may serve."""
+
+    plan_id: str
+    phase: str
+
+    def __str__(self) -> str:
+        return f"{self.plan_id}:{self.phase}"
+
+    @classmethod
+    def parse(cls, text: str) -> Requirement:
+        """Parse ``plan_id:phase``.
+
+        >>> str(Requirement.parse("0002_rename_status:migrate"))
+        '0002_rename_status:migrate'
+        """
+        plan_id, sep, phase = text.rpartition(":")
+        if not sep or not plan_id or phase not in PHASES:
+            raise ValueError(f"requires entry {text!r} is not 'plan_id:phase' with phase one of {PHASES}")
+        return cls(plan_id, phase)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One deployment colour: where it listens, how to ask its health, what schema it needs."""
+
+    name: str
+    addresses: tuple[str, ...]
+    health_url: str
+    application_name: str | None = None
+    requires: tuple[Requirement, ...] = ()
+
+    def knows_plan(self, plan_id: str) -> bool:
+        """True if this version was built for ``plan_id``'s new shapes.
+
+        An environment that does not list a plan predates it, so it still reads and writes
+        the old shapes that plan's contract removes.
+        """
+        return any(req.plan_id == plan_id for req in self.requires)
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    checks: int = 3  # consecutive 2xx answers needed
+    interval: float = 1.0
+    timeout: float = 2.0
+
+
+@dataclass(frozen=True)
+class ConfirmSettings:
+    """Confirmation through the proxy: requests to ``url`` must come back from the target."""
+
+    url: str | None = None
+    header: str = "X-Bgmigrate-Upstream"
+    requests: int = 5  # consecutive answers from the target
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class NginxSettings:
+    upstream_file: Path
+    upstream_name: str = "bgmigrate_active"
+    test: tuple[str, ...] = ("nginx", "-t")
+    reload: tuple[str, ...] = ("nginx", "-s", "reload")
+
+
+@dataclass(frozen=True)
+class HaproxySettings:
+    socket: Path
+    backend: str = "bgmigrate"
+    weight: int = 100  # weight of a server taking all of its environment's share
+    servers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # env → server names
+
+    def servers_of(self, env: str) -> tuple[str, ...]:
+        """HAProxy server names of ``env`` (default: one server named after it)."""
+        return self.servers.get(env, (env,))
+
+
+@dataclass(frozen=True)
+class CommandSettings:
+    switch: tuple[str, ...]  # argv with {to} {from} {to_addresses} placeholders
+    check: tuple[str, ...] = ()  # optional confirmation, same placeholders
+
+
+@dataclass(frozen=True)
+class SwitchConfig:
+    backend: str
+    environments: Mapping[str, Environment]
+    dsn: str | None = None
+    health: HealthSettings = HealthSettings()
+    confirm: ConfirmSettings = ConfirmSettings()
+    nginx: NginxSettings | None = None
+    haproxy: HaproxySettings | None = None
+    command: CommandSettings | None = None
+    plans_dir: Path | None = None
+    source: Path | None = None
+
+    def environment(self, name: str) -> Environment:
+        try:
+            return self.environments[name]
+        except KeyError:
+            known = ", ".join(sorted(self.environments)) or "none"
+            raise SwitchConfigError(f"unknown environment {name!r} (configured: {known})") from None
+
+
+def find_switch_config(explicit: str | None, cwd: Path | None = None) -> Path:
+    """``--config`` if given, else ``bgmigrate.toml`` in the working directory."""
+    if explicit:
+        return Path(explicit)
+    candidate = (cwd or Path.cwd()) / CONFIG_NAME
+    if not candidate.is_file():
+        raise SwitchConfigError(f"no {CONFIG_NAME} in {candidate.parent} (pass --config PATH)")
+    return candidate
+
+
+def load_switch_config(path: Path, environ: Mapping[str, str] | None = None) -> SwitchConfig:
+    """Read and validate the switch configuration in ``path``."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SwitchConfigError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SwitchConfigError(f"{path}: {exc}") from None
+    try:
+        return _config(data, path, os.environ if environ is None else environ)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise SwitchConfigError(f"{path}: {exc}") from None
+
+
+def _config(data: dict[str, Any], path: Path, environ: Mapping[str, str]) -> SwitchConfig:
+    base = path.parent
+    switch = _table(data, "switch")
+    _known(switch, "[switch]", {"backend", "health", "confirm", "nginx", "haproxy", "command", "plans"})
+    backend = str(switch.get("backend", "nginx"))
+    if backend not in BACKENDS:
+        raise ValueError(f"[switch] backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    database = _table(data, "database")
+    _known(database, "[database]", {"dsn"})
+    environments = {name: _environment(name, table) for name, table in _table(data, "environments").items()}
+    if len(environments) < 2:
+        raise ValueError("configure at least two [environments.NAME] tables (e.g. blue and green)")
+    config = SwitchConfig(
+        backend=backend,
+        environments=environments,
+        dsn=environ.get(DSN_ENV) or _optional_str(database.get("dsn")),
+        health=_health(_table(switch, "health")),
+        confirm=_confirm(_table(switch, "confirm")),
+        nginx=_nginx(_table(switch, "nginx"), base) if "nginx" in switch else None,
+        haproxy=_haproxy(_table(switch, "haproxy"), base) if "haproxy" in switch else None,
+        command=_command(_table(switch, "command")) if "command" in switch else None,
+        plans_dir=base / str(switch["plans"]) if "plans" in switch else None,
+        source=path,
+    )
+    if getattr(config, backend) is None:
+        raise ValueError(f"backend {backend!r} needs a [switch.{backend}] table")
+    return config
+
+
+def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ValueError(f"[{key}] must be a table")
+    return value
+
+
+def _known(table: dict[str, Any], where: str, keys: set[str]) -> None:
+    unknown = sorted(set(table) - keys)
+    if unknown:
+        raise ValueError(f"{where} unknown key {unknown[0]!r} (known: {', '.join(sorted(keys))})")
+
+
+def _optional_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _strings(value: object, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ValueError(f"{what} must be a string or a non-empty list of strings, got {value!r}")
+
+
+def _argv(value: object, what: str) -> tuple[str, ...]:
+    """A command as a string (split like a shell would, but never run by one) or a list."""
+    argv = tuple(shlex.split(value)) if isinstance(value, str) else _strings(value, what)
+    if not argv:
+        raise ValueError(f"{what} is empty")
+    return argv
+
+
+def _environment(name: str, table: object) -> Environment:
+    where = f"[environments.{name}]"
+    if not isinstance(table, dict):
+        raise ValueError(f"{where} must be a table")
+    if not _NAME.match(name):
+        raise ValueError(f"{where} names may use letters, digits, '_', '.', '-' only")
+    _known(table, where, {"address", "health_url", "application_name", "requires"})
+    if "address" not in table or "health_url" not in table:
+        raise ValueError(f"{where} needs address and health_url")
+    addresses = _strings(table["address"], f"{where} address")
+    bad = [a for a in addresses if not _ADDRESS.match(a)]
+    if bad:
+        raise ValueError(f"{where} address {bad[0]!r} may not contain spaces, quotes, ';', '{{', '}}' or '#'")
+    requires = table.get("requires", [])
+    if not isinstance(requires, list):
+        raise ValueError(f"{where} requires must be a list of 'plan_id:phase'")
+    return Environment(
+        name=name,
+        addresses=addresses,
+        health_url=str(table["health_url"]),
+        application_name=_optional_str(table.get("application_name")),
+        requires=tuple(Requirement.parse(str(r)) for r in requires),
+    )
+
+
+def _health(table: dict[str, Any]) -> HealthSettings:
+    _known(table, "[switch.health]", {"checks", "interval", "timeout"})
+    checks = int(table.get("checks", 3))
+    if checks < 1:
+        raise ValueError("[switch.health] checks must be at least 1")
+    return HealthSettings(
+        checks=checks,
+        interval=parse_duration(table.get("interval", 1.0)),
+        timeout=parse_duration(table.get("timeout", 2.0)),
+    )
+
+
+def _confirm(table: dict[str, Any]) -> ConfirmSettings:
+    _known(table, "[switch.confirm]", {"url", "header", "requests", "timeout"})
+    return ConfirmSettings(
+        url=_optional_str(table.get("url")),
+        header=str(table.get("header", ConfirmSettings.header)),
+        requests=max(1, int(table.get("requests", ConfirmSettings.requests))),
+        timeout=parse_duration(table.get("timeout", ConfirmSettings.timeout)),
+    )
+
+
+def _nginx(table: dict[str, Any], base: Path) -> NginxSettings:
+    _known(table, "[switch.nginx]", {"upstream_file", "upstream_name", "test", "reload"})
+    name = str(table.get("upstream_name", NginxSettings.upstream_name))
+    if not _NAME.match(name):
+        raise ValueError(f"[switch.nginx] upstream_name {name!r} is not a plain name")
+    return NginxSettings(
+        upstream_file=base / str(table["upstream_file"]),
+        upstream_name=name,
+        test=_argv(table.get("test", "nginx -t"), "[switch.nginx] test"),
+        reload=_argv(table.get("reload", "nginx -s reload"), "[switch.nginx] reload"),
+    )
+
+
+def _haproxy(table: dict[str, Any], base: Path) -> HaproxySettings:
+    _known(table, "[switch.haproxy]", {"socket", "backend", "weight", "servers"})
+    weight = int(table.get("weight", 100))
+    if not 1 <= weight <= 256:
+        raise ValueError("[switch.haproxy] weight must be 1..256 (HAProxy's range)")
+    servers = {env: _strings(names, f"[switch.haproxy.servers] {env}") for env, names in
+               _table(table, "servers").items()}  # fmt: skip
+    return HaproxySettings(
+        socket=base / str(table["socket"]),
+        backend=str(table.get("backend", HaproxySettings.backend)),
+        weight=weight,
+        servers=servers,
+    )
+
+
+def _command(table: dict[str, Any]) -> CommandSettings:
+    _known(table, "[switch.command]", {"switch", "check"})
+    return CommandSettings(
+        switch=_argv(table["switch"], "[switch.command] switch"),
+        check=_argv(table["check"], "[switch.command] check") if "check" in table else (),
+    )
