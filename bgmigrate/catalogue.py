@@ -8,6 +8,7 @@ a test keeps the two matched one to one.
 from __future__ import annotations
 
 import functools
+import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,11 @@ class Example:
     assume_in_transaction: bool | None = None
     format: str = "sql"  # "sql" | "alembic" (sql is then the body of upgrade())
     note: str = ""
+    # The live database the example is linted against, as snapshot JSON (``bgmigrate inspect``
+    # form; a TOML table in the rule file). Empty: no live schema.
+    schema: str = ""
+    # What `bgmigrate trace` saw, as JSON: [{line, locks: [{relation, mode}], rewrites: [relation]}].
+    observed: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,18 @@ def _example(kind: str, raw: dict[str, object], path: Path) -> Example:
         assume_in_transaction=bool(in_tx) if isinstance(in_tx, bool) else None,
         format=str(raw.get("format", "sql")),
         note=str(raw.get("note", "")),
+        schema=_as_json(raw.get("schema"), dict, "schema", path),
+        observed=_as_json(raw.get("observed"), list, "observed", path),
     )
+
+
+def _as_json(value: object, kind: type, key: str, path: Path) -> str:
+    """A structured example field kept as JSON text, so examples stay hashable values."""
+    if value is None:
+        return ""
+    if not isinstance(value, kind):
+        raise CatalogueError(f"{path}: an example's {key!r} must be a {'table' if kind is dict else 'list'}")
+    return json.dumps(value, sort_keys=True)
 
 
 _REQUIRED = ("code", "name", "severity", "group", "summary", "why", "recipe")

@@ -18,6 +18,11 @@ _COMMANDS = {
     "lint": "bgmigrate.commands.lint:lint",
     "rules": "bgmigrate.commands.catalogue:rules",
     "explain": "bgmigrate.commands.catalogue:explain",
+    "inspect": "bgmigrate.commands.inspect:inspect",
+    "trace": "bgmigrate.commands.trace:trace",
+    "switch": "bgmigrate.commands.switch:switch",
+    "apply": "bgmigrate.commands.apply:apply",
+    "status": "bgmigrate.commands.apply:status",
 }
 
 

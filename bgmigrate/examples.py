@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import tempfile
 import textwrap
 from dataclasses import replace
@@ -11,6 +13,7 @@ from bgmigrate.catalogue import Catalogue, Example
 from bgmigrate.findings import Finding, InputError
 from bgmigrate.linter import lint_migrations
 from bgmigrate.migration import Migration
+from bgmigrate.schema import Schema
 from bgmigrate.selection import select_rules
 from bgmigrate.settings import LintSettings
 from bgmigrate.sql_source import load_sql
@@ -52,4 +55,22 @@ def lint_example(example: Example, catalogue: Catalogue, rule: str) -> tuple[lis
         migrations.append(load_sql("setup.sql", example.setup, assume_in_transaction=False))
     migrations.append(_migration(example, settings))
     report = {migrations[-1].path}
-    return lint_migrations(migrations, catalogue, settings, select_rules(catalogue, settings), report=report)
+    base = _live_schema(example)
+    findings, errors = lint_migrations(
+        migrations, catalogue, settings, select_rules(catalogue, settings), schema=copy.deepcopy(base), report=report
+    )
+    if example.observed:
+        from bgmigrate.live.trace import observed_from_dicts, trace_findings
+
+        observed = observed_from_dicts(json.loads(example.observed))
+        findings += trace_findings(migrations[-1], observed, catalogue, settings, base)
+    return findings, errors
+
+
+def _live_schema(example: Example) -> Schema | None:
+    """The example's live database, read exactly as ``lint --schema`` reads a snapshot."""
+    if not example.schema:
+        return None
+    from bgmigrate.live.snapshot import loads
+
+    return loads(example.schema, "example schema")

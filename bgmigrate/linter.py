@@ -85,6 +85,9 @@ def analyse(
     new_tables: set[tuple[str, str]] = set()
     seen: list[tuple[ops.Operation, OpContext]] = []
     for op in operations:
+        if op.stmt.in_autocommit_block:
+            # Alembic commits the open transaction when an autocommit block starts.
+            state.holder, state.local_lock_timeout = None, False
         in_tx = state.in_transaction and not op.stmt.in_autocommit_block
         ctx = OpContext(
             schema=schema,

@@ -53,8 +53,12 @@ def _mode(op: ops.Operation) -> str | None:
         return ACCESS_EXCLUSIVE
     if isinstance(op, ops.ValidateConstraint):
         return SHARE_UPDATE_EXCLUSIVE
-    if isinstance(op, ops.CreateObject) and op.kind == "trigger":
-        return SHARE_ROW_EXCLUSIVE
+    if isinstance(op, ops.CreateObject | ops.DropObject) and op.kind == "trigger":
+        return SHARE_ROW_EXCLUSIVE if isinstance(op, ops.CreateObject) else ACCESS_EXCLUSIVE
+    if isinstance(op, ops.AlterTableSet) and op.what == "options":
+        return SHARE_UPDATE_EXCLUSIVE  # fillfactor, autovacuum and toast parameters
+    if isinstance(op, ops.AlterColumnOther) and op.what.startswith(("set statistics", "set (", "reset (")):
+        return SHARE_UPDATE_EXCLUSIVE
     if isinstance(op, ops.DetachPartition):
         return SHARE_UPDATE_EXCLUSIVE if op.concurrently else ACCESS_EXCLUSIVE
     if isinstance(op, ops.AttachPartition):

@@ -30,6 +30,7 @@ class ColumnSpec:
     primary_key: bool = False
     unique: bool = False
     references: Name | None = None
+    references_sql: str = ""  # the whole REFERENCES clause as written (columns, ON DELETE …)
     check: str | None = None
     sql: str = ""  # the definition as SQL, for the planner
 
@@ -68,8 +69,8 @@ class Operation:
 
     @property
     def table(self) -> Name | None:
-        """The table the operation touches, if it touches one."""
-        return getattr(self, "target", None)
+        """The table the operation touches, if it touches one (a trigger's or rule's table too)."""
+        return getattr(self, "target", None) or getattr(self, "on_table", None)
 
 
 # ---- tables ------------------------------------------------------------------------------
@@ -268,6 +269,7 @@ class DetachPartition(Operation):
     target: Name = Name("")
     partition: Name = Name("")
     concurrently: bool = False
+    finalize: bool = False  # completes an interrupted CONCURRENTLY detach; allowed in a transaction
 
 
 @dataclass(frozen=True)

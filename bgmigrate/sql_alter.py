@@ -33,7 +33,9 @@ def parse_alter_table(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
         part = cur.name()
         concurrently = cur.accept("CONCURRENTLY")
         finalize = cur.accept("FINALIZE")
-        return [ops.DetachPartition(stmt, target=target, partition=part, concurrently=concurrently or finalize)]
+        return [
+            ops.DetachPartition(stmt, target=target, partition=part, concurrently=concurrently, finalize=finalize)
+        ]
     result: list[ops.Operation] = []
     for first, stop in cur.split_top_level():
         action = Cursor(cur.sql, cur.toks, first, stop)

@@ -60,6 +60,7 @@ def parse_column_def(cur: Cursor) -> ops.ColumnSpec:
         primary_key=bool(spec.get("primary_key")),
         unique=bool(spec.get("unique")),
         references=spec.get("references") if isinstance(spec.get("references"), Name) else None,  # type: ignore[arg-type]
+        references_sql=str(spec.get("references_sql", "")),
         check=spec.get("check") if isinstance(spec.get("check"), str) else None,  # type: ignore[arg-type]
         sql=cur.text_between(first, cur.pos),
     )
@@ -82,9 +83,12 @@ def _column_constraint(cur: Cursor, spec: dict[str, object]) -> None:
         spec["unique"] = True
         cur.accept("NULLS", "NOT", "DISTINCT") or cur.accept("NULLS", "DISTINCT")
         _skip_index_parameters(cur)
-    elif cur.accept("REFERENCES"):
+    elif cur.looking_at("REFERENCES"):
+        first = cur.pos
+        cur.next()
         spec["references"] = cur.name()
         cur.until(_COLUMN_CONSTRAINT_WORDS)
+        spec["references_sql"] = cur.text_between(first, cur.pos)
     elif cur.accept("CHECK"):
         spec["check"] = cur.skip_parens()
         cur.accept("NO", "INHERIT")
@@ -153,7 +157,8 @@ def _constraint_body(cur: Cursor) -> tuple[str, dict[str, object]]:
                 return kind, {"using_index": cur.identifier()}
             return kind, {"columns": cur.identifier_list()}
     if cur.accept("EXCLUDE"):
-        cur.until((), stop_ops=";")
+        while not cur.at_end() and not cur.looking_at("NOT", "VALID"):
+            cur.next()
         return "exclude", {}
     if cur.accept("NOT", "NULL"):
         return "not_null", {"columns": (cur.identifier(),)}

@@ -55,7 +55,7 @@ def normalize_type(text: str) -> str:
         array += "[]"
         t = t[:-2].rstrip()
     t = re.sub(r"^pg_catalog\.", "", t)
-    match = re.fullmatch(r"([a-z_ ]+?)(\(.*\))?", t)
+    match = re.fullmatch(r"([a-z_][a-z0-9_ ]*?)(\(.*\))?", t)
     if match:
         base, args = match.group(1).strip(), match.group(2) or ""
         # "timestamp(3) with time zone" keeps its precision inside the canonical name.

@@ -54,7 +54,9 @@ class _Cursor:
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 _PSQL_VAR = re.compile(r"(?<![:\w]):(?:'([A-Za-z_]\w*)'|\"([A-Za-z_]\w*)\"|([A-Za-z_]\w*))")
 _BEGIN_ATOMIC = re.compile(r"\bBEGIN\s+ATOMIC\b", re.IGNORECASE)
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+# A word starts with a letter (of any alphabet) or an underscore; letters, digits, _ and $ follow.
+_WORD = re.compile(r"[^\W\d][\w$]*")
+_SUPPRESSION_HINT = re.compile("bgmigrate", re.IGNORECASE)
 
 
 def _line_starts(text: str) -> list[int]:
@@ -192,13 +194,16 @@ def _scan(text: str) -> tuple[list[_Chunk], list[tuple[int, int]]]:
             i += 1
         elif ch.isalpha() or ch == "_":
             match = _WORD.match(text, i)
-            assert match is not None
-            word = match.group(0).upper()
-            if (word == "BEGIN" and _BEGIN_ATOMIC.match(text, i)) or (word in ("CASE",) and atomic_depth):
-                atomic_depth += 1
-            elif word == "END" and atomic_depth:
-                atomic_depth -= 1
-            i = match.end()
+            end = match.end() if match else i + 1
+            # Only BEGIN (ATOMIC), and CASE / END inside such a body, change the state: most words
+            # need no upper-casing at all.
+            if ch in "bB" or atomic_depth:
+                word = text[i:end].upper()
+                if (word == "BEGIN" and _BEGIN_ATOMIC.match(text, i)) or (word == "CASE" and atomic_depth):
+                    atomic_depth += 1
+                elif word == "END" and atomic_depth:
+                    atomic_depth -= 1
+            i = end
         else:
             i += 1
     close(n)
@@ -328,6 +333,8 @@ def split_sql(text: str) -> list[Statement]:
 
 def file_suppressions(text: str) -> list[Suppression]:
     """Every ``ignore-file`` suppression in any comment of the text."""
+    if not _SUPPRESSION_HINT.search(text):
+        return []  # no suppression can be written without the word: skip scanning the text again
     starts = _line_starts(text)
     _, comments = _scan(text)
     found: list[Suppression] = []

@@ -443,6 +443,17 @@ def test_lock_held_ignores_binary_coercible_type_changes_and_new_tables() -> Non
     assert not only(lint(sql, setup=setup, tx=True), "lock-held-across-statements")
 
 
+def test_lock_held_judges_type_changes_by_the_type_before_them() -> None:
+    setup = "CREATE TABLE t (id bigint PRIMARY KEY, v varchar(10), n int);"
+    rewrite = "ALTER TABLE t ADD COLUMN a int;\nALTER TABLE t ALTER COLUMN n TYPE bigint;\n"
+    assert [f.line for f in only(lint(rewrite, setup=setup, tx=True), "lock-held-across-statements")] == [2]
+    sql = (
+        "ALTER TABLE t ADD COLUMN a int;\nALTER TABLE t ALTER COLUMN v TYPE text;\n"
+        "ALTER TABLE t ALTER COLUMN n TYPE bigint;\nCREATE INDEX i ON t (a);\n"
+    )
+    assert [f.line for f in only(lint(sql, setup=setup, tx=True), "lock-held-across-statements")] == [3]
+
+
 # ---- unbatched-data-change --------------------------------------------------------------------------
 
 

@@ -23,7 +23,6 @@ from bgmigrate.apply.durations import pg_interval
 from bgmigrate.apply.errors import ApplyError
 from bgmigrate.apply.progress import BackfillProgress
 from bgmigrate.apply.retry import OnRetry, RetryPolicy, with_retries
-from bgmigrate.apply.runner import trusted
 from bgmigrate.apply.state import Checkpoint
 from bgmigrate.names import quote_ident
 from bgmigrate.plan.model import Backfill
@@ -42,40 +41,40 @@ class BackfillSettings:
     max_passes: int = MAX_PASSES
 
 
-def column_sql(column: str) -> sql.Composable:
+def column_sql(column: str) -> sql.SQL:
     """An assignment target: already-quoted SQL as is, a bare name quoted."""
-    return sql.SQL(trusted(column if column.startswith('"') else quote_ident(column)))
+    return sql.SQL(column if column.startswith('"') else quote_ident(column))
 
 
 class BatchSql:
     """The statements of one backfill, composed once with quoted identifiers."""
 
     def __init__(self, spec: Backfill) -> None:
-        self.table = sql.SQL(trusted(spec.table))
-        self.key = sql.SQL(trusted(spec.key))
-        self.where = sql.SQL(trusted(f"({spec.where})" if spec.where.strip() else "true"))
+        self.table = sql.SQL(spec.table)
+        self.key = sql.SQL(spec.key)
+        self.where = sql.SQL(f"({spec.where})" if spec.where.strip() else "true")
         self.assignments = sql.SQL(", ").join(
-            sql.SQL("{} = {}").format(column_sql(column), sql.SQL(trusted(expression)))
+            sql.SQL("{} = {}").format(column_sql(column), sql.SQL(expression))
             for column, expression in spec.assignments
         )
 
-    def _range(self, lower: bool) -> sql.Composable:
+    def _range(self, lower: bool) -> sql.Composed:
         """``key > last AND key <= upper``, without the lower bound at a pass's start."""
         bound = sql.SQL("{key} <= %(upper)s").format(key=self.key)
         if lower:
             return sql.SQL("{key} > %(last)s AND {bound}").format(key=self.key, bound=bound)
         return bound
 
-    def bounds(self, *, filtered: bool) -> sql.Composable:
+    def bounds(self, *, filtered: bool) -> sql.Composed:
         """Largest key and row count of the table, or of the rows still matching ``where``."""
         return sql.SQL("SELECT max({key})::text, count(*) FROM {table} WHERE {where}").format(
             key=self.key, table=self.table, where=self.where if filtered else sql.SQL("true")
         )
 
-    def remaining(self, *, lower: bool) -> sql.Composable:
+    def remaining(self, *, lower: bool) -> sql.Composed:
         return sql.SQL("SELECT count(*) FROM {table} WHERE {range}").format(table=self.table, range=self._range(lower))
 
-    def next_upper(self, *, lower: bool, filtered: bool) -> sql.Composable:
+    def next_upper(self, *, lower: bool, filtered: bool) -> sql.Composed:
         """The key ending the next batch (the batch_size-th after ``last``, capped at the pass's end) and the batch's size."""
         return sql.SQL(
             "SELECT max(k)::text, count(*) FROM (SELECT {key} AS k FROM {table} WHERE {range} AND {where}"
@@ -87,7 +86,7 @@ class BatchSql:
             where=self.where if filtered else sql.SQL("true"),
         )
 
-    def update(self, *, lower: bool) -> sql.Composable:
+    def update(self, *, lower: bool) -> sql.Composed:
         return sql.SQL("UPDATE {table} SET {assignments} WHERE {range} AND {where}").format(
             table=self.table, assignments=self.assignments, range=self._range(lower), where=self.where
         )
@@ -146,7 +145,7 @@ class BackfillRun:
         self.progress.begin(label, total)
         try:
             while point.target_key is not None:
-                point, walked = with_retries(lambda _n, p=point: self._batch(p), self.settings.policy, self.on_retry)
+                point, walked = self._batch_with_retries(point)
                 self.progress.advance(walked)
                 if self.after_batch is not None:
                     self.after_batch(point)
@@ -155,6 +154,9 @@ class BackfillRun:
         finally:
             self.progress.end()
         return point
+
+    def _batch_with_retries(self, point: Checkpoint) -> tuple[Checkpoint, int]:
+        return with_retries(lambda _attempt: self._batch(point), self.settings.policy, self.on_retry)
 
     def _remaining(self, point: Checkpoint) -> int:
         if point.pass_no > 1:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from bgmigrate.apply.connect import Connection, one_line
+from bgmigrate.apply.connect import Connection
+from bgmigrate.dsn import one_line
 from bgmigrate.plan.model import Check
 
 
@@ -153,7 +154,7 @@ def _constraint_validated(conn: Connection, check: Check) -> tuple[bool, str]:
 
 def _no_rows(conn: Connection, check: Check) -> tuple[bool, str]:
     text = check.sql.strip().rstrip(";")
-    query = sql.SQL("SELECT count(*) FROM ({}) AS left_behind").format(sql.SQL(text))  # type: ignore[arg-type]
+    query = sql.SQL("SELECT count(*) FROM ({}) AS left_behind").format(sql.SQL(text))
     try:
         # force_rollback: a check must never change data, even a carelessly written one.
         with conn.transaction(force_rollback=True):

@@ -1,61 +1,20 @@
-"""Connecting with a DSN whose password never reaches output, logs or error messages.
+"""Apply's database sessions: autocommit, named, and with errors that never show a password.
 
-(The live-schema work may grow a shared ``bgmigrate.dsn``; until then apply keeps its own.)
+Redaction is :mod:`bgmigrate.dsn`'s; apply needs its own sessions because its statements must
+not run under that module's read-only, statement-timeout defaults (an index build or a
+backfill legitimately takes longer than any statement timeout).
 """
 
 from __future__ import annotations
 
-import re
-import urllib.parse
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 
 from bgmigrate.apply.errors import ApplyError
+from bgmigrate.dsn import DEFAULT_CONNECT_TIMEOUT_S, one_line, redact, redact_text
 
 Connection = psycopg.Connection[Any]
-CONNECT_TIMEOUT_S = 10
-
-# scheme://user:secret@host and password=secret (quoted or not), wherever they appear.
-_URL_SECRET = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@", re.IGNORECASE)
-_KV_SECRET = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'?|\S+)", re.IGNORECASE)
-MASK = "***"
-
-
-def _passwords(dsn: str) -> list[str]:
-    """Every spelling of the DSN's password that could surface in a message."""
-    found: list[str] = []
-    try:
-        password = conninfo_to_dict(dsn).get("password")
-    except psycopg.Error:
-        password = None
-    if password:
-        found.append(str(password))
-    url = _URL_SECRET.search(dsn)
-    if url:
-        raw = dsn[url.end(1) : url.end() - 1]
-        found += [raw, urllib.parse.unquote(raw)]
-    return sorted({p for p in found if p}, key=len, reverse=True)
-
-
-def redact(text: str, dsn: str) -> str:
-    """``text`` with the DSN's password, and anything that looks like a password, masked.
-
-    >>> redact("bad: postgresql://bob:s3cret@db/app", "postgresql://bob:s3cret@db/app")
-    'bad: postgresql://bob:***@db/app'
-    >>> redact("host=db password='x y' port=1", "")
-    'host=db password=*** port=1'
-    """
-    for secret in _passwords(dsn):
-        text = text.replace(secret, MASK)
-    text = _URL_SECRET.sub(lambda m: f"{m.group(1)}{MASK}@", text)
-    return _KV_SECRET.sub(lambda m: f"{m.group(1)}{MASK}", text)
-
-
-def one_line(text: str) -> str:
-    """Driver messages span lines (DETAIL, HINT, several hosts); errors here are one line."""
-    return "; ".join(part.strip() for part in text.strip().splitlines() if part.strip())
 
 
 def describe(exc: BaseException, dsn: str) -> str:
@@ -64,7 +23,7 @@ def describe(exc: BaseException, dsn: str) -> str:
     sqlstate = getattr(exc, "sqlstate", None)
     if sqlstate:
         message = f"{message} [{sqlstate}]"
-    return redact(message, dsn)
+    return redact_text(message, dsn)
 
 
 def connect(dsn: str, application_name: str) -> Connection:
@@ -74,7 +33,7 @@ def connect(dsn: str, application_name: str) -> Connection:
             dsn,
             autocommit=True,
             application_name=application_name[:63],
-            connect_timeout=CONNECT_TIMEOUT_S,
+            connect_timeout=DEFAULT_CONNECT_TIMEOUT_S,
         )
     except psycopg.Error as exc:
-        raise ApplyError(f"cannot connect: {describe(exc, dsn)}") from None
+        raise ApplyError(f"cannot connect to {redact(dsn)}: {describe(exc, dsn)}") from None

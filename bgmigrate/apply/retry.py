@@ -29,7 +29,7 @@ class RetryPolicy:
         The random half stops several waiting appliers (or an applier and a retrying app)
         from colliding again in lockstep.
         """
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (failures - 1))
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (failures - 1))
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
-from typing import LiteralString, cast
 
 import psycopg
 
@@ -11,11 +11,6 @@ from bgmigrate.apply.connect import Connection
 from bgmigrate.apply.durations import pg_interval
 
 AfterSuccess = Callable[[Connection], None]
-
-
-def trusted(text: str) -> LiteralString:
-    """Plan SQL is the migration itself: it runs as written, like any migration runner's input."""
-    return cast(LiteralString, text)
 
 
 def run_sql(
@@ -36,13 +31,13 @@ def run_sql(
     if transactional:
         with conn.transaction():
             conn.execute("SELECT set_config('lock_timeout', %s, true)", (pg_interval(lock_timeout),))
-            conn.execute(trusted(text))
+            conn.execute(text)
             if then is not None:
                 then(conn)
         return
     conn.execute("SELECT set_config('lock_timeout', %s, false)", (pg_interval(lock_timeout),))
     try:
-        conn.execute(trusted(text))
+        conn.execute(text)
     finally:
         _reset_lock_timeout(conn)
     if then is not None:
@@ -51,7 +46,6 @@ def run_sql(
 
 
 def _reset_lock_timeout(conn: Connection) -> None:
-    try:
+    # If the connection is gone, the statement's own error is the one to report.
+    with contextlib.suppress(psycopg.OperationalError):
         conn.execute("RESET lock_timeout")
-    except psycopg.OperationalError:
-        pass  # the connection is gone; the statement's own error is the one to report

@@ -115,6 +115,12 @@ class PlanState:
             (status, error, verified, self.plan_id, phase),
         )
 
+    def record_error(self, phase: str, error: str) -> None:
+        """Note an error without changing the phase's status."""
+        self.conn.execute(
+            "UPDATE bgmigrate.phases SET error = %s WHERE plan_id = %s AND phase = %s", (error, self.plan_id, phase)
+        )
+
     # -- steps ---------------------------------------------------------------------------
 
     def step_statuses(self, phase: str) -> dict[int, str]:

@@ -144,7 +144,13 @@ def op_rule(name: str, *op_types: type) -> Callable[[OpRule], OpRule]:
 
 
 def migration_rule(name: str) -> Callable[[MigrationRule], MigrationRule]:
-    """Register a rule that looks at a whole migration at once."""
+    """Register a rule that looks at a whole migration at once.
+
+    It receives every (operation, context) pair in order. Each context's per-operation fields
+    (``in_transaction``, ``earlier``, ``new_tables``, …) describe the moment before that
+    operation, but ``schema`` is one shared object and by then shows the state *after* the
+    whole migration: read per-operation facts from the other fields.
+    """
 
     def wrap(func: MigrationRule) -> MigrationRule:
         _register(RegisteredRule(name, on_migration=func))

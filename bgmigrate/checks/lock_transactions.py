@@ -13,7 +13,7 @@ from bgmigrate.checks.lock_data import LOCK_TIMEOUT, indent_sql, outside_transac
 from bgmigrate.checks.lock_rewrites import rewrite_reason
 from bgmigrate.locks import ACCESS_EXCLUSIVE, SHARE, SHARE_ROW_EXCLUSIVE, lock_taken
 from bgmigrate.names import Name
-from bgmigrate.sql_text import is_binary_coercible
+from bgmigrate.sql_text import is_binary_coercible, normalize_type
 
 EXCLUSIVE = "EXCLUSIVE"
 # Locks that make later queries queue behind a waiting request: they conflict with plain writes.
@@ -298,8 +298,24 @@ def missing_lock_timeout(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
 # ---- lock-held-across-statements ---------------------------------------------------------------------
 
 
-def _slow_work(op: ops.Operation, ctx: OpContext) -> str | None:
-    """What makes ``op`` take long on an existing table, or None when it is quick."""
+def _type_before(op: ops.AlterColumnType, earlier: Sequence[ops.Operation]) -> str | None:
+    """The column's type just before ``op``, when an earlier operation of this migration set it."""
+    for prior in reversed(earlier):
+        if isinstance(prior, ops.AlterColumnType) and prior.target.key == op.target.key and prior.column == op.column:
+            return prior.new_type
+        if isinstance(prior, ops.AddColumn) and prior.target.key == op.target.key and prior.column.name == op.column:
+            return prior.column.type
+        if isinstance(prior, ops.CreateTable) and prior.target.key == op.target.key:
+            return next((c.type for c in prior.columns if c.name == op.column), None)
+    return None
+
+
+def _slow_work(op: ops.Operation, ctx: OpContext, looking_back: bool = False) -> str | None:
+    """What makes ``op`` take long on an existing table, or None when it is quick.
+
+    ``looking_back``: ``op`` ran before ``ctx`` (the schema no longer shows what it saw); doubtful
+    cases then count as quick, so a transaction is reported twice rather than not at all.
+    """
     table = getattr(op, "target", None)
     if isinstance(table, Name) and ctx.is_new_table(table):
         return None
@@ -318,10 +334,16 @@ def _slow_work(op: ops.Operation, ctx: OpContext) -> str | None:
     if isinstance(op, ops.SetNotNull):
         return "may scan the table to check for NULLs"
     if isinstance(op, ops.AlterColumnType):
-        column = ctx.schema.column(op.target, op.column)
-        if column is not None and column.type != "unknown" and is_binary_coercible(column.type, op.new_type):
-            return None
-        return "may rewrite the table"
+        if looking_back:
+            old = _type_before(op, ctx.earlier[: _index_of(op, ctx.earlier)])
+        else:
+            column = ctx.schema.column(op.target, op.column)
+            old = column.type if column is not None and column.type != "unknown" else None
+        if old is None:
+            if looking_back and _may_be_coercible_to(op.new_type):
+                return None
+            return "may rewrite the table"
+        return None if is_binary_coercible(old, op.new_type) else "may rewrite the table"
     if isinstance(op, ops.AddColumn):
         return "rewrites the table" if rewrite_reason(op, ctx.pg_version) else None
     if isinstance(op, ops.UpdateRows | ops.DeleteRows):
@@ -337,7 +359,20 @@ def _slow_work(op: ops.Operation, ctx: OpContext) -> str | None:
     return None
 
 
-def _lock_wait(op: ops.Operation, ctx: OpContext, holder_table: Name) -> str | None:
+_COERCIBLE_TARGETS = ("text", "character varying", "numeric", "bit varying", "varbit", "timestamp", "time", "interval")
+
+
+def _may_be_coercible_to(new_type: str) -> bool:
+    """Whether some other type converts to ``new_type`` without a rewrite (see is_binary_coercible)."""
+    base = re.sub(r"\(.*$", "", normalize_type(new_type))
+    return base in _COERCIBLE_TARGETS or base == "timestamptz"
+
+
+def _index_of(op: ops.Operation, seq: Sequence[ops.Operation]) -> int:
+    return next(i for i, o in enumerate(seq) if o is op)
+
+
+def _lock_wait(op: ops.Operation, ctx: OpContext, holder_table: Name, looking_back: bool = False) -> str | None:
     """A lock ``op`` may have to wait for on an existing table other than the holder's."""
     if _concurrent_label(op) is not None:
         return None  # cannot run in the transaction at all: concurrently-in-transaction reports it
@@ -347,53 +382,55 @@ def _lock_wait(op: ops.Operation, ctx: OpContext, holder_table: Name) -> str | N
         tables.append(taken.table)
     for table in tables:
         if table is None:
+            if looking_back:
+                continue  # an index dropped since can no longer be traced to its table
             return "waits for locks on other tables"
         if table.key != holder_table.key:
             return f"waits for a lock on {table}"
     return None
 
 
-@migration_rule("lock-held-across-statements")
-def lock_held_across_statements(seen: Sequence[tuple[ops.Operation, OpContext]]) -> Iterator[Hit]:
+def _extends_lock(op: ops.Operation, ctx: OpContext, holder_table: Name, looking_back: bool = False) -> str | None:
+    return _slow_work(op, ctx, looking_back) or _lock_wait(op, ctx, holder_table, looking_back)
+
+
+@op_rule("lock-held-across-statements", ops.Operation)
+def lock_held_across_statements(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     """More work after an ACCESS EXCLUSIVE lock in the same transaction keeps the table blocked."""
-    reported: set[int] = set()
-    released: set[int] = set()  # holders whose transaction ended (e.g. at an Alembic autocommit block)
-    holders: set[int] = set()
-    for op, ctx in seen:
-        if not ctx.in_transaction:
-            released |= holders
-        holder = ctx.exclusive_lock_holder
-        if holder is None or holder.stmt is op.stmt or id(holder) in reported | released:
-            continue
-        holders.add(id(holder))
-        taken = lock_taken(holder)
-        if taken is None:
-            continue
-        work = _slow_work(op, ctx) or _lock_wait(op, ctx, taken.table)
-        if work is None:
-            continue
-        reported.add(id(holder))
-        line = holder.stmt.line
-        if ctx.migration.kind == "alembic":
-            split = (
-                f"1. Put the statement on line {line} in a migration of its own and run each "
-                "migration in its own "
-                "transaction (transaction_per_migration=True in env.py), so its lock is released at once."
-            )
-        else:
-            split = (
-                f"1. Commit right after the statement on line {line}, so its lock is released at once "
-                "(with explicit transactions: COMMIT; then BEGIN; for the rest; otherwise move "
-                "the rest to its "
-                "own migration)."
-            )
-        yield Hit(
-            op,
-            f"{snippet(op.stmt)} {work} while this transaction still holds the ACCESS EXCLUSIVE "
-            "lock that line "
-            f"{line} took on {taken.table}. That lock lasts until COMMIT, so every read and write on "
-            f"{taken.table} waits for this statement too.",
-            split + "\n2. Give each lock-taking statement its own short transaction, with lock_timeout "
-            "set, and run "
-            "slow work (index builds, validation, backfills) outside it, in its online form.",
+    holder = ctx.exclusive_lock_holder
+    if holder is None or holder.stmt is op.stmt:
+        return
+    taken = lock_taken(holder)
+    if taken is None:
+        return
+    work = _extends_lock(op, ctx, taken.table)
+    if work is None:
+        return
+    # Once per transaction: stay quiet if an earlier statement after the holder was reported.
+    for earlier in reversed(ctx.earlier):
+        if earlier is holder:
+            break
+        if earlier.stmt.in_autocommit_block:
+            return  # the holder's transaction was committed before the autocommit block
+        if earlier.stmt is not holder.stmt and _extends_lock(earlier, ctx, taken.table, looking_back=True):
+            return
+    line = holder.stmt.line
+    if ctx.migration.kind == "alembic":
+        split = (
+            f"1. Put the statement on line {line} in a migration of its own and run each migration in its "
+            "own transaction (transaction_per_migration=True in env.py), so its lock is released at once."
         )
+    else:
+        split = (
+            f"1. Commit right after the statement on line {line}, so its lock is released at once (with "
+            "explicit transactions: COMMIT; then BEGIN; for the rest; otherwise move the rest to its own "
+            "migration)."
+        )
+    yield Hit(
+        op,
+        f"{snippet(op.stmt)} {work} while this transaction still holds the ACCESS EXCLUSIVE lock that "
+        f"line {line} took on {taken.table}. That lock lasts until COMMIT, so every read and write on "
+        f"{taken.table} waits for this statement too.",
+        split + "\n2. Give each lock-taking statement its own short transaction, with lock_timeout set, "
+        "and run slow work (index builds, validation, backfills) outside it, in its online form.",
+    )

@@ -31,7 +31,8 @@ class Knowledge:
         """Replay ``op`` and keep what replay does not."""
         apply(self.schema, op, migration)
         if isinstance(op, ops.CreateIndex):
-            name = op.name or default_index_name(op.target.name, op.columns)
+            # Keyed like replay names it, so a schema index finds its text.
+            name = op.name or f"{op.target.name}_{'_'.join(op.columns)}_idx"
             self.index_sql[Name(name, op.target.schema).key] = op.stmt.text
         elif isinstance(op, ops.CreateTable):
             for spec in op.columns:
@@ -51,16 +52,6 @@ def _add_column_check(schema: Schema, target: Name, spec: ops.ColumnSpec) -> Non
         return
     name = f"{target.name}_{spec.name}_check"[:63]
     table.constraints[name] = Constraint(name, "check", (spec.name,), True, f"CHECK ({spec.check})")
-
-
-def default_index_name(table: str, columns: Sequence[str]) -> str:
-    """The name PostgreSQL gives an unnamed index on plain columns (before de-duplication).
-
-    >>> default_index_name("orders", ("customer_id", "created_at"))
-    'orders_customer_id_created_at_idx'
-    """
-    plain = [c for c in columns if c.replace("_", "").isalnum()]
-    return f"{table}_{'_'.join(plain) or 'expr'}_idx"[:63]
 
 
 def mentions(expression: str, column: str) -> bool:

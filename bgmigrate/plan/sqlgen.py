@@ -91,7 +91,7 @@ def step(
         sql=sql,
         transactional=transactional,
         takes_lock=lock,
-        table=table.sql() if table is not None and lock else "",
+        table=table.sql() if table is not None else "",
         rollback_sql=rollback,
         retry_sql=retry,
         source_line=line,

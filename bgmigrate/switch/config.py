@@ -126,7 +126,6 @@ class SwitchConfig:
     nginx: NginxSettings | None = None
     haproxy: HaproxySettings | None = None
     command: CommandSettings | None = None
-    plans_dir: Path | None = None
     source: Path | None = None
 
     def environment(self, name: str) -> Environment:
@@ -164,7 +163,7 @@ def load_switch_config(path: Path, environ: Mapping[str, str] | None = None) -> 
 def _config(data: dict[str, Any], path: Path, environ: Mapping[str, str]) -> SwitchConfig:
     base = path.parent
     switch = _table(data, "switch")
-    _known(switch, "[switch]", {"backend", "health", "confirm", "nginx", "haproxy", "command", "plans"})
+    _known(switch, "[switch]", {"backend", "health", "confirm", "nginx", "haproxy", "command"})
     backend = str(switch.get("backend", "nginx"))
     if backend not in BACKENDS:
         raise ValueError(f"[switch] backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -182,7 +181,6 @@ def _config(data: dict[str, Any], path: Path, environ: Mapping[str, str]) -> Swi
         nginx=_nginx(_table(switch, "nginx"), base) if "nginx" in switch else None,
         haproxy=_haproxy(_table(switch, "haproxy"), base) if "haproxy" in switch else None,
         command=_command(_table(switch, "command")) if "command" in switch else None,
-        plans_dir=base / str(switch["plans"]) if "plans" in switch else None,
         source=path,
     )
     if getattr(config, backend) is None:

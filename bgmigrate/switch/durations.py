@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -42,7 +43,7 @@ def parse_steps(text: str) -> tuple[int, ...]:
         steps = tuple(int(part) for part in text.split(","))
     except ValueError:
         raise ValueError(f"steps are whole percentages (e.g. 10,50,100), got {text!r}") from None
-    rising = all(a < b for a, b in zip(steps, steps[1:], strict=False))
+    rising = all(a < b for a, b in itertools.pairwise(steps))
     if not steps or not rising or steps[0] < 1 or steps[-1] != 100:
         raise ValueError(f"steps must increase and end at 100 (e.g. 10,50,100), got {text!r}")
     return steps

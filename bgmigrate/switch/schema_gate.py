@@ -9,10 +9,10 @@ The rollback-window gate: every plan either environment lists whose contract has
 known to both, the one that will serve and the one kept to roll back to. An environment that
 does not list a plan predates it and still uses the shapes that plan's contract removed.
 
-Where plans come from: apply records each plan's JSON in ``bgmigrate.plans`` when it applies
-it, so the checks verified are exactly those of the plan that ran, and the switch job needs no
-checkout of the migrations. ``[switch] plans`` (a directory of ``PLAN_ID/plan.json`` or
-``PLAN_ID.json``) is a fallback for a plan apply did not record.
+Where plans come from: apply records each plan's JSON in its state (``bgmigrate.plans``) when
+it applies a phase, and a phase row cannot exist without it. So the checks verified are
+exactly those of the plan that ran (not a plan file edited since), and the switch job needs
+no checkout of the migrations.
 
 Everything the gate needs from apply goes through :class:`Ledger`; :class:`ApplyLedger` is
 the one place that imports ``bgmigrate.apply``.
@@ -20,12 +20,9 @@ the one place that imports ``bgmigrate.apply``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
-from bgmigrate.plan.model import Check, Plan
 from bgmigrate.switch.config import Environment, Requirement
 from bgmigrate.switch.db import Connection
 from bgmigrate.switch.verdict import GateResult, failed, passed
@@ -36,7 +33,6 @@ NOT_IN_PLACE = (None, "rolled_back")  # statuses of a phase that left nothing be
 
 @dataclass(frozen=True)
 class CheckOutcome:
-    description: str
     ok: bool
     found: str  # what the catalogs show
 
@@ -44,76 +40,51 @@ class CheckOutcome:
 class Ledger(Protocol):
     """What the schema gate asks of apply's records and of the live catalogs."""
 
+    def phases(self, plan_id: str) -> tuple[str, ...] | None:
+        """Phase names of the plan as apply recorded it; None if it was never applied here."""
+
     def status(self, plan_id: str, phase: str) -> str | None:
-        """Apply's status of a phase (``"done"`` once applied), None if never started."""
+        """Apply's status of a phase (``"done"`` once applied); None if never started."""
 
-    def plan(self, plan_id: str) -> Plan | None:
-        """The plan as apply recorded it, None if unknown."""
-
-    def verify(self, checks: Sequence[Check]) -> list[CheckOutcome]:
-        """Each check evaluated against the live catalogs."""
+    def verify(self, plan_id: str, phase: str) -> list[CheckOutcome]:
+        """The phase's checks evaluated against the live catalogs now."""
 
 
 class ApplyLedger:
-    """The :class:`Ledger` backed by the apply package's public functions."""
+    """The :class:`Ledger` backed by the apply package's public, read-only functions."""
 
-    def __init__(self, conn: Connection, plans_dir: Path | None = None) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.plans_dir = plans_dir
+
+    def phases(self, plan_id: str) -> tuple[str, ...] | None:
+        from bgmigrate.apply.state_schema import state_exists
+        from bgmigrate.apply.status import stored_plan
+
+        # stored_plan reads apply's tables, which do not exist before the first apply.
+        plan = stored_plan(self.conn, plan_id) if state_exists(self.conn) else None
+        return None if plan is None else tuple(p.name for p in plan.phases)
 
     def status(self, plan_id: str, phase: str) -> str | None:
         from bgmigrate.apply import phase_status
 
-        return _status_text(phase_status(self.conn, plan_id, phase))
+        return phase_status(self.conn, plan_id, phase, verify=False).status
 
-    def plan(self, plan_id: str) -> Plan | None:
-        from bgmigrate.apply.state import plan_json
-        from bgmigrate.apply.state_schema import state_exists
+    def verify(self, plan_id: str, phase: str) -> list[CheckOutcome]:
+        from bgmigrate.apply import phase_status
 
-        text = plan_json(self.conn, plan_id) if state_exists(self.conn) else None
-        if text is not None:
-            return Plan.from_json(text)
-        return plan_from_dir(self.plans_dir, plan_id)
-
-    def verify(self, checks: Sequence[Check]) -> list[CheckOutcome]:
-        from bgmigrate.apply import verify_checks
-
-        return [
-            CheckOutcome(r.check.description or r.check.kind, r.ok, r.found) for r in verify_checks(self.conn, checks)
-        ]
-
-
-def _status_text(status: object) -> str | None:
-    """Apply's phase status as text, whether it comes as a string, an enum or a record."""
-    if status is None:
-        return None
-    for attribute in ("status", "value"):
-        inner = getattr(status, attribute, None)
-        if inner is not None and inner is not status:
-            return _status_text(inner)
-    return str(status)
-
-
-def plan_from_dir(plans_dir: Path | None, plan_id: str) -> Plan | None:
-    """``PLANS/PLAN_ID/plan.json`` or ``PLANS/PLAN_ID.json``, if either exists."""
-    if plans_dir is None:
-        return None
-    for path in (plans_dir / plan_id / "plan.json", plans_dir / f"{plan_id}.json"):
-        if path.is_file():
-            return Plan.from_json(path.read_text(encoding="utf-8"))
-    return None
+        return [CheckOutcome(r.ok, r.found) for r in phase_status(self.conn, plan_id, phase, verify=True).checks]
 
 
 def requirement_gate(ledger: Ledger, env: Environment, req: Requirement) -> GateResult:
     """Is ``req`` applied and does the live schema show it?"""
     name = f"schema: {env.name} needs {req}"
     try:
-        plan = ledger.plan(req.plan_id)
+        recorded = ledger.phases(req.plan_id)
     except ValueError as exc:
-        return failed(name, f"plan {req.plan_id} cannot be read: {exc}")
-    if plan is None:
+        return failed(name, f"plan {req.plan_id} as recorded cannot be read: {exc}")
+    if recorded is None:
         return failed(name, f"plan {req.plan_id} was never applied to this database")
-    names = [p.name for p in plan.phases]
+    names = list(recorded)
     if req.phase not in names:
         return failed(name, f"plan {req.plan_id} has no {req.phase} phase (it has {', '.join(names)})")
     later = names[names.index(req.phase) :]
@@ -124,7 +95,7 @@ def requirement_gate(ledger: Ledger, env: Environment, req: Requirement) -> Gate
     # After a later phase the required phase's checks may no longer hold (contract drops the
     # sync trigger), so the latest applied phase's checks speak for the live schema.
     latest = applied[-1]
-    results = ledger.verify(plan.phase(latest).checks)
+    results = ledger.verify(req.plan_id, latest)
     broken = [r for r in results if not r.ok]
     if broken:
         shown = "; ".join(r.found for r in broken[:3])

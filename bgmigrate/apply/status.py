@@ -1,0 +1,129 @@
+"""What is applied where: the read-only questions ``status`` and the traffic-switch coordinator ask."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bgmigrate.apply.checks import CheckResult, verify_checks
+from bgmigrate.apply.connect import Connection
+from bgmigrate.apply.state import DONE, PhaseRow, PlanState, plan_json
+from bgmigrate.apply.state_schema import state_exists
+from bgmigrate.plan.model import Plan
+
+
+@dataclass(frozen=True)
+class PhaseStatus:
+    """A phase's recorded status and, when asked for, its checks against the live schema."""
+
+    plan_id: str
+    phase: str
+    row: PhaseRow | None = None  # None: never applied (or no such plan here)
+    checks: tuple[CheckResult, ...] = ()
+    checked: bool = False  # whether ``checks`` were evaluated
+
+    @property
+    def status(self) -> str | None:
+        return self.row.status if self.row else None
+
+    @property
+    def applied(self) -> bool:
+        return self.status == DONE
+
+    @property
+    def verified(self) -> bool:
+        """Applied, and every check of the phase holds in the live schema right now."""
+        return self.applied and self.checked and all(result.ok for result in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        row = self.row
+        data: dict[str, Any] = {
+            "plan": self.plan_id,
+            "phase": self.phase,
+            "status": self.status,
+            "started_at": _iso(row.started_at) if row else None,
+            "finished_at": _iso(row.finished_at) if row else None,
+            "verified_at": _iso(row.verified_at) if row else None,
+            "applied_by": row.applied_by if row else None,
+            "bgmigrate_version": row.tool_version if row else None,
+            "error": row.error if row else None,
+        }
+        if self.checked:
+            data["verified"] = self.verified
+            data["checks"] = [result.to_dict() for result in self.checks]
+        return data
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def stored_plan(conn: Connection, plan_id: str) -> Plan | None:
+    """The plan as it was applied here (so no plan files are needed to verify it)."""
+    text = plan_json(conn, plan_id)
+    return Plan.from_json(text) if text else None
+
+
+def phase_status(conn: Connection, plan_id: str, phase: str, *, verify: bool = True) -> PhaseStatus:
+    """Is ``phase`` of ``plan_id`` applied, and (``verify``) do its checks hold in the live schema?
+
+    Reads only; works on a database bgmigrate never touched (everything is "not applied").
+    """
+    if not state_exists(conn):
+        return PhaseStatus(plan_id, phase)
+    row = PlanState(conn, plan_id).phases().get(phase)
+    if not verify:
+        return PhaseStatus(plan_id, phase, row)
+    plan = stored_plan(conn, plan_id)
+    checks = next((p.checks for p in plan.phases if p.name == phase), ()) if plan else ()
+    return PhaseStatus(plan_id, phase, row, tuple(verify_checks(conn, checks)), checked=True)
+
+
+def plan_ids(conn: Connection) -> list[str]:
+    if not state_exists(conn):
+        return []
+    return [str(row[0]) for row in conn.execute("SELECT plan_id FROM bgmigrate.plans ORDER BY recorded_at, plan_id")]
+
+
+def plan_report(conn: Connection, plan_id: str, *, verify: bool = False) -> dict[str, Any]:
+    """One plan for ``bgmigrate status``: every phase of it, applied or not, with step progress."""
+    plan = stored_plan(conn, plan_id)
+    info = conn.execute(
+        "SELECT source, digest, recorded_at, recorded_by FROM bgmigrate.plans WHERE plan_id = %s", (plan_id,)
+    ).fetchone()
+    assert plan is not None and info is not None
+    phases = []
+    for phase in plan.phases:
+        entry = phase_status(conn, plan_id, phase.name, verify=verify).to_dict()
+        entry.update(_progress(conn, plan_id, phase.name, len(phase.steps)))
+        phases.append(entry)
+    return {
+        "id": plan_id,
+        "source": info[0],
+        "digest": info[1],
+        "recorded_at": _iso(info[2]),
+        "recorded_by": info[3],
+        "phases": phases,
+    }
+
+
+def _progress(conn: Connection, plan_id: str, phase: str, total: int) -> dict[str, Any]:
+    done = conn.execute(
+        "SELECT count(*) FROM bgmigrate.steps WHERE plan_id = %s AND phase = %s AND status = 'done'", (plan_id, phase)
+    ).fetchone()
+    backfills = conn.execute(
+        """
+        SELECT step_index, pass, last_key, rows_updated, batches, updated_at
+        FROM bgmigrate.backfill_checkpoints WHERE plan_id = %s AND phase = %s ORDER BY step_index
+        """,
+        (plan_id, phase),
+    ).fetchall()
+    return {
+        "steps_done": int(done[0]) if done else 0,
+        "steps_total": total,
+        "backfills": [
+            {"step": s, "pass": p, "last_key": k, "rows_updated": r, "batches": b, "updated_at": _iso(u)}
+            for s, p, k, r, b, u in backfills
+        ],
+    }

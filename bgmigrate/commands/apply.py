@@ -1,0 +1,167 @@
+"""``bgmigrate apply`` and ``bgmigrate status``: run a plan's phases, and show what is applied."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from bgmigrate.commands.errors import fail
+from bgmigrate.exitcodes import INPUT_ERROR
+from bgmigrate.plan.model import PHASES
+
+DSN_ENV = "BGMIGRATE_DSN"
+
+
+class Duration(click.ParamType[float, Any]):
+    """``2s``, ``500ms``, ``0.05s``: seconds as a float."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            return value
+        from bgmigrate.apply.durations import parse_duration
+
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _dsn(dsn: str | None) -> str:
+    value = dsn or os.environ.get(DSN_ENV, "")
+    if not value.strip():
+        fail(f"no database given: pass --dsn or set {DSN_ENV}")
+    return value
+
+
+@click.command()
+@click.argument("plan_dir", metavar="DIR", type=click.Path())
+@click.option("--phase", type=click.Choice(PHASES), required=True, help="The phase to apply (or roll back).")
+@click.option("--dsn", help=f"Database to apply to (default: ${DSN_ENV}).")
+@click.option("--lock-timeout", type=Duration(), default="2s", show_default=True, help="Longest wait for a lock per statement.")
+@click.option("--retries", type=click.IntRange(0, 1000), default=5, show_default=True, help="Retries after a lock timeout or deadlock.")
+@click.option("--batch-size", type=click.IntRange(1), help="Rows per backfill batch (default: the plan's).")
+@click.option("--pause", type=Duration(), default="0.05s", show_default=True, help="Pause between backfill batches.")
+@click.option("--rollback", is_flag=True, help="Undo the phase (expand or migrate, while contract has not run).")
+@click.option("--confirm-old-version-retired", "confirmed", is_flag=True, help="Required by contract.")
+def apply(
+    plan_dir: str,
+    phase: str,
+    dsn: str | None,
+    lock_timeout: float,
+    retries: int,
+    batch_size: int | None,
+    pause: float,
+    rollback: bool,
+    confirmed: bool,
+) -> None:
+    """Apply one phase of the plan in DIR (its plan.json) to a live database.
+
+    Exit status: 0 applied (or nothing to do), 2 bad input or a step failed (re-run to resume),
+    3 refused (phase order, preconditions, contract unconfirmed, another apply running),
+    130 interrupted (re-run to resume).
+    """
+    from bgmigrate.apply.errors import ApplyError
+    from bgmigrate.apply.executor import apply_phase
+    from bgmigrate.apply.loader import load_plan
+    from bgmigrate.apply.options import ApplyOptions, Output
+    from bgmigrate.apply.progress import make_progress
+    from bgmigrate.apply.retry import RetryPolicy
+    from bgmigrate.apply.rollback import rollback_phase
+
+    target = _dsn(dsn)
+    options = ApplyOptions(
+        lock_timeout=lock_timeout,
+        policy=RetryPolicy(retries=retries),
+        pause=pause,
+        batch_size=batch_size,
+        confirmed_old_retired=confirmed,
+    )
+    out = Output(say=_say, progress=make_progress(_say))
+    try:
+        loaded = load_plan(plan_dir)
+        run = rollback_phase if rollback else apply_phase
+        _guard_driver(target, lambda: run(target, loaded, phase, options, out))
+    except ApplyError as exc:
+        fail(str(exc), exc.code)
+
+
+def _say(message: str) -> None:
+    click.echo(message)
+    sys.stdout.flush()
+
+
+def _guard_driver(dsn: str, work: Callable[[], None]) -> None:
+    """Driver errors outside any step (connecting, state tables) as one redacted line."""
+    import psycopg
+
+    from bgmigrate.apply.connect import describe
+
+    try:
+        work()
+    except psycopg.Error as exc:
+        fail(describe(exc, dsn), INPUT_ERROR)
+
+
+@click.command()
+@click.option("--dsn", help=f"Database to inspect (default: ${DSN_ENV}).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--plan", "plan_id", help="Only this plan.")
+@click.option("--verify", is_flag=True, help="Also evaluate each phase's checks against the live schema.")
+def status(dsn: str | None, fmt: str, plan_id: str | None, verify: bool) -> None:
+    """Show the plans applied to a database and the state of each phase."""
+    from bgmigrate.apply.connect import connect
+    from bgmigrate.apply.errors import ApplyError
+    from bgmigrate.apply.status import plan_ids, plan_report
+
+    target = _dsn(dsn)
+    reports: list[dict[str, Any]] = []
+
+    def collect() -> None:
+        with connect(target, "bgmigrate status") as conn:
+            ids = [plan_id] if plan_id else plan_ids(conn)
+            known = set(plan_ids(conn))
+            reports.extend(plan_report(conn, pid, verify=verify) for pid in ids if pid in known)
+
+    try:
+        _guard_driver(target, collect)
+    except ApplyError as exc:
+        fail(str(exc), exc.code)
+    if plan_id and not reports:
+        fail(f"plan {plan_id} has never been applied to this database")
+    if fmt == "json":
+        click.echo(json.dumps({"plans": reports}, indent=2, sort_keys=True))
+    else:
+        click.echo(_text(reports))
+
+
+def _text(reports: list[dict[str, Any]]) -> str:
+    if not reports:
+        return "no plans applied to this database"
+    lines: list[str] = []
+    for report in reports:
+        lines.append(f"plan {report['id']} ({report['source']})")
+        for phase in report["phases"]:
+            lines.append("  " + _phase_line(phase))
+            lines += [f"      ✗ {check['found']}" for check in phase.get("checks", []) if not check["ok"]]
+    return "\n".join(lines)
+
+
+def _phase_line(phase: dict[str, Any]) -> str:
+    state = phase["status"] or "not applied"
+    line = f"{phase['phase']:<9} {state:<12} steps {phase['steps_done']}/{phase['steps_total']}"
+    if phase["status"]:
+        line += f"  by {phase['applied_by']} at {phase['finished_at'] or phase['started_at']}"
+    if "verified" in phase:
+        line += "  verified" if phase["verified"] else "  NOT verified"
+    for backfill in phase["backfills"]:
+        line += f"  backfill step {backfill['step']}: {backfill['rows_updated']:,} rows, {backfill['batches']} batches"
+    if phase["error"]:
+        line += f"  error: {phase['error']}"
+    return line

@@ -1,0 +1,188 @@
+"""``bgmigrate switch``: init, status, promote, rollback, retire, log.
+
+Exit status: 0 done, 2 bad configuration or usage, 3 refused by a gate (nothing changed),
+4 failed (tried, then switched back).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import sys
+from collections.abc import Callable
+
+import click
+
+from bgmigrate.commands.errors import fail
+from bgmigrate.exitcodes import FAILED, INPUT_ERROR, REFUSED
+
+ACTOR_ENV = "BGMIGRATE_ACTOR"
+_EXIT = {"done": 0, "refused": REFUSED, "failed": FAILED}
+
+
+def _default_actor() -> str:
+    """Who acts: ``BGMIGRATE_ACTOR`` (set it to the CI job or person), else user@host."""
+    if os.environ.get(ACTOR_ENV):
+        return os.environ[ACTOR_ENV]
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _config_option(function: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--config", "config_path", type=click.Path(dir_okay=False),
+        help="Configuration file (default: bgmigrate.toml in the working directory).",
+    )(function)  # fmt: skip
+
+
+def _actor_option(function: Callable[..., None]) -> Callable[..., None]:
+    return click.option("--actor", help=f"Who acts, for the log (default: ${ACTOR_ENV} or user@host).")(function)
+
+
+def _setup(config_path: str | None):  # type: ignore[no-untyped-def]
+    """Configuration and a connection, or a one-line error and exit 2."""
+    from bgmigrate.switch.config import SwitchConfigError, find_switch_config, load_switch_config
+    from bgmigrate.switch.db import DatabaseError, connect
+
+    try:
+        config = load_switch_config(find_switch_config(config_path))
+        return config, connect(config.dsn)
+    except (SwitchConfigError, DatabaseError) as exc:
+        fail(str(exc))
+
+
+def _act(config_path: str | None, actor: str | None, action: Callable[..., object], *args: object) -> None:
+    """Run one coordinator action, print its verdicts and exit with its outcome's status."""
+    import psycopg
+
+    from bgmigrate.switch.backends import make_backend
+    from bgmigrate.switch.config import SwitchConfigError
+    from bgmigrate.switch.coordinator import Coordinator, Outcome
+    from bgmigrate.switch.db import redact
+    from bgmigrate.switch.render import console, print_outcome
+    from bgmigrate.switch.schema_gate import ApplyLedger
+
+    config, conn = _setup(config_path)
+    with conn:
+        coordinator = Coordinator(config, conn, make_backend(config), ApplyLedger(conn),
+                                  actor or _default_actor())  # fmt: skip
+        try:
+            outcome = action(coordinator, *args)
+        except SwitchConfigError as exc:
+            fail(str(exc))
+        except psycopg.Error as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            fail(f"database error, nothing recorded (check `switch status` and the proxy): {redact(first)}", FAILED)
+    assert isinstance(outcome, Outcome)
+    print_outcome(console(sys.stdout), outcome)
+    sys.exit(_EXIT[outcome.outcome])
+
+
+@click.group()
+def switch() -> None:
+    """Move traffic between environments only when the schema serves both.
+
+    Exit status: 0 done, 2 configuration or usage error, 3 refused by a gate (nothing
+    changed), 4 failed (tried, then switched back).
+    """
+
+
+@switch.command()
+@click.argument("env")
+@_config_option
+@_actor_option
+def init(env: str, config_path: str | None, actor: str | None) -> None:
+    """First deploy: ENV becomes active (no gates)."""
+    _act(config_path, actor, lambda c, name: c.init(name), env)
+
+
+@switch.command()
+@click.argument("env")
+@click.option("--gradual", metavar="STEPS", help="Shift weight in steps, e.g. 10,50,100 (HAProxy only).")
+@click.option("--step-wait", default="30s", show_default=True, help="Time at each --gradual step.")
+@click.option("--max-error-rate", type=click.FloatRange(0, 1), default=0.01, show_default=True,
+              help="5xx share of the target's answers that rolls a --gradual switch back.")  # fmt: skip
+@_config_option
+@_actor_option
+def promote(
+    env: str, gradual: str | None, step_wait: str, max_error_rate: float, config_path: str | None, actor: str | None
+) -> None:
+    """Send traffic to ENV once it is healthy and the schema serves it (rollback stays possible)."""
+    plan = _gradual(gradual, step_wait, max_error_rate)
+    if plan is not None:
+        config, conn = _setup(config_path)
+        conn.close()
+        if config.backend != "haproxy":
+            fail(f"--gradual needs the haproxy backend (configured: {config.backend})")
+    _act(config_path, actor, lambda c, name: c.promote(name, plan), env)
+
+
+def _gradual(steps: str | None, step_wait: str, max_error_rate: float):  # type: ignore[no-untyped-def]
+    from bgmigrate.switch.backends import Gradual
+    from bgmigrate.switch.durations import parse_duration, parse_steps
+
+    if steps is None:
+        return None
+    try:
+        return Gradual(parse_steps(steps), parse_duration(step_wait), max_error_rate)
+    except ValueError as exc:
+        fail(str(exc), INPUT_ERROR)
+
+
+@switch.command()
+@_config_option
+@_actor_option
+def rollback(config_path: str | None, actor: str | None) -> None:
+    """Send traffic back to the rollback target, under the same gates."""
+    _act(config_path, actor, lambda c: c.rollback())
+
+
+@switch.command()
+@click.argument("env")
+@_config_option
+@_actor_option
+def retire(env: str, config_path: str | None, actor: str | None) -> None:
+    """Declare ENV gone: closes the rollback window so contract may run."""
+    _act(config_path, actor, lambda c, name: c.retire(name), env)
+
+
+@switch.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_config_option
+def status(fmt: str, config_path: str | None) -> None:
+    """Active environment, rollback target, retired environments."""
+    import json
+
+    from bgmigrate.switch.lock import switch_holder
+    from bgmigrate.switch.render import console, print_status, status_json
+    from bgmigrate.switch.store import load_state
+
+    _, conn = _setup(config_path)
+    with conn:
+        state, holder = load_state(conn), switch_holder(conn)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(status_json(state, holder), indent=2) + "\n")
+    else:
+        print_status(console(sys.stdout), state, holder)
+
+
+@switch.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--limit", type=click.IntRange(1), help="Only the last N entries.")
+@_config_option
+def log(fmt: str, limit: int | None, config_path: str | None) -> None:
+    """Every attempt, refused ones included: time, actor, action, target, outcome, gates."""
+    from bgmigrate.switch.render import console, log_json, print_log
+    from bgmigrate.switch.store import read_log
+
+    _, conn = _setup(config_path)
+    with conn:
+        entries = read_log(conn, limit)
+    if fmt == "json":
+        sys.stdout.write(log_json(entries))
+    else:
+        print_log(console(sys.stdout), entries)

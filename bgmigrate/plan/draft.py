@@ -1,0 +1,112 @@
+"""The value the planner's passes hand each other: operations still to place, and what is placed.
+
+A pass takes a ``Draft`` and returns a new one (nothing is mutated). Recipes turn one
+operation into a ``Rewrite`` — steps for each phase plus the checks, notes and assumptions
+that come with them; ``Draft.place`` records it. Steps keep the position of the operation
+they came from, so the assembled phases follow the migration's own order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+from bgmigrate import operations as ops
+from bgmigrate.plan.facts import Facts
+from bgmigrate.plan.model import Check, Step
+from bgmigrate.plan.request import PlanRequest
+
+EXPAND, MIGRATE, CONTRACT = "expand", "migrate", "contract"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One operation of the migration, its position, and the schema as it finds it."""
+
+    index: int
+    op: ops.Operation
+    facts: Facts
+    block: int | None = None  # the user's BEGIN … COMMIT block it sits in, if any
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """What a recipe makes of one operation."""
+
+    expand: tuple[Step, ...] = ()
+    migrate: tuple[Step, ...] = ()
+    contract: tuple[Step, ...] = ()
+    checks: tuple[tuple[str, Check], ...] = ()  # (phase, check that holds after it)
+    preconditions: tuple[Check, ...] = ()
+    notes: tuple[tuple[str, str], ...] = ()  # (phase, what the app release must do around it)
+    assumptions: tuple[str, ...] = ()
+    recipe: str = ""  # short name shown in PLAN.md ("rename column")
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """A placed step: which phase, and where it sorts (operation index, then recipe order)."""
+
+    phase: str
+    order: tuple[int, int]
+    step: Step
+    verbatim: ops.Operation | None = None  # the operation carried over in the user's own text
+    block: int | None = None
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A plan under construction."""
+
+    request: PlanRequest
+    items: tuple[Item, ...]
+    done: frozenset[int] = frozenset()
+    fragments: tuple[Fragment, ...] = ()
+    checks: tuple[tuple[str, Check], ...] = ()
+    preconditions: tuple[Check, ...] = ()
+    notes: tuple[tuple[str, str], ...] = ()
+    passthrough: tuple[str, ...] = ()
+    assumptions: tuple[str, ...] = ()
+    recipes: tuple[tuple[int, str], ...] = field(default=())  # (operation index, recipe name)
+
+    def pending(self, *types: type) -> Iterator[Item]:
+        """Items not yet placed whose operation is one of ``types``."""
+        for item in self.items:
+            if item.index not in self.done and isinstance(item.op, types):
+                yield item
+
+    def place(self, item: Item, rewrite: Rewrite) -> Draft:
+        """Record a recipe's rewrite of ``item``."""
+        fragments = [
+            Fragment(phase, (item.index, n), s)
+            for phase, steps in ((EXPAND, rewrite.expand), (MIGRATE, rewrite.migrate), (CONTRACT, rewrite.contract))
+            for n, s in enumerate(steps)
+        ]
+        return replace(
+            self,
+            done=self.done | {item.index},
+            fragments=self.fragments + tuple(fragments),
+            checks=self.checks + rewrite.checks,
+            preconditions=self.preconditions + rewrite.preconditions,
+            notes=self.notes + rewrite.notes,
+            assumptions=self.assumptions + rewrite.assumptions,
+            recipes=self.recipes + (((item.index, rewrite.recipe),) if rewrite.recipe else ()),
+        )
+
+    def keep(self, item: Item, phase: str, step: Step, note: str = "") -> Draft:
+        """Carry ``item`` over unchanged, in the user's own text, into ``phase``."""
+        fragment = Fragment(phase, (item.index, 0), step, verbatim=item.op, block=item.block)
+        return replace(
+            self,
+            done=self.done | {item.index},
+            fragments=(*self.fragments, fragment),
+            passthrough=self.passthrough + ((note,) if note else ()),
+        )
+
+    def skip(self, item: Item, note: str) -> Draft:
+        """Leave ``item`` out of every phase, saying why (transaction control the phases own)."""
+        return replace(self, done=self.done | {item.index}, passthrough=(*self.passthrough, note))
+
+    def same_statement(self, item: Item) -> list[Item]:
+        """Every item parsed from the same statement as ``item`` (ALTER TABLE with several actions)."""
+        return [i for i in self.items if i.op.stmt is item.op.stmt]
