@@ -170,18 +170,18 @@ def test_suppressions_attach_to_their_call(loaded: dict[Path, Migration]) -> Non
     assert not at_line(loaded[USERS_BRANCH], 28)[0].suppressions
 
     trailing = at_line(loaded[ORDERS_BRANCH], 40)[0]
-    assert [s.rules for s in trailing.suppressions] == [("backfill-in-transaction",)]
+    assert [s.rules for s in trailing.suppressions] == [("unbatched-data-change",)]
 
     # A SQL comment inside op.execute's string suppresses that piece only, at its line in the script.
     first, second = at_line(loaded[ORDERS_BRANCH], 34)[0], at_line(loaded[ORDERS_BRANCH], 36)[0]
     assert not first.suppressions
-    assert [(s.rules, s.line) for s in second.suppressions] == [(("update-without-where",), 35)]
+    assert [(s.rules, s.line) for s in second.suppressions] == [(("unbatched-data-change",), 35)]
 
 
 def test_a_suppression_above_batch_alter_table_covers_the_batch(loaded: dict[Path, Migration]) -> None:
     merge = loaded[MERGE]
     covered = {
-        s.line for s in merge.statements if any("alter-column-type" in x.rules for x in s.suppressions)
+        s.line for s in merge.statements if any("missing-lock-timeout" in x.rules for x in s.suppressions)
     }
     assert covered == {24, 25, 26}
 

@@ -84,6 +84,7 @@ def _run_steps(runner: StepRunner, state: PlanState, phase: Phase, out: Output) 
             out.say(f"  {runner.label(index)}: done by an earlier run")
             continue
         started = time.monotonic()
+        state.start_step(phase.name, index, step.description)
         if step.kind == "backfill":
             point = runner.run_backfill(index, step)
             detail = f"{point.rows_updated:,} rows in {point.batches} batches, "

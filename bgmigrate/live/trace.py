@@ -2,14 +2,18 @@
 
 Pure: the runner (``bgmigrate.live.tracer``) fills these values from a real database; the
 catalogue examples of ``unpredicted-lock`` fill them by hand. Both then ask the same question
-here: which write-blocking lock or rewrite, seen on a table that existed before the migration,
-did neither the lock model (``bgmigrate.locks``) nor any rule flag on that statement?
+here: which write-blocking lock or rewrite, seen on a relation that existed before the migration,
+did bgmigrate's model not expect? Locks come from ``bgmigrate.locks`` (plus the tables a foreign
+key references); rewrites from the forms that give a table new storage (a non-coercible type
+change, a volatile or generated column, TRUNCATE, VACUUM FULL, CLUSTER, SET TABLESPACE/LOGGED).
+Static findings are not counted as predictions: "missing lock_timeout" on a statement says
+nothing about the rewrite it may do.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bgmigrate import operations as ops
@@ -19,8 +23,10 @@ from bgmigrate.findings import Finding
 from bgmigrate.locks import lock_taken
 from bgmigrate.migration import Migration
 from bgmigrate.names import Name, quote_ident
+from bgmigrate.replay import apply
 from bgmigrate.schema import Schema
 from bgmigrate.settings import LintSettings
+from bgmigrate.sql_text import is_binary_coercible
 from bgmigrate.statements import Statement
 
 RULE = "unpredicted-lock"
@@ -46,8 +52,6 @@ _BLOCKS = {
     "ExclusiveLock": "blocks all writes",
     "AccessExclusiveLock": "blocks every read and write",
 }
-# Static findings of these groups count as the statement having been flagged.
-_PREDICTING_GROUPS = frozenset({"locking", "compatibility", "data-loss"})
 
 
 def strength(mode: str) -> int:
@@ -126,7 +130,19 @@ class TraceResult:
         return next((s for s in self.statements if s.error is not None), None)
 
 
-# ---- what the static analysis expected ------------------------------------------------------
+# ---- what bgmigrate's model expects -------------------------------------------------------
+
+
+@dataclass
+class Expectation:
+    """What the lock and rewrite model expects of one statement."""
+
+    locks: dict[tuple[str, str], int] = field(default_factory=dict)  # table key → strength
+    rewrites: set[tuple[str, str]] = field(default_factory=set)  # tables (and indexes) rewritten
+
+    def expect(self, name: Name | None, mode: str) -> None:
+        if name is not None:
+            self.locks[name.key] = max(self.locks.get(name.key, 0), strength(mode))
 
 
 def _referenced_tables(op: ops.Operation) -> list[Name]:
@@ -141,20 +157,66 @@ def _referenced_tables(op: ops.Operation) -> list[Name]:
     return []
 
 
-def predicted_locks(operations: Iterable[ops.Operation]) -> dict[tuple[str, str], int]:
-    """The strongest lock the lock model expects on each table, as a ``strength``."""
-    expected: dict[tuple[str, str], int] = {}
+def _index_table(schema: Schema, index: Name) -> Name | None:
+    found = schema.index(index)
+    return found.table if found is not None else None
 
-    def expect(name: Name, mode: str) -> None:
-        expected[name.key] = max(expected.get(name.key, 0), strength(mode))
 
+def _expect_locks(op: ops.Operation, schema: Schema, into: Expectation) -> None:
+    taken = lock_taken(op)
+    if taken is not None:
+        into.expect(taken.table, _MODEL_MODES.get(taken.mode, "AccessExclusiveLock"))
+    for ref in _referenced_tables(op):
+        into.expect(ref, "ShareRowExclusiveLock")
+    if isinstance(op, ops.DropIndex):
+        mode = "ShareUpdateExclusiveLock" if op.concurrently else "AccessExclusiveLock"
+        into.expect(_index_table(schema, op.index), mode)
+    elif isinstance(op, ops.Reindex) and not op.concurrently:
+        table = _index_table(schema, op.target_name) if op.kind == "index" else op.target_name
+        into.expect(table, "ShareLock")
+    elif isinstance(op, ops.RefreshMaterializedView):
+        into.expect(op.view, "ExclusiveLock" if op.concurrently else "AccessExclusiveLock")
+
+
+def _rewritten(op: ops.Operation, schema: Schema, pg_version: int) -> list[Name]:
+    """Tables (or, for REINDEX INDEX, the index) the operation gives new storage."""
+    if isinstance(op, ops.AlterColumnType):
+        col = schema.column(op.target, op.column)
+        coercible = col is not None and col.type != "unknown" and is_binary_coercible(col.type, op.new_type)
+        return [] if coercible and op.using is None else [op.target]
+    if isinstance(op, ops.AddColumn):
+        spec = op.column
+        volatile = spec.default_volatile or spec.serial or spec.identity or spec.generated_stored
+        old_default = pg_version < 11 and (spec.default or "null").strip().lower() != "null"
+        return [op.target] if volatile or old_default else []
+    if isinstance(op, ops.VacuumFull | ops.Cluster | ops.Truncate) and op.target is not None:
+        return [op.target]
+    if isinstance(op, ops.AlterTableSet) and op.what in ("tablespace", "logged", "unlogged"):
+        return [op.target]
+    if isinstance(op, ops.Reindex) and op.kind in ("index", "table"):
+        return [op.target_name]
+    return []
+
+
+def expectations(
+    operations: Sequence[ops.Operation], schema: Schema, pg_version: int
+) -> dict[int, Expectation]:
+    """Per statement line, the locks and rewrites expected, replaying ``operations`` onto ``schema``."""
+    found: dict[int, Expectation] = {}
     for op in operations:
-        taken = lock_taken(op)
-        if taken is not None:
-            expect(taken.table, _MODEL_MODES.get(taken.mode, "AccessExclusiveLock"))
-        for ref in _referenced_tables(op):
-            expect(ref, "ShareRowExclusiveLock")
-    return expected
+        into = found.setdefault(op.stmt.line, Expectation())
+        _expect_locks(op, schema, into)
+        into.rewrites.update(name.key for name in _rewritten(op, schema, pg_version))
+        apply(schema, op, "traced")
+    return found
+
+
+def _rewrite_expected(rel: Relation, expected: Expectation, schema: Schema) -> bool:
+    if rel.key in expected.rewrites:
+        return True
+    # A rewritten table rebuilds its indexes; REINDEX TABLE rebuilds them in place.
+    table = _index_table(schema, Name(rel.name, rel.schema)) if rel.kind == "index" else None
+    return table is not None and table.key in expected.rewrites
 
 
 def _statement_at(migration: Migration, line: int) -> Statement:
@@ -170,13 +232,14 @@ def _message(surprises: Sequence[Lock], rewrites: Sequence[Relation]) -> str:
     return (
         "Running this statement "
         + " and ".join(parts)
-        + "; no static rule predicted that (a function, trigger or DO block may run DDL the SQL text "
-        "does not show). On a busy table it stalls traffic for as long as the lock is held."
+        + "; bgmigrate's lock model did not predict that (a function, trigger or DO block may run DDL "
+        "the SQL text does not show). On a busy table it stalls traffic for as long as the lock is held."
     )
 
 
 _FIX = (
-    "1. Find what takes the lock: the function, trigger or DO block this statement runs.\n"
+    "1. Find what takes the lock: the function, trigger or DO block this statement runs, or the "
+    "table the statement locks as a side effect.\n"
     "2. Move the work into plain DDL that bgmigrate can check and give it the safe form "
     "(CONCURRENTLY, NOT VALID + VALIDATE, a batched backfill), or run it in its own migration "
     "after SET lock_timeout, at a quiet time.\n"
@@ -188,33 +251,31 @@ def unpredicted_hits(
     migration: Migration,
     traced: Sequence[TracedStatement],
     operations: Sequence[ops.Operation],
-    static_hits: Sequence[tuple[str, Hit]],
-    catalogue: Catalogue,
+    schema: Schema,
+    pg_version: int,
 ) -> list[tuple[str, Hit]]:
-    """Hits of ``unpredicted-lock`` for locks and rewrites trace saw and static analysis did not expect."""
-    flagged = {
-        hit.op.stmt.line
-        for rule, hit in static_hits
-        if rule in catalogue.entries and catalogue.entries[rule].group in _PREDICTING_GROUPS
-    }
-    by_line: dict[int, list[ops.Operation]] = {}
-    for op in operations:
-        by_line.setdefault(op.stmt.line, []).append(op)
+    """``unpredicted-lock`` hits for write-blocking locks and rewrites trace saw and the model did not expect.
+
+    ``schema`` is the base before the migration; it is replayed (changed) along the way.
+    """
+    index_owner = copy.deepcopy(schema)  # the indexes as they were, to find an index's table
+    expected = expectations(operations, schema, pg_version)
     hits: list[tuple[str, Hit]] = []
     for t in traced:
-        if t.not_traced or t.error or t.line in flagged:
+        if t.not_traced or t.error:
             continue
-        expected = predicted_locks(by_line.get(t.line, []))
+        want = expected.get(t.line, Expectation())
         surprises = [
             lk
             for lk in t.locks
             if lk.relation.kind == "table"
             and strength(lk.mode) >= _BLOCKS_WRITES
-            and strength(lk.mode) > expected.get(lk.relation.key, 0)
+            and strength(lk.mode) > want.locks.get(lk.relation.key, 0)
         ]
-        if surprises or t.rewrites:
+        rewrites = [r for r in t.rewrites if not _rewrite_expected(r, want, index_owner)]
+        if surprises or rewrites:
             stmt = _statement_at(migration, t.line)
-            hits.append((RULE, Hit(ops.Other(stmt, kind="traced"), _message(surprises, t.rewrites), _FIX)))
+            hits.append((RULE, Hit(ops.Other(stmt, kind="traced"), _message(surprises, rewrites), _FIX)))
     return hits
 
 
@@ -262,13 +323,13 @@ def trace_findings(
     schema: Schema | None = None,
 ) -> list[Finding]:
     """``unpredicted-lock`` findings for a traced migration, judged against ``schema`` (not changed)."""
-    from bgmigrate.linter import analyse, parse_migration, to_findings
+    from bgmigrate.linter import parse_migration, to_findings
     from bgmigrate.selection import select_rules
 
     operations, _errors = parse_migration(migration)
     base = copy.deepcopy(schema) if schema is not None else Schema()
-    static = analyse(migration, operations, base, settings)
-    hits = unpredicted_hits(migration, traced, operations, static, catalogue)
+    pg_version = base.server_version or settings.pg_version
+    hits = unpredicted_hits(migration, traced, operations, base, pg_version)
     selection = select_rules(catalogue, settings)
     # to_findings also reports the file's ignore comments for other rules as unused: not ours to say here.
     return [f for f in to_findings(migration, hits, catalogue, selection) if f.rule == RULE]
