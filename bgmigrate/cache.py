@@ -62,22 +62,15 @@ def engine_fingerprint(catalogue: Catalogue) -> str:
     from bgmigrate import __version__
 
     digest = hashlib.sha256(f"bgmigrate {__version__}\0".encode())
+    # The entries as loaded (what this run judges by), not the files, which may have changed since.
     for name in sorted(catalogue.entries):
-        digest.update(name.encode() + b"\0" + _rule_file_bytes(catalogue, name) + b"\0")
+        digest.update(f"{catalogue.entries[name]!r}\0".encode())
     # Rule code changes without a version bump in a checkout or an editable install.
     package = Path(__file__).parent
     for path in sorted(package.rglob("*.py")):
         stat = path.stat()
         digest.update(f"{path.relative_to(package)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
     return digest.hexdigest()
-
-
-def _rule_file_bytes(catalogue: Catalogue, name: str) -> bytes:
-    entry = catalogue.entries[name]
-    try:
-        return Path(entry.path).read_bytes()
-    except OSError:
-        return repr(entry).encode()  # a catalogue built in memory: its values stand for the file
 
 
 def sequence_key(fingerprint: str, settings_key: str, files: Iterable[tuple[str, bytes]]) -> str:
@@ -116,17 +109,18 @@ class ResultCache:
         path = self.entry_path(slot)
         try:
             raw = path.read_bytes()
-        except FileNotFoundError:
-            return None
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # nothing cached yet (a folder that cannot exist is reported when writing)
         except OSError as exc:
             self._warn(f"cannot read cache entry {path} ({exc.strerror or exc}); rebuilding it")
             return None
         try:
             return decode_entry(raw, key)
         except KeyError as exc:
-            self._warn(f"cache entry {path} is corrupt (no {exc}); rebuilding it")
-        except (ValueError, TypeError) as exc:
-            self._warn(f"cache entry {path} is corrupt ({exc}); rebuilding it")
+            reason = f"no {exc}"
+        except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
+            reason = str(exc) or type(exc).__name__
+        self._warn(f"cache entry {path} is corrupt ({' '.join(reason.split())}); rebuilding it")
         return None
 
     def store(self, slot: str, key: str, result: SequenceResult) -> None:

@@ -18,6 +18,7 @@ _COMMANDS = {
     "lint": "bgmigrate.commands.lint:lint",
     "rules": "bgmigrate.commands.catalogue:rules",
     "explain": "bgmigrate.commands.catalogue:explain",
+    "plan": "bgmigrate.commands.plan:plan",
     "inspect": "bgmigrate.commands.inspect:inspect",
     "trace": "bgmigrate.commands.trace:trace",
     "switch": "bgmigrate.commands.switch:switch",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bgmigrate.catalogue import Catalogue, RuleEntry
+from bgmigrate.catalogue import Catalogue, Example, RuleEntry
 
 
 def rule_markdown(entry: RuleEntry) -> str:
@@ -32,10 +32,25 @@ def rule_markdown(entry: RuleEntry) -> str:
             parts += ["", f"## {title}" + (f": {example.note}" if example.note else ""), ""]
             if example.setup.strip():
                 parts += ["Earlier migration:", "", "```sql", example.setup.strip(), "```", ""]
+            parts += _live_context(example)
             lang = "python" if example.format == "alembic" else "sql"
             parts += [f"```{lang}", example.sql.strip(), "```"]
     parts += ["", f"Suppress with a reason: `-- bgmigrate: ignore[{entry.name}] <why it is safe here>`", ""]
     return "\n".join(parts)
+
+
+def _live_context(example: Example) -> list[str]:
+    """The live database an example is linted against, and what trace saw, as bullet lists."""
+    parts: list[str] = []
+    if example.schema:
+        from bgmigrate.live.snapshot import describe_tables, loads
+
+        parts += ["Live database:", "", *(f"- {line}" for line in describe_tables(loads(example.schema))), ""]
+    if example.observed:
+        from bgmigrate.live.trace import describe_observed
+
+        parts += ["What `bgmigrate trace` saw:", "", *(f"- {line}" for line in describe_observed(example.observed)), ""]
+    return parts
 
 
 def index_markdown(catalogue: Catalogue) -> str:

@@ -53,8 +53,28 @@ def _url_passwords(rest: str) -> list[str]:
     if at >= 0 and ":" in rest[:at]:
         raw = rest[:at].split(":", 1)[1]
         found += [raw, urllib.parse.unquote(raw)]
+    # A password with an unescaped "@" is cut at the first one by libpq, which then shows the
+    # rest as part of the host name: mask every piece of what the user meant as the password.
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if authority.count("@") > 1 and ":" in authority:
+        meant = authority[: authority.rfind("@")].split(":", 1)[1]
+        found += [meant, *(piece for piece in meant.split("@") if len(piece) > 2)]
     for match in _QUERY_PASSWORD.finditer(rest):
         found += [match["value"], urllib.parse.unquote(match["value"])]
+    return found
+
+
+# An unquoted password with a space in it: libpq complains about the second word, quoting it.
+_LOOSE_PASSWORD = re.compile(r"\bpassword\s*=\s*(?P<value>.*?)(?=\s+\w+\s*=|\s*$)", re.IGNORECASE | re.DOTALL)
+
+
+def _keyword_passwords(dsn: str) -> list[str]:
+    found: list[str] = []
+    for match in _KEYWORD_VALUE.finditer(dsn):
+        if match["key"].lower() == "password":
+            found += [match["value"], _unquote_value(match["value"])]
+    for match in _LOOSE_PASSWORD.finditer(dsn):
+        found += [match["value"], *(piece for piece in match["value"].split() if len(piece) > 2)]
     return found
 
 
@@ -74,12 +94,7 @@ def passwords(dsn: str) -> list[str]:
     """
     found: list[str] = []
     url = _URL.match(dsn.strip())
-    if url:
-        found += _url_passwords(url["rest"])
-    else:
-        for match in _KEYWORD_VALUE.finditer(dsn):
-            if match["key"].lower() == "password":
-                found += [match["value"], _unquote_value(match["value"])]
+    found += _url_passwords(url["rest"]) if url else _keyword_passwords(dsn)
     env = os.environ.get("PGPASSWORD")
     if env:
         found.append(env)
@@ -180,3 +195,16 @@ def connect(
         conn.close()
         raise describe(exc, dsn, where, statement_timeout_ms) from None
     return conn
+
+
+def close_quietly(conn: psycopg.Connection[Any]) -> None:
+    """Roll back and close. A broken connection is closed all the same, and the server then
+    rolls back whatever transaction it had open, so nothing here needs to reach the user."""
+    import psycopg
+
+    try:
+        conn.rollback()
+    except psycopg.Error:
+        pass
+    finally:
+        conn.close()

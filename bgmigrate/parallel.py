@@ -7,18 +7,22 @@ back to running the rest in this process. Few items run in-process, with no pool
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 # Below this many items a pool's start-up (fork, pickling results back) costs more than it saves.
-MIN_PARALLEL_ITEMS = 48
+MIN_PARALLEL_ITEMS = 100
 # Without fork, each worker imports bgmigrate afresh: only large batches are worth it.
 MIN_SPAWN_ITEMS = 400
 # Items per task: enough to amortise pickling, few enough to balance the workers and to let
@@ -87,32 +91,56 @@ def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
 
 
 def parallel_imap(fn: Callable[[T], R], items: Sequence[T], jobs: int = 0) -> Iterator[R | WorkerFailure]:
-    """``fn(item)`` for each item, in order, computed across processes; failures come as values.
+    """``fn(item)`` for each item, in order, across ``jobs`` processes; failures come as values.
 
-    Results arrive while the workers are still busy with later items, so the caller can work
-    on the first ones meanwhile. ``fn`` must be picklable (a module-level function or a
-    ``functools.partial`` of one); ``jobs`` 0 means one worker per core.
+    This process computes the first share itself while helper processes compute the rest, so
+    the caller can work on the first results at once, and the results that need no pickling
+    are the ones wanted first. ``fn`` must be picklable (a module-level function or a
+    ``functools.partial`` of one); ``jobs`` counts this process, 0 means one per core.
     """
-    workers = worker_count(jobs, len(items))
-    if workers == 1:
+    processes = worker_count(jobs, len(items))
+    if processes == 1:
         yield from _safe_chunk(fn, items)
         return
+    head = len(items) // processes
+    pool, pending = _start_helpers(fn, items[head:], processes - 1)
+    try:
+        for item in items[:head]:
+            yield safe_call(fn, item)
+        delivered = head
+        try:
+            for done in pending:
+                delivered += len(done)
+                yield from done
+        except Exception:  # fn's own errors are values already: this is the pool failing
+            pass  # a helper died or sent back what cannot be unpickled: finish the rest below
+        yield from _safe_chunk(fn, items[delivered:])
+    finally:
+        if pool is not None:
+            # When the caller stops early (an error, Ctrl-C), drop the work not yet started.
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_helpers(
+    fn: Callable[[T], R], items: Sequence[T], helpers: int
+) -> tuple[Executor | None, Iterator[list[R | WorkerFailure]]]:
+    """Start helper processes on ``items`` in chunks; no pool (and no results) if they cannot start."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from functools import partial
 
-    size = max(1, min(_MAX_CHUNK, -(-len(items) // (workers * _TASKS_PER_WORKER))))
-    delivered = 0
+    size = max(1, min(_MAX_CHUNK, -(-len(items) // (helpers * _TASKS_PER_WORKER))))
+    # Frozen objects are never traversed by a collection, so the forked helpers do not copy
+    # this process's memory page by page when they collect.
+    gc.freeze()
     try:
         context = multiprocessing.get_context(_start_method())
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker) as pool:
-            for done in pool.map(partial(_safe_chunk, fn), _chunks(items, size)):
-                delivered += len(done)
-                yield from done
-    except Exception:  # fn's own errors are values already: this is the pool failing
-        # A worker died, could not start, or sent back what cannot be unpickled: finish what is
-        # left here rather than fail the run.
-        yield from _safe_chunk(fn, items[delivered:])
+        pool = ProcessPoolExecutor(helpers, mp_context=context, initializer=_quiet_worker)
+        return pool, pool.map(partial(_safe_chunk, fn), _chunks(items, size))  # submits (forks) now
+    except Exception:  # cannot fork or spawn here: the caller computes everything itself
+        return None, iter(())
+    finally:
+        gc.unfreeze()
 
 
 def parallel_map(fn: Callable[[T], R], items: Sequence[T], jobs: int = 0) -> list[R | WorkerFailure]:

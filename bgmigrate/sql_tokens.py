@@ -7,6 +7,7 @@ CONSTRAINT``, ``USING INDEX``, ``ALTER TYPE … ADD VALUE``), so those are read 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +26,12 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE | re.DOTALL,
 )
+
+
+@functools.lru_cache(maxsize=512)
+def _alternatives(word: str) -> frozenset[str]:
+    """``"A|B"`` → ``{"A", "B"}``, computed once per keyword pattern."""
+    return frozenset(word.split("|"))
 
 
 class SyntaxProblem(Exception):
@@ -100,7 +107,12 @@ class Cursor:
 
     def looking_at(self, *words: str) -> bool:
         """Whether the next tokens are these keywords (each may be ``A|B``)."""
-        return all(self.peek_upper(i) in word.split("|") for i, word in enumerate(words))
+        # The parsers' innermost call: index the tokens directly, and split each pattern once.
+        toks, pos, stop = self.toks, self.pos, self.stop
+        for i, word in enumerate(words):  # a loop, not all() over a generator: measurably faster
+            if (toks[pos + i].upper if pos + i < stop else "") not in _alternatives(word):
+                return False
+        return True
 
     def accept(self, *words: str) -> bool:
         """Consume the keywords if they come next."""

@@ -90,7 +90,9 @@ def not_null_steps(table: str, column: str) -> tuple[Step, ...]:
             lock="ACCESS EXCLUSIVE",
         ),
         sql(f"validate {check}", f"ALTER TABLE {table} VALIDATE CONSTRAINT {check}", lock="SHARE UPDATE EXCLUSIVE"),
-        sql(f"set {column} NOT NULL", f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL", lock="ACCESS EXCLUSIVE"),
+        sql(
+            f"set {column} NOT NULL", f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL", lock="ACCESS EXCLUSIVE"
+        ),
         sql(f"drop {check}", f"ALTER TABLE {table} DROP CONSTRAINT {check}", lock="ACCESS EXCLUSIVE"),
     )
 
@@ -234,7 +236,9 @@ ADD_REQUIRED = Recipe(
                         lock="ACCESS EXCLUSIVE",
                     ),
                     trigger_steps(
-                        "orders", "bgm_orders_fill_currency", "  IF NEW.currency IS NULL THEN NEW.currency := 'EUR'; END IF;"
+                        "orders",
+                        "bgm_orders_fill_currency",
+                        "  IF NEW.currency IS NULL THEN NEW.currency := 'EUR'; END IF;",
                     ),
                 ),
                 checks=REQUIRED_EXPAND_CHECKS,

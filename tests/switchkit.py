@@ -38,6 +38,7 @@ class Rig:
     config_path: Path = field(init=False)
     requires: dict[str, list[str]] = field(default_factory=dict)
     addresses: dict[str, str] = field(default_factory=dict)
+    confirm_timeout: str = "3s"
 
     def __post_init__(self) -> None:
         self.config_path = self.root / "bgmigrate.toml"
@@ -59,7 +60,7 @@ class Rig:
         if isinstance(self.proxy, Nginx):
             n = self.proxy
             return (f'[switch]\nbackend = "nginx"\n\n{health}'
-                    f'[switch.confirm]\nurl = "{n.url}"\nrequests = 5\ntimeout = "3s"\n\n'
+                    f'[switch.confirm]\nurl = "{n.url}"\nrequests = 5\ntimeout = "{self.confirm_timeout}"\n\n'
                     f'[switch.nginx]\nupstream_file = "{n.upstream_file}"\nupstream_name = "{n.upstream_name}"\n'
                     f"test = {_toml_list(n.test_argv)}\nreload = {_toml_list(n.reload_argv)}\n\n")  # fmt: skip
         if isinstance(self.proxy, Haproxy):

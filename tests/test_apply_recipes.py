@@ -24,16 +24,14 @@ OPS_PER_STAGE = 40
 
 
 def apply(plan_dir: Path, phase: str, dsn: str, *extra: str) -> str:
-    result = CliRunner().invoke(
-        main, ["apply", str(plan_dir), "--phase", phase, "--dsn", dsn, "--pause", "0", *extra]
-    )
+    result = CliRunner().invoke(main, ["apply", str(plan_dir), "--phase", phase, "--dsn", dsn, "--pause", "0", *extra])
     assert result.exit_code == 0, result.output
     return result.output
 
 
 def run_sql(dsn: str, text: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(text)  # type: ignore[arg-type]
+        conn.execute(text)
 
 
 SNAPSHOT_QUERIES = {
@@ -58,7 +56,7 @@ SNAPSHOT_QUERIES = {
 def schema_of(dsn: str) -> dict[str, set[tuple[Any, ...]]]:
     """Everything about the public schema a migration can change, order-insensitive."""
     with psycopg.connect(dsn, autocommit=True) as conn:
-        return {name: set(conn.execute(query).fetchall()) for name, query in SNAPSHOT_QUERIES.items()}  # type: ignore[call-overload]
+        return {name: set(conn.execute(query).fetchall()) for name, query in SNAPSHOT_QUERIES.items()}
 
 
 @pytest.fixture

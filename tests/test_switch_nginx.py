@@ -102,6 +102,7 @@ def test_switch_that_does_not_reach_the_target_goes_back(rig: Rig) -> None:
     # which is exactly what this test provokes.
     assert rig.cli("init", "blue").exit_code == 0
     rig.addresses["green"] = f"127.0.0.1:{free_port()}"  # nothing listens; health URL still answers
+    rig.confirm_timeout = "1s"
     rig.write_config()
     result = rig.cli("promote", "green")
     assert result.exit_code == FAILED, result.output

@@ -13,6 +13,7 @@ import psycopg
 
 from bgmigrate.apply.errors import ApplyError
 from bgmigrate.dsn import DEFAULT_CONNECT_TIMEOUT_S, one_line, redact, redact_text
+from bgmigrate.dsn import describe as describe_failure
 
 Connection = psycopg.Connection[Any]
 
@@ -36,4 +37,4 @@ def connect(dsn: str, application_name: str) -> Connection:
             connect_timeout=DEFAULT_CONNECT_TIMEOUT_S,
         )
     except psycopg.Error as exc:
-        raise ApplyError(f"cannot connect to {redact(dsn)}: {describe(exc, dsn)}") from None
+        raise ApplyError(describe_failure(exc, dsn, f"cannot connect to {redact(dsn)}").message) from None

@@ -30,7 +30,7 @@ def apply_phase(dsn: str, loaded: LoadedPlan, phase_name: str, options: ApplyOpt
             phase_name,
             statuses,
             digest_changed=stored is not None and stored != loaded.digest,
-            confirmed=options.confirmed_old_retired,
+            confirmed=_old_version_retired(conn, plan.id, phase_name, options),
         )
         if not decision.run:
             out.say(decision.message)
@@ -40,13 +40,31 @@ def apply_phase(dsn: str, loaded: LoadedPlan, phase_name: str, options: ApplyOpt
         state.save_plan(loaded)
         state.start_phase(phase_name, RUNNING, fresh=decision.fresh)
         phase = plan.phase(phase_name)
-        out.say(f"{'applying' if decision.fresh else 'resuming'} {phase_name} of plan {plan.id} ({len(phase.steps)} steps)")
+        out.say(
+            f"{'applying' if decision.fresh else 'resuming'} {phase_name} of plan {plan.id} ({len(phase.steps)} steps)"
+        )
         _run_recorded(conn, state, phase, options, out, dsn)
 
 
-def require(
-    conn: Connection, checks: tuple[Check, ...], what: str, error: type[ApplyError] = Refused
-) -> None:
+def _old_version_retired(conn: Connection, plan_id: str, phase_name: str, options: ApplyOptions) -> bool:
+    """Whether contract may remove the old shape: the traffic switch answers when it is in use.
+
+    Where the coordinator keeps state, its verdict decides and the flag cannot override a
+    refusal; without it, ``--confirm-old-version-retired`` is the operator's word.
+    """
+    if phase_name != "contract":
+        return options.confirmed_old_retired
+    from bgmigrate.switch import contract_allowed, coordinated, refusal
+
+    verdict = contract_allowed(conn, plan_id)
+    if verdict.allowed:
+        return True
+    if coordinated(verdict):
+        raise Refused(refusal(verdict))
+    return options.confirmed_old_retired
+
+
+def require(conn: Connection, checks: tuple[Check, ...], what: str, error: type[ApplyError] = Refused) -> None:
     """Stop (by default: refuse, nothing changed) unless every check holds, listing what was found."""
     failed = failures(verify_checks(conn, checks))
     if failed:

@@ -3,8 +3,8 @@
 The guard connection opens a transaction, takes the lock and stays idle in it until apply ends.
 A transaction-scoped lock cannot outlive its holder: commit, rollback, a crash or a dropped
 connection all release it, and it never leaks into a pooled session. The idle transaction holds
-no snapshot (READ COMMITTED, no writes), so it does not hold back VACUUM or
-CREATE INDEX CONCURRENTLY.
+no snapshot (READ COMMITTED, no writes, simple-protocol queries only), so it does not hold back
+VACUUM or make CREATE INDEX CONCURRENTLY wait for it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from psycopg import sql
 
 from bgmigrate.apply.connect import Connection, connect
 from bgmigrate.apply.errors import Refused
@@ -36,9 +38,17 @@ def plan_guard(dsn: str, plan_id: str) -> Iterator[Connection]:
         conn.execute("BEGIN")
         # A server-wide idle-in-transaction timeout would end the guard mid-apply.
         conn.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
-        row = conn.execute(
-            "SELECT pg_try_advisory_xact_lock(%s::int4, %s::int4)", (LOCK_NAMESPACE, plan_lock_key(plan_id))
-        ).fetchone()
+        # If this host dies without closing its socket, let the server notice within about a
+        # minute and free the lock, instead of after the kernel's default two hours.
+        conn.execute("SET LOCAL tcp_keepalives_idle = 30; SET LOCAL tcp_keepalives_interval = 10")
+        conn.execute("SET LOCAL tcp_keepalives_count = 3")
+        # Literal keys, no parameters: a parameterised query goes through the extended protocol,
+        # whose unnamed portal keeps a snapshot (backend_xmin) for as long as the transaction
+        # stays open, and CREATE INDEX CONCURRENTLY would wait for that snapshot for ever.
+        query = sql.SQL("SELECT pg_try_advisory_xact_lock({}::int4, {}::int4)").format(
+            sql.Literal(LOCK_NAMESPACE), sql.Literal(plan_lock_key(plan_id))
+        )
+        row = conn.execute(query).fetchone()
         if not (row and row[0]):
             raise Refused(f"another apply of plan {plan_id} is running ({_holder(conn, plan_id)}); try again later")
         yield conn

@@ -55,6 +55,7 @@ class StepRunner:
             self.state.count_attempt(name, index)
             if retry_sql and (number > 1 or resumed):
                 run_sql(self.conn, retry_sql, transactional=transactional, lock_timeout=self.options.lock_timeout)
+                self.out.say(f"  {self.label(index, verb)}: cleared what the stopped attempt left ({retry_sql})")
             run_sql(
                 self.conn,
                 text,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -44,8 +45,16 @@ def _dsn(dsn: str | None) -> str:
 @click.argument("plan_dir", metavar="DIR", type=click.Path())
 @click.option("--phase", type=click.Choice(PHASES), required=True, help="The phase to apply (or roll back).")
 @click.option("--dsn", help=f"Database to apply to (default: ${DSN_ENV}).")
-@click.option("--lock-timeout", type=Duration(), default="2s", show_default=True, help="Longest wait for a lock per statement.")
-@click.option("--retries", type=click.IntRange(0, 1000), default=5, show_default=True, help="Retries after a lock timeout or deadlock.")
+@click.option(
+    "--lock-timeout", type=Duration(), default="2s", show_default=True, help="Longest wait for a lock per statement."
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 1000),
+    default=5,
+    show_default=True,
+    help="Retries after a lock timeout or deadlock.",
+)
 @click.option("--batch-size", type=click.IntRange(1), help="Rows per backfill batch (default: the plan's).")
 @click.option("--pause", type=Duration(), default="0.05s", show_default=True, help="Pause between backfill batches.")
 @click.option("--rollback", is_flag=True, help="Undo the phase (expand or migrate, while contract has not run).")
@@ -84,12 +93,21 @@ def apply(
         confirmed_old_retired=confirmed,
     )
     out = Output(say=_say, progress=make_progress(_say))
+    # A CI job cancelled with SIGTERM stops like Ctrl-C: the statement in flight is cancelled,
+    # the phase is marked failed, and a re-run resumes.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         loaded = load_plan(plan_dir)
         run = rollback_phase if rollback else apply_phase
         _guard_driver(target, lambda: run(target, loaded, phase, options, out))
     except ApplyError as exc:
         fail(str(exc), exc.code)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _say(message: str) -> None:

@@ -9,6 +9,8 @@ import click
 from bgmigrate.commands.errors import fail
 from bgmigrate.dsn import DatabaseError, redact
 
+INTERRUPTED = 130  # the shell's status for Ctrl-C
+
 
 @click.command()
 @click.option("--dsn", envvar="BGMIGRATE_DSN", metavar="DSN", help="Database to read (or set BGMIGRATE_DSN).")
@@ -29,18 +31,22 @@ def inspect(dsn: str | None, fmt: str | None, out: str | None, statement_timeout
 
     Exit status: 0 read, 2 the database could not be reached or read.
     """
-    from bgmigrate.live.introspect import inspect_database
+    from bgmigrate.live.introspect import gc_paused, inspect_database
     from bgmigrate.live.snapshot import dumps, schema_from_dict
 
-    if not dsn:
+    if not dsn or not dsn.strip():
         fail("no database given: pass --dsn or set BGMIGRATE_DSN")
-    try:
-        snapshot = inspect_database(dsn, statement_timeout_ms=statement_timeout * 1000)
-    except DatabaseError as exc:
-        fail(str(exc))
-    fmt = fmt or ("json" if out else "text")
+    with gc_paused():
+        try:
+            snapshot = inspect_database(dsn, statement_timeout_ms=statement_timeout * 1000)
+        except DatabaseError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            fail("interrupted", INTERRUPTED)
+        fmt = fmt or ("json" if out else "text")
+        text = dumps(snapshot) if fmt == "json" else ""
     if fmt == "json":
-        _write(dumps(snapshot), out)
+        _write(text, out)
     else:
         from bgmigrate.live.render import render_inspect
 

@@ -11,11 +11,18 @@ import os
 import socket
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
 from bgmigrate.commands.errors import fail
 from bgmigrate.exitcodes import FAILED, INPUT_ERROR, REFUSED
+
+if TYPE_CHECKING:  # imported lazily at run time: `bgmigrate --help` stays fast
+    from bgmigrate.switch.backends import Gradual
+    from bgmigrate.switch.config import SwitchConfig
+    from bgmigrate.switch.coordinator import Coordinator, Outcome
+    from bgmigrate.switch.db import Connection
 
 ACTOR_ENV = "BGMIGRATE_ACTOR"
 _EXIT = {"done": 0, "refused": REFUSED, "failed": FAILED}
@@ -43,41 +50,47 @@ def _actor_option(function: Callable[..., None]) -> Callable[..., None]:
     return click.option("--actor", help=f"Who acts, for the log (default: ${ACTOR_ENV} or user@host).")(function)
 
 
-def _setup(config_path: str | None):  # type: ignore[no-untyped-def]
-    """Configuration and a connection, or a one-line error and exit 2."""
+def _load(config_path: str | None) -> SwitchConfig:
+    """The configuration, or a one-line error and exit 2."""
     from bgmigrate.switch.config import SwitchConfigError, find_switch_config, load_switch_config
-    from bgmigrate.switch.db import DatabaseError, connect
 
     try:
-        config = load_switch_config(find_switch_config(config_path))
-        return config, connect(config.dsn)
-    except (SwitchConfigError, DatabaseError) as exc:
+        return load_switch_config(find_switch_config(config_path))
+    except SwitchConfigError as exc:
         fail(str(exc))
 
 
-def _act(config_path: str | None, actor: str | None, action: Callable[..., object], *args: object) -> None:
+def _connect(config: SwitchConfig) -> Connection:
+    """A connection to the configured database, or a one-line (redacted) error and exit 2."""
+    from bgmigrate.switch.db import DatabaseError, connect
+
+    try:
+        return connect(config.dsn)
+    except DatabaseError as exc:
+        fail(str(exc))
+
+
+def _act(config: SwitchConfig, actor: str | None, action: Callable[[Coordinator], Outcome]) -> None:
     """Run one coordinator action, print its verdicts and exit with its outcome's status."""
     import psycopg
 
     from bgmigrate.switch.backends import make_backend
     from bgmigrate.switch.config import SwitchConfigError
-    from bgmigrate.switch.coordinator import Coordinator, Outcome
-    from bgmigrate.switch.db import redact
+    from bgmigrate.switch.coordinator import Coordinator
+    from bgmigrate.switch.db import describe
     from bgmigrate.switch.render import console, print_outcome
     from bgmigrate.switch.schema_gate import ApplyLedger
 
-    config, conn = _setup(config_path)
-    with conn:
+    with _connect(config) as conn:
         coordinator = Coordinator(config, conn, make_backend(config), ApplyLedger(conn),
                                   actor or _default_actor())  # fmt: skip
         try:
-            outcome = action(coordinator, *args)
+            outcome = action(coordinator)
         except SwitchConfigError as exc:
             fail(str(exc))
         except psycopg.Error as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            fail(f"database error, nothing recorded (check `switch status` and the proxy): {redact(first)}", FAILED)
-    assert isinstance(outcome, Outcome)
+            error = describe(exc, config.dsn, "database error, nothing recorded (check `switch status` and the proxy)")
+            fail(str(error), FAILED)
     print_outcome(console(sys.stdout), outcome)
     sys.exit(_EXIT[outcome.outcome])
 
@@ -97,7 +110,7 @@ def switch() -> None:
 @_actor_option
 def init(env: str, config_path: str | None, actor: str | None) -> None:
     """First deploy: ENV becomes active (no gates)."""
-    _act(config_path, actor, lambda c, name: c.init(name), env)
+    _act(_load(config_path), actor, lambda c: c.init(env))
 
 
 @switch.command()
@@ -112,16 +125,14 @@ def promote(
     env: str, gradual: str | None, step_wait: str, max_error_rate: float, config_path: str | None, actor: str | None
 ) -> None:
     """Send traffic to ENV once it is healthy and the schema serves it (rollback stays possible)."""
+    config = _load(config_path)
     plan = _gradual(gradual, step_wait, max_error_rate)
-    if plan is not None:
-        config, conn = _setup(config_path)
-        conn.close()
-        if config.backend != "haproxy":
-            fail(f"--gradual needs the haproxy backend (configured: {config.backend})")
-    _act(config_path, actor, lambda c, name: c.promote(name, plan), env)
+    if plan is not None and config.backend != "haproxy":
+        fail(f"--gradual needs the haproxy backend (configured: {config.backend})")
+    _act(config, actor, lambda c: c.promote(env, plan))
 
 
-def _gradual(steps: str | None, step_wait: str, max_error_rate: float):  # type: ignore[no-untyped-def]
+def _gradual(steps: str | None, step_wait: str, max_error_rate: float) -> Gradual | None:
     from bgmigrate.switch.backends import Gradual
     from bgmigrate.switch.durations import parse_duration, parse_steps
 
@@ -138,7 +149,7 @@ def _gradual(steps: str | None, step_wait: str, max_error_rate: float):  # type:
 @_actor_option
 def rollback(config_path: str | None, actor: str | None) -> None:
     """Send traffic back to the rollback target, under the same gates."""
-    _act(config_path, actor, lambda c: c.rollback())
+    _act(_load(config_path), actor, lambda c: c.rollback())
 
 
 @switch.command()
@@ -147,7 +158,7 @@ def rollback(config_path: str | None, actor: str | None) -> None:
 @_actor_option
 def retire(env: str, config_path: str | None, actor: str | None) -> None:
     """Declare ENV gone: closes the rollback window so contract may run."""
-    _act(config_path, actor, lambda c, name: c.retire(name), env)
+    _act(_load(config_path), actor, lambda c: c.retire(env))
 
 
 @switch.command()
@@ -161,8 +172,7 @@ def status(fmt: str, config_path: str | None) -> None:
     from bgmigrate.switch.render import console, print_status, status_json
     from bgmigrate.switch.store import load_state
 
-    _, conn = _setup(config_path)
-    with conn:
+    with _connect(_load(config_path)) as conn:
         state, holder = load_state(conn), switch_holder(conn)
     if fmt == "json":
         sys.stdout.write(json.dumps(status_json(state, holder), indent=2) + "\n")
@@ -179,8 +189,7 @@ def log(fmt: str, limit: int | None, config_path: str | None) -> None:
     from bgmigrate.switch.render import console, log_json, print_log
     from bgmigrate.switch.store import read_log
 
-    _, conn = _setup(config_path)
-    with conn:
+    with _connect(_load(config_path)) as conn:
         entries = read_log(conn, limit)
     if fmt == "json":
         sys.stdout.write(log_json(entries))

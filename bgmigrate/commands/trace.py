@@ -46,7 +46,7 @@ def trace(file: str, dsn: str | None, fmt: str, statement_timeout: int, fail_on:
     from bgmigrate.live.tracer import run_trace
     from bgmigrate.settings import LintSettings
 
-    if not dsn:
+    if not dsn or not dsn.strip():
         fail("no database given: pass --dsn or set BGMIGRATE_DSN")
     migration = _read(Path(file))
     timeout_ms = statement_timeout * 1000
@@ -55,6 +55,8 @@ def trace(file: str, dsn: str | None, fmt: str, statement_timeout: int, fail_on:
         result = run_trace(dsn, migration, timeout_ms=timeout_ms)
     except DatabaseError as exc:
         fail(str(exc))
+    except KeyboardInterrupt:  # before the trace started; once it runs, run_trace handles Ctrl-C
+        fail("interrupted", INTERRUPTED)
     catalogue = load_catalogue()
     settings = LintSettings(pg_version=base.server_version or 15)
     findings = trace_findings(migration, result.statements, catalogue, settings, base)

@@ -26,9 +26,10 @@ def load_base_schema(
         if snapshot:
             return load(snapshot)
         if dsn:
-            from bgmigrate.live.introspect import read_live_schema
+            from bgmigrate.live.introspect import gc_paused, read_live_schema
 
-            return read_live_schema(dsn, statement_timeout_ms=statement_timeout_ms)
+            with gc_paused():
+                return read_live_schema(dsn, statement_timeout_ms=statement_timeout_ms)
     except (DatabaseError, SnapshotError) as exc:
         raise BaseSchemaError(str(exc)) from None
     return None

@@ -11,10 +11,13 @@ would take a lock on every table and queue behind any migration holding one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from bgmigrate.dsn import DEFAULT_STATEMENT_TIMEOUT_MS, connect, describe
+from bgmigrate.dsn import DEFAULT_STATEMENT_TIMEOUT_MS, close_quietly, connect, describe
 from bgmigrate.live.snapshot import FORMAT_KEY, FORMAT_VERSION, derived_not_null_column, schema_from_dict
 from bgmigrate.schema import Schema
 from bgmigrate.sql_text import normalize_type
@@ -43,7 +46,7 @@ def _queries(version_num: int) -> dict[str, str]:
             SELECT c.oid, n.nspname, c.relname, c.reltuples::float8,
                    ((c.relpages + COALESCE(t.relpages, 0) + COALESCE(ix.pages, 0))::bigint
                     * current_setting('block_size')::bigint),
-                   c.relpages, c.relkind,
+                   c.relkind,
                    (SELECT h.inhparent FROM pg_inherits h WHERE h.inhrelid = c.oid LIMIT 1)
             FROM pg_class c
             JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -54,7 +57,7 @@ def _queries(version_num: int) -> dict[str, str]:
             WHERE {_TABLE_KINDS} AND {_USER}""",
         "columns": f"""
             SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-                   pg_get_expr(d.adbin, d.adrelid), a.attidentity <> '', {generated}
+                   pg_get_expr(d.adbin, d.adrelid), a.attidentity <> '', {generated}, a.attnum
             FROM pg_attribute a
             JOIN pg_class c ON c.oid = a.attrelid
             JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -63,10 +66,7 @@ def _queries(version_num: int) -> dict[str, str]:
             ORDER BY a.attrelid, a.attnum""",
         "constraints": f"""
             SELECT con.conrelid, con.conname, con.contype, con.convalidated, pg_get_constraintdef(con.oid),
-                   ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(num, pos)
-                         JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num
-                         ORDER BY k.pos),
-                   fn.nspname, fc.relname
+                   con.conkey, fn.nspname, fc.relname
             FROM pg_constraint con
             JOIN pg_class c ON c.oid = con.conrelid
             JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -75,13 +75,10 @@ def _queries(version_num: int) -> dict[str, str]:
             WHERE con.contype IN ({constraint_kinds}) AND {_TABLE_KINDS} AND {_USER}""",
         "indexes": f"""
             SELECT i.indrelid, ic.relname, i.indisunique, i.indisvalid, i.indpred IS NOT NULL,
-                   i.indexprs IS NOT NULL,
-                   ARRAY(SELECT CASE WHEN k.num = 0 THEN pg_get_indexdef(i.indexrelid, k.pos::int, true)
-                                     ELSE a.attname::text END
-                         FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(num, pos)
-                         LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num
-                         WHERE k.pos <= {key_count}
-                         ORDER BY k.pos)
+                   i.indexprs IS NOT NULL, (i.indkey::int2[])[0:{key_count} - 1],
+                   CASE WHEN i.indexprs IS NOT NULL THEN
+                       ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, {key_count}) k)
+                   END
             FROM pg_index i
             JOIN pg_class ic ON ic.oid = i.indexrelid
             JOIN pg_class c ON c.oid = i.indrelid
@@ -115,7 +112,8 @@ def fetch(conn: psycopg.Connection[Any]) -> tuple[int, dict[str, list[Row]]]:
     version_row = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()
     version_num = int(version_row[0]) if version_row else 0
     queries = _queries(version_num)
-    return version_num, {name: conn.execute(queries[name]).fetchall() for name in QUERY_NAMES}
+    # Binary results: thousands of rows of numbers, booleans and arrays convert faster than from text.
+    return version_num, {name: conn.execute(queries[name], binary=True).fetchall() for name in QUERY_NAMES}
 
 
 # ---- rows → snapshot form -----------------------------------------------------------------
@@ -134,7 +132,7 @@ def _rows_estimate(reltuples: float) -> int | None:
 
 def _tables(rows: Sequence[Row]) -> dict[int, dict[str, Any]]:
     tables: dict[int, dict[str, Any]] = {}
-    for oid, schema, name, reltuples, size, _relpages, relkind, _parent in rows:
+    for oid, schema, name, reltuples, size, relkind, _parent in rows:
         rows_estimate = _rows_estimate(reltuples)
         if relkind == "p":
             rows_estimate, size = 0, 0  # a partitioned table holds no rows itself: its partitions do
@@ -148,7 +146,7 @@ def _tables(rows: Sequence[Row]) -> dict[int, dict[str, Any]]:
             "constraints": [],
             "indexes": [],
         }
-    _sum_partitions(tables, {row[0]: row[7] for row in rows if row[7] is not None})
+    _sum_partitions(tables, {row[0]: row[6] for row in rows if row[6] is not None})
     return tables
 
 
@@ -170,27 +168,39 @@ def _sum_partitions(tables: dict[int, dict[str, Any]], parent_of: dict[int, int]
             ancestor = parent_of.get(ancestor)
 
 
-def _add_columns(tables: dict[int, dict[str, Any]], rows: Sequence[Row]) -> None:
-    for relid, name, type_text, not_null, default, identity, generated in rows:
+# Types repeat across thousands of columns: normalise each spelling once.
+_normal_type = functools.lru_cache(maxsize=4096)(normalize_type)
+
+
+# Column names by (table oid, attnum): constraints and indexes list their columns by number,
+# and naming them here is cheaper than a subquery per constraint and index on the server.
+_Names = dict[tuple[int, int], str]
+
+
+def _add_columns(tables: dict[int, dict[str, Any]], rows: Sequence[Row]) -> _Names:
+    names: _Names = {}
+    for relid, name, type_text, not_null, default, identity, generated, attnum in rows:
+        names[(relid, attnum)] = name
         if relid in tables:
             tables[relid]["columns"].append(
                 {
                     "name": name,
-                    "type": normalize_type(type_text),
+                    "type": _normal_type(type_text),
                     "nullable": not not_null,
                     "default": None if generated else default,
                     "identity": bool(identity),
                     "generated": bool(generated),
                 }
             )
+    return names
 
 
-def _add_constraints(tables: dict[int, dict[str, Any]], rows: Sequence[Row]) -> None:
-    for relid, name, contype, validated, definition, columns, ref_schema, ref_name in rows:
+def _add_constraints(tables: dict[int, dict[str, Any]], rows: Sequence[Row], names: _Names) -> None:
+    for relid, name, contype, validated, definition, attnums, ref_schema, ref_name in rows:
         if relid not in tables or contype not in _CONSTRAINT_KINDS:
             continue
         kind = _CONSTRAINT_KINDS[contype]
-        cols = tuple(columns or ())
+        cols = tuple(names.get((relid, n), "") for n in attnums or ())
         tables[relid]["constraints"].append(
             {
                 "name": name,
@@ -204,13 +214,21 @@ def _add_constraints(tables: dict[int, dict[str, Any]], rows: Sequence[Row]) -> 
         )
 
 
-def _add_indexes(tables: dict[int, dict[str, Any]], rows: Sequence[Row]) -> None:
-    for relid, name, unique, valid, partial, expression, columns in rows:
+def _index_columns(relid: int, attnums: Sequence[int], expressions: Sequence[str] | None, names: _Names) -> list[str]:
+    """Key columns by name; an expression (attnum 0) by its text."""
+    return [
+        names.get((relid, n), "") if n else (expressions[pos] if expressions else "")
+        for pos, n in enumerate(attnums)
+    ]
+
+
+def _add_indexes(tables: dict[int, dict[str, Any]], rows: Sequence[Row], names: _Names) -> None:
+    for relid, name, unique, valid, partial, expression, attnums, expressions in rows:
         if relid in tables:
             tables[relid]["indexes"].append(
                 {
                     "name": name,
-                    "columns": list(columns or ()),
+                    "columns": _index_columns(relid, attnums or (), expressions, names),
                     "unique": bool(unique),
                     "valid": bool(valid),
                     "partial": bool(partial),
@@ -226,9 +244,9 @@ def _by_name(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def build_snapshot(version_num: int, rows: dict[str, list[Row]]) -> dict[str, object]:
     """The snapshot form (see ``bgmigrate.live.snapshot``) from the catalog rows, in a stable order."""
     tables = _tables(rows["tables"])
-    _add_columns(tables, rows["columns"])
-    _add_constraints(tables, rows["constraints"])
-    _add_indexes(tables, rows["indexes"])
+    names = _add_columns(tables, rows["columns"])
+    _add_constraints(tables, rows["constraints"], names)
+    _add_indexes(tables, rows["indexes"], names)
     for table in tables.values():
         table["constraints"] = _by_name(table["constraints"])
         table["indexes"] = _by_name(table["indexes"])
@@ -253,6 +271,22 @@ def build_snapshot(version_num: int, rows: dict[str, list[Row]]) -> dict[str, ob
 # ---- the whole read ------------------------------------------------------------------------
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No garbage collection passes while building a snapshot.
+
+    A 2,000-table snapshot allocates some 200,000 small, acyclic objects; the collector's
+    passes over them cost a tenth of ``inspect``'s run time and free nothing.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def read_snapshot(conn: psycopg.Connection[Any]) -> dict[str, object]:
     """The snapshot form of the database ``conn`` is connected to."""
     version_num, rows = fetch(conn)
@@ -269,8 +303,7 @@ def inspect_database(dsn: str, *, statement_timeout_ms: int = DEFAULT_STATEMENT_
     except psycopg.Error as exc:
         raise describe(exc, dsn, "cannot read the schema", statement_timeout_ms) from None
     finally:
-        conn.rollback()
-        conn.close()
+        close_quietly(conn)
 
 
 def read_live_schema(dsn: str, *, statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS) -> Schema:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -303,28 +303,62 @@ def schema_to_dict(schema: Schema) -> dict[str, object]:
     return data
 
 
-def _depth(value: object) -> int:
-    if isinstance(value, Mapping):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
+def _encoder() -> Callable[[object], str]:
+    """One-line JSON for a small value, from the C encoder built once (json.dumps builds one per call,
+    and a 2,000-table snapshot has some 25,000 small objects)."""
+    from json import encoder
+
+    plain = json.JSONEncoder(ensure_ascii=False)
+    make_encoder = getattr(encoder, "c_make_encoder", None)
+    if make_encoder is None:  # no C accelerator: the plain way
+        return plain.encode
+
+    def refuse(value: object) -> object:
+        raise TypeError(f"not JSON: {type(value).__name__}")
+
+    # The same arguments JSONEncoder.iterencode passes (no indent, ensure_ascii off), made once.
+    make = make_encoder(None, refuse, encoder.encode_basestring, None, ": ", ", ", False, False, True)
+    return lambda value: "".join(make(value, 0))
 
 
-def _emit(value: object, level: int) -> str:
-    # Small objects (a column, a constraint, an index) stay on one line, so a snapshot diff
-    # shows one changed line per changed column.
-    if _depth(value) <= 2 and not (isinstance(value, list) and any(isinstance(v, Mapping) for v in value)):
-        return json.dumps(value, ensure_ascii=False)
-    pad, inner = "  " * level, "  " * (level + 1)
-    if isinstance(value, Mapping):
-        body = ",\n".join(f"{inner}{json.dumps(k)}: {_emit(v, level + 1)}" for k, v in value.items())
-        return "{\n" + body + "\n" + pad + "}"
+_encode = _encoder()
+
+
+def _expands(value: object) -> bool:
+    """Whether a value spreads over several lines: an object or list holding objects with lists of objects.
+
+    A column, constraint, index or enum (scalars, lists of scalars, a name object) stays on one line.
+    """
+    if type(value) is dict:
+        return any(type(v) is list and v and type(v[0]) is dict for v in value.values())
+    return type(value) is list and bool(value) and type(value[0]) is dict
+
+
+def _emit(value: object, level: int, out: list[str]) -> None:
+    # Small objects stay on one line, so a snapshot diff shows one changed line per changed column.
+    if level > 0 and not _expands(value):
+        out.append(_encode(value))
+        return
+    pad, inner = "\n" + "  " * level, "\n" + "  " * (level + 1)
+    if type(value) is dict:
+        out.append("{")
+        for i, (key, item) in enumerate(value.items()):
+            out.append(("," if i else "") + inner + _encode(key) + ": ")
+            _emit(item, level + 1, out)
+        out.append(pad + "}")
+        return
     assert isinstance(value, list)
-    return "[\n" + ",\n".join(inner + _emit(v, level + 1) for v in value) + "\n" + pad + "]"
+    if not any(_expands(item) for item in value):
+        out.append("[" + inner + ("," + inner).join(_encode(item) for item in value) + pad + "]")
+        return
+    out.append("[")
+    for i, item in enumerate(value):
+        out.append(("," if i else "") + inner)
+        _emit(item, level + 1, out)
+    out.append(pad + "]")
 
 
-def dumps(data: Mapping[str, object]) -> str:
+def dumps(data: dict[str, object]) -> str:
     """Snapshot JSON text: keys in their fixed order, one line per column, constraint and index.
 
     >>> print(dumps({"tables": [{"name": "t", "columns": [{"name": "id", "type": "bigint"}]}]}), end="")
@@ -339,10 +373,35 @@ def dumps(data: Mapping[str, object]) -> str:
       ]
     }
     """
-    return _emit(data, 0) + "\n"
+    out: list[str] = []
+    _emit(data, 0, out)
+    out.append("\n")
+    return "".join(out)
 
 
 def digest(schema: Schema) -> str:
     """A short content hash of a schema, e.g. to key a result cache on the base it was linted against."""
     canonical = json.dumps(schema_to_dict(schema), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def describe_tables(schema: Schema) -> list[str]:
+    """One line per table, for documentation: name, size, columns, indexes.
+
+    >>> s = loads('{"tables": [{"name": "orders", "rows_estimate": 48000000, "columns": '
+    ...           '[{"name": "id", "type": "bigint", "nullable": false}], "indexes": [{"name": "orders_pkey", "columns": ["id"]}]}]}')
+    >>> describe_tables(s)
+    ['public.orders (~48 M rows): id bigint NOT NULL; indexes orders_pkey (id)']
+    """
+    from bgmigrate.checks.api import TableSize
+
+    lines = []
+    for key in sorted(schema.tables):
+        table = schema.tables[key]
+        size = ""
+        if table.rows_estimate is not None:
+            size = " (" + TableSize("", table.rows_estimate, table.size_bytes).describe().removeprefix(": ") + ")"
+        columns = ", ".join(f"{c.name} {c.type}" + ("" if c.nullable else " NOT NULL") for c in table.columns.values())
+        indexes = "; ".join(f"{i.name} ({', '.join(i.columns)})" for i in sorted(schema.indexes_on(table.name), key=lambda i: i.name))
+        lines.append(f"{key[0]}.{key[1]}{size}: {columns}" + (f"; indexes {indexes}" if indexes else ""))
+    return lines

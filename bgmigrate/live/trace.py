@@ -333,3 +333,19 @@ def trace_findings(
     selection = select_rules(catalogue, settings)
     # to_findings also reports the file's ignore comments for other rules as unused: not ours to say here.
     return [f for f in to_findings(migration, hits, catalogue, selection) if f.rule == RULE]
+
+
+def describe_observed(text: str) -> list[str]:
+    """One line per traced statement of a catalogue example, for documentation.
+
+    >>> describe_observed('[{"line": 1, "locks": [{"relation": "public.orders", "mode": "ShareLock"}]}]')
+    ['line 1: ShareLock on public.orders']
+    """
+    import json
+
+    lines = []
+    for t in observed_from_dicts(json.loads(text)):
+        seen = [f"{lk.mode} on {lk.relation.relation}" for lk in t.locks]
+        seen += [f"rewrote {r.relation}" for r in t.rewrites]
+        lines.append(f"line {t.line}: " + (", ".join(seen) or "nothing"))
+    return lines

@@ -19,8 +19,15 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bgmigrate import operations as ops
-from bgmigrate.dsn import DEFAULT_STATEMENT_TIMEOUT_MS, connect, describe, one_line, redact, redact_text
+from bgmigrate.dsn import (
+    DEFAULT_STATEMENT_TIMEOUT_MS,
+    close_quietly,
+    connect,
+    describe,
+    one_line,
+    redact,
+    redact_text,
+)
 from bgmigrate.live.trace import Lock, Relation, TracedStatement, TraceResult
 from bgmigrate.migration import Migration
 from bgmigrate.statements import Statement
@@ -210,29 +217,12 @@ def run_trace(
         _trace_statements(conn, migration, result, timeout_ms, dsn)
     except KeyboardInterrupt:
         result.interrupted = True
+        last = result.statements[-1] if result.statements else None
+        if last is not None and last.duration_ms is None and last.not_traced is None:
+            last.error = "interrupted (Ctrl-C)"
     except psycopg.Error as exc:
         raise describe(exc, dsn, "trace failed", timeout_ms) from None
     finally:
-        result.rolled_back = _roll_back(conn)
+        close_quietly(conn)
+        result.rolled_back = True
     return result
-
-
-def _roll_back(conn: psycopg.Connection[Any]) -> bool:
-    """Roll back and close; True once the transaction is certainly gone."""
-    import psycopg
-
-    try:
-        conn.rollback()
-    except psycopg.Error:
-        pass  # closing the connection below rolls back on the server all the same
-    finally:
-        conn.close()
-    return True
-
-
-def static_operations(migration: Migration) -> list[ops.Operation]:
-    """The migration's operations as the linter sees them (statements it cannot parse are left out)."""
-    from bgmigrate.linter import parse_migration
-
-    operations, _errors = parse_migration(migration)
-    return operations

@@ -61,9 +61,9 @@ def _starts_clause(toks: list[Tok], i: int) -> bool:
 def split_column(sql: str) -> ColumnParts:
     """Split ``name type [constraints]`` at top level.
 
-    >>> p = split_column("c varchar(20) COLLATE \\"C\\" NOT NULL DEFAULT 'x' CONSTRAINT fk REFERENCES u (id) ON DELETE CASCADE")
+    >>> p = split_column("c varchar(20) COLLATE \\"C\\" NOT NULL DEFAULT 'x' CONSTRAINT fk REFERENCES u (id) ON DELETE SET NULL")
     >>> p.type_sql, [c.kind for c in p.clauses], p.clauses[2].name, p.clauses[2].text, p.default_sql
-    ('varchar(20) COLLATE "C"', ['not_null', 'default', 'references'], 'fk', 'REFERENCES u (id) ON DELETE CASCADE', "'x'")
+    ('varchar(20) COLLATE "C"', ['not_null', 'default', 'references'], 'fk', 'REFERENCES u (id) ON DELETE SET NULL', "'x'")
     """
     toks = tokenize(sql)
     depth = 0
@@ -72,7 +72,8 @@ def split_column(sql: str) -> ColumnParts:
     while i < len(toks):
         tok = toks[i]
         depth += {"(": 1, ")": -1}.get(tok.text, 0)
-        if depth == 0 and i > 1 and tok.kind == "word" and _starts_clause(toks, i):
+        after_set = toks[i - 1].upper == "SET"  # ON DELETE SET NULL / SET DEFAULT belong to REFERENCES
+        if depth == 0 and i > 1 and tok.kind == "word" and not after_set and _starts_clause(toks, i):
             starts.append(i)
             # Skip what belongs to this start: CONSTRAINT's name and the word after it, NOT's NULL.
             i += {"CONSTRAINT": 2, "NOT": 1}.get(tok.upper, 0)

@@ -15,7 +15,7 @@ from bgmigrate import operations as ops
 from bgmigrate.locks import ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE, SHARE_UPDATE_EXCLUSIVE
 from bgmigrate.names import Name
 from bgmigrate.plan import not_null
-from bgmigrate.plan.draft import EXPAND, MIGRATE, Draft, Rewrite
+from bgmigrate.plan.draft import EXPAND, MIGRATE, Draft, Rewrite, suppressed
 from bgmigrate.plan.facts import Facts
 from bgmigrate.plan.indexes import build_concurrently
 from bgmigrate.plan.model import Check, Step
@@ -62,14 +62,15 @@ def from_spec(table: Name, spec: ops.ConstraintSpec, facts: Facts) -> NewConstra
     """The constraint a table-level ConstraintSpec adds, named as PostgreSQL would name it."""
     columns = spec.columns
     if spec.kind == "check" and spec.expression:
-        known = tuple(facts.table(table).columns) if facts.table(table) else ()
+        found_table = facts.table(table)
+        known = tuple(found_table.columns) if found_table else ()
         found = first_column(spec.expression, known)
         columns = (found,) if found else ()
     name = spec.name or constraint_name(table.name, spec.kind, columns)
     return NewConstraint(name, spec.kind, strip_name(spec.sql), spec.columns)
 
 
-def _not_valid_then_validate(table: Name, con: NewConstraint, line: int | None) -> Rewrite:
+def not_valid_then_validate(table: Name, con: NewConstraint, line: int | None) -> Rewrite:
     lock = SHARE_ROW_EXCLUSIVE if con.kind == "foreign_key" else ACCESS_EXCLUSIVE
     label = "foreign key" if con.kind == "foreign_key" else "check"
     drop = alter(table, f"DROP CONSTRAINT IF EXISTS {q(con.name)}")
@@ -131,7 +132,7 @@ def _via_unique_index(table: Name, con: NewConstraint, facts: Facts, pg_version:
 def online(table: Name, con: NewConstraint, facts: Facts, pg_version: int, line: int | None) -> Rewrite:
     """The online form of adding ``con`` to an existing table."""
     if con.kind in ("check", "foreign_key"):
-        return _not_valid_then_validate(table, con, line)
+        return not_valid_then_validate(table, con, line)
     return _via_unique_index(table, con, facts, pg_version, line)
 
 
@@ -155,8 +156,10 @@ def add_constraints(draft: Draft) -> Draft:
     [('expand', 'ALTER TABLE t ADD CONSTRAINT c CHECK (n > 0) NOT VALID'), ('migrate', 'ALTER TABLE t VALIDATE CONSTRAINT c')]
     """
     for item in list(draft.pending(ops.AddConstraint)):
-        if plans_online(item.op, item.facts):
+        if plans_online(item.op, item.facts) and not suppressed(item, "validating-constraint", "unique-without-index"):
             assert isinstance(item.op, ops.AddConstraint)
             con = from_spec(item.op.target, item.op.constraint, item.facts)
-            draft = draft.place(item, online(item.op.target, con, item.facts, draft.request.pg_version, item.op.stmt.line))
+            draft = draft.place(
+                item, online(item.op.target, con, item.facts, draft.request.pg_version, item.op.stmt.line)
+            )
     return draft

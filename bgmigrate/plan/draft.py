@@ -52,6 +52,7 @@ class Fragment:
     step: Step
     verbatim: ops.Operation | None = None  # the operation carried over in the user's own text
     block: int | None = None
+    ignore: tuple[str, ...] = ()  # rules a reasoned suppression comment names (contract drops)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class Draft:
     passthrough: tuple[str, ...] = ()
     assumptions: tuple[str, ...] = ()
     recipes: tuple[tuple[int, str], ...] = field(default=())  # (operation index, recipe name)
+    # Columns replaced through a second column: (operation index, table key, old name, new name, recipe).
+    shadows: tuple[tuple[int, tuple[str, str], str, str, str], ...] = ()
 
     def pending(self, *types: type) -> Iterator[Item]:
         """Items not yet placed whose operation is one of ``types``."""
@@ -93,9 +96,9 @@ class Draft:
             recipes=self.recipes + (((item.index, rewrite.recipe),) if rewrite.recipe else ()),
         )
 
-    def keep(self, item: Item, phase: str, step: Step, note: str = "") -> Draft:
+    def keep(self, item: Item, phase: str, step: Step, note: str = "", ignore: tuple[str, ...] = ()) -> Draft:
         """Carry ``item`` over unchanged, in the user's own text, into ``phase``."""
-        fragment = Fragment(phase, (item.index, 0), step, verbatim=item.op, block=item.block)
+        fragment = Fragment(phase, (item.index, 0), step, verbatim=item.op, block=item.block, ignore=ignore)
         return replace(
             self,
             done=self.done | {item.index},
@@ -110,3 +113,27 @@ class Draft:
     def same_statement(self, item: Item) -> list[Item]:
         """Every item parsed from the same statement as ``item`` (ALTER TABLE with several actions)."""
         return [i for i in self.items if i.op.stmt is item.op.stmt]
+
+
+def combine(*rewrites: Rewrite, recipe: str = "") -> Rewrite:
+    """One rewrite doing each of ``rewrites`` in turn, phase by phase."""
+    return Rewrite(
+        expand=tuple(s for r in rewrites for s in r.expand),
+        migrate=tuple(s for r in rewrites for s in r.migrate),
+        contract=tuple(s for r in rewrites for s in r.contract),
+        checks=tuple(c for r in rewrites for c in r.checks),
+        preconditions=tuple(c for r in rewrites for c in r.preconditions),
+        notes=tuple(n for r in rewrites for n in r.notes),
+        assumptions=tuple(a for r in rewrites for a in r.assumptions),
+        recipe=recipe or next((r.recipe for r in rewrites if r.recipe), ""),
+    )
+
+
+def suppressed(item: Item, *rules: str) -> bool:
+    """Whether the user's own ``bgmigrate: ignore`` on the statement names one of ``rules`` (or all rules).
+
+    Such a statement was judged safe as written by its author, so recipes leave it alone.
+    """
+    return any(
+        not s.file_level and (not s.rules or any(r in rules for r in s.rules)) for s in item.op.stmt.suppressions
+    )

@@ -14,7 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bgmigrate import operations as ops
-from bgmigrate.names import Name
+from bgmigrate.names import Name, quote_ident
+from bgmigrate.plan.columns import split_column
+from bgmigrate.plan.pgnames import constraint_name
 from bgmigrate.replay import apply
 from bgmigrate.schema import Column, Constraint, Index, Schema, Table
 from bgmigrate.sql_tokens import tokenize
@@ -36,22 +38,74 @@ class Knowledge:
             self.index_sql[Name(name, op.target.schema).key] = op.stmt.text
         elif isinstance(op, ops.CreateTable):
             for spec in op.columns:
-                if spec.check:
-                    _add_column_check(self.schema, op.target, spec)
-        elif isinstance(op, ops.AddColumn) and op.column.check:
-            _add_column_check(self.schema, op.target, op.column)
+                _column_constraints(self.schema, op.target, spec)
+            for con in op.constraints:
+                _table_constraint(self.schema, op.target, con)
+        elif isinstance(op, ops.AddColumn):
+            _column_constraints(self.schema, op.target, op.column)
+        elif isinstance(op, ops.AddConstraint):
+            _table_constraint(self.schema, op.target, op.constraint)
 
     def learn_all(self, operations: Iterable[ops.Operation], migration: str = "") -> None:
         for op in operations:
             self.learn(op, migration)
 
 
-def _add_column_check(schema: Schema, target: Name, spec: ops.ColumnSpec) -> None:
+def _rename(schema: Schema, target: Name, old: str, new: str) -> None:
+    """Give a constraint replay named its own way the name PostgreSQL gives it (and its index)."""
     table = schema.table(target)
-    if table is None or spec.check is None:
+    if table is None or old == new or old not in table.constraints:
         return
-    name = f"{target.name}_{spec.name}_check"[:63]
-    table.constraints[name] = Constraint(name, "check", (spec.name,), True, f"CHECK ({spec.check})")
+    con = table.constraints.pop(old)
+    con.name = new
+    table.constraints[new] = con
+    index = schema.indexes.pop(Name(old, target.schema).key, None)
+    if index is not None:
+        index.name = new
+        schema.indexes[Name(new, target.schema).key] = index
+
+
+def _replay_name(table: Name, kind: str, columns: tuple[str, ...]) -> str:
+    suffix = {"primary_key": "pkey", "unique": "key", "foreign_key": "fkey", "check": "check"}.get(kind, kind)
+    return f"{table.name}_{'_'.join(columns) or 'expr'}_{suffix}"
+
+
+def _column_constraints(schema: Schema, target: Name, spec: ops.ColumnSpec) -> None:
+    """Name a column's inline constraints as PostgreSQL does; keep its CHECK and full REFERENCES text."""
+    table = schema.table(target)
+    if table is None:
+        return
+    parts = split_column(spec.sql) if spec.sql else None
+    for kind, clause_kind in (("primary_key", "primary_key"), ("unique", "unique"), ("foreign_key", "references")):
+        clause = parts.clause(clause_kind) if parts else None
+        if clause is not None:
+            default = constraint_name(target.name, kind, (spec.name,))
+            _rename(schema, target, _replay_name(target, kind, (spec.name,)), clause.name or default)
+    if spec.check is not None:
+        clause = parts.clause("check") if parts else None
+        name = (clause.name if clause else None) or constraint_name(target.name, "check", (spec.name,))
+        table.constraints[name] = Constraint(name, "check", (spec.name,), True, f"CHECK ({spec.check})")
+    references = parts.clause("references") if parts and spec.references else None
+    for con in table.constraints.values():
+        if references and con.kind == "foreign_key" and con.columns == (spec.name,) and not con.definition:
+            con.definition = f"FOREIGN KEY ({quote_ident(spec.name)}) {references.text}"
+
+
+def _table_constraint(schema: Schema, target: Name, spec: ops.ConstraintSpec) -> None:
+    """An unnamed table constraint gets PostgreSQL's name (a CHECK is named after its first column)."""
+    table = schema.table(target)
+    if table is None or spec.name:
+        return
+    columns = spec.columns
+    if spec.kind == "check" and spec.expression:
+        first = next(
+            (t.ident for t in tokenize(spec.expression) if t.kind in ("word", "qident") and t.ident in table.columns),
+            None,
+        )
+        columns = (first,) if first else ()
+    _rename(
+        schema, target, _replay_name(target, spec.kind, spec.columns), constraint_name(target.name, spec.kind, columns)
+    )
 
 
 def mentions(expression: str, column: str) -> bool:
@@ -155,9 +209,7 @@ def timeline(base: Knowledge, operations: Sequence[ops.Operation], *, live: bool
     new_tables: set[tuple[str, str]] = set()
     snapshots: list[Facts] = []
     for op in operations:
-        snapshots.append(
-            Facts(copy.deepcopy(knowledge.schema), dict(knowledge.index_sql), frozenset(new_tables), live)
-        )
+        snapshots.append(Facts(copy.deepcopy(knowledge.schema), dict(knowledge.index_sql), frozenset(new_tables), live))
         _track(op, new_tables)
         knowledge.learn(op, "(planned)")
     return snapshots

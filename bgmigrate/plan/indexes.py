@@ -10,7 +10,7 @@ from __future__ import annotations
 from bgmigrate import operations as ops
 from bgmigrate.locks import SHARE_UPDATE_EXCLUSIVE
 from bgmigrate.names import Name
-from bgmigrate.plan.draft import EXPAND, Draft, Item, Rewrite
+from bgmigrate.plan.draft import EXPAND, Draft, Item, Rewrite, suppressed
 from bgmigrate.plan.model import Check, Step
 from bgmigrate.plan.pgnames import index_name
 from bgmigrate.plan.sqlgen import in_schema_of, q, step
@@ -51,15 +51,14 @@ def concurrent_text(op: ops.CreateIndex) -> tuple[str, str]:
     text = op.stmt.text
     toks = tokenize(text)
     at = next(i for i, t in enumerate(toks) if t.upper == "INDEX")
-    insert_at = toks[at].end
-    out = text[:insert_at] + ("" if op.concurrently else " CONCURRENTLY")
-    rest_start = toks[at + 1].start if op.concurrently else insert_at
-    name = op.name or index_name(op.target.name, op.columns)
-    if op.name is None:
-        on = next(t for t in toks[at:] if t.upper == "ON")
-        head = text[rest_start : on.start].rstrip()
-        return f"{out}{head} {q(name)} {text[on.start:]}", name
-    return out + text[rest_start:], name
+    if not op.concurrently:
+        text = f"{text[: toks[at].end]} CONCURRENTLY{text[toks[at].end :]}"
+        toks = tokenize(text)
+    if op.name is not None:
+        return text, op.name
+    name = index_name(op.target.name, op.columns)
+    on = next(t for t in toks[at:] if t.upper == "ON")
+    return f"{text[: on.start].rstrip()} {q(name)} {text[on.start :]}", name
 
 
 def create_index(item: Item) -> Rewrite:
@@ -82,7 +81,7 @@ def create_indexes(draft: Draft) -> Draft:
     """
     for item in list(draft.pending(ops.CreateIndex)):
         assert isinstance(item.op, ops.CreateIndex)
-        if not item.facts.is_new(item.op.target):
+        if not item.facts.is_new(item.op.target) and not suppressed(item, "non-concurrent-index"):
             draft = draft.place(item, create_index(item))
     return draft
 
@@ -91,12 +90,15 @@ def drop_index(item: Item) -> Rewrite:
     """Drop the index CONCURRENTLY in contract: the old version may still rely on it."""
     op = item.op
     assert isinstance(op, ops.DropIndex)
-    sql = op.stmt.text if op.concurrently else (
-        f"DROP INDEX CONCURRENTLY {'IF EXISTS ' if op.if_exists else ''}{op.index.sql()}"
+    index = item.facts.schema.index(op.index)
+    sql = (
+        op.stmt.text
+        if op.concurrently
+        else (f"DROP INDEX CONCURRENTLY {'IF EXISTS ' if op.if_exists else ''}{op.index.sql()}")
     )
     drop = step(
-        f"drop index {op.index} concurrently ({NOT_IN_TRANSACTION})", sql,
-        lock=SHARE_UPDATE_EXCLUSIVE, transactional=False, line=op.stmt.line,
+        f"drop index {op.index} concurrently ({NOT_IN_TRANSACTION})", sql, table=index.table if index else None,
+        lock=SHARE_UPDATE_EXCLUSIVE if index else "", transactional=False, line=op.stmt.line,
     )  # fmt: skip
     return Rewrite(contract=(drop,), recipe="drop index")
 

@@ -82,6 +82,10 @@ class Plan:
     passthrough: tuple[str, ...] = field(default=())  # notes on statements carried over unchanged
     source_revision: str | None = None  # Alembic: the revision the phases chain onto
     format_version: int = FORMAT_VERSION
+    # What the planner assumed where it could not know (shown in PLAN.md; empty when nothing was assumed).
+    assumptions: tuple[str, ...] = ()
+    # Which statements were rewritten, and by which recipe ("line 3: rename column …").
+    rewrites: tuple[str, ...] = ()
 
     def phase(self, name: str) -> Phase:
         for phase in self.phases:
@@ -113,6 +117,8 @@ def _plan(data: dict[str, Any]) -> Plan:
         preconditions=tuple(Check(**c) for c in data.get("preconditions", [])),
         passthrough=tuple(data.get("passthrough", [])),
         source_revision=data.get("source_revision"),
+        assumptions=tuple(data.get("assumptions", [])),
+        rewrites=tuple(data.get("rewrites", [])),
     )
 
 

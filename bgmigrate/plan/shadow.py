@@ -15,7 +15,7 @@ from bgmigrate.names import Name
 from bgmigrate.plan import not_null, triggers
 from bgmigrate.plan.backfill import backfill_step, batch_key, left_behind
 from bgmigrate.plan.carry import Carry, default_sql
-from bgmigrate.plan.constraints import online
+from bgmigrate.plan.constraints import not_valid_then_validate
 from bgmigrate.plan.draft import CONTRACT, EXPAND, MIGRATE, Item, Rewrite
 from bgmigrate.plan.indexes import build_concurrently, index_valid
 from bgmigrate.plan.model import Check, Step
@@ -62,7 +62,9 @@ def _expand(shadow: Shadow, sync: triggers.TriggerSql, carry: Carry, line: int |
 
 
 def _index_builds(shadow: Shadow, carry: Carry, line: int | None) -> list[Step]:
-    return [build_concurrently(shadow.table, i.temporary, i.sql, line, f" (copy of {i.original})") for i in carry.indexes]
+    return [
+        build_concurrently(shadow.table, i.temporary, i.sql, line, f" (copy of {i.original})") for i in carry.indexes
+    ]
 
 
 def _prepare(shadow: Shadow, carry: Carry, pg_version: int, line: int | None) -> list[Step]:
@@ -77,7 +79,7 @@ def _prepare(shadow: Shadow, carry: Carry, pg_version: int, line: int | None) ->
     if not shadow.indexes_early:
         steps += _index_builds(shadow, carry, line)
     for con in carry.constraints:
-        rewrite = online(t, con.constraint, None, pg_version, line)  # type: ignore[arg-type]
+        rewrite = not_valid_then_validate(t, con.constraint, line)
         steps += rewrite.expand + rewrite.migrate
     return steps
 
@@ -85,7 +87,7 @@ def _prepare(shadow: Shadow, carry: Carry, pg_version: int, line: int | None) ->
 def _swap(shadow: Shadow, sync: triggers.TriggerSql, carry: Carry, plan_id: str) -> str:
     """One transaction: the old column goes, the copies take their original names."""
     t = shadow.table
-    sql = [sync.drop_trigger, sync.drop_function]
+    sql = list(sync.drops())
     if carry.sequence:
         sql.append(f"ALTER SEQUENCE {carry.sequence} OWNED BY {t.sql()}.{q(shadow.new)}")
     sql.append(ignore(("drop-column",), f"{RETIRED} (plan {plan_id})") + alter(t, f"DROP COLUMN {q(shadow.old)}"))
@@ -117,8 +119,12 @@ def _checks(shadow: Shadow, sync: triggers.TriggerSql, carry: Carry, key: str) -
         (CONTRACT, Check("trigger_absent", table=table, name=trigger, description="the sync trigger is gone")),
     ]
     if not shadow.take_old_name:
-        checks.append((CONTRACT, Check("column_absent", table=table, column=shadow.old, description=f"{t}.{shadow.old} is gone")))
-    checks.append((CONTRACT, Check("column_exists", table=table, column=shadow.final, description=f"{t}.{shadow.final} exists")))
+        checks.append(
+            (CONTRACT, Check("column_absent", table=table, column=shadow.old, description=f"{t}.{shadow.old} is gone"))
+        )
+    checks.append(
+        (CONTRACT, Check("column_exists", table=table, column=shadow.final, description=f"{t}.{shadow.final} exists"))
+    )
     if carry.not_null:
         checks.append((CONTRACT, not_null.enforced(t, shadow.final)))
     checks += [(CONTRACT, index_valid(t, i.original)) for i in carry.indexes]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from bgmigrate.names import Name
 from bgmigrate.plan.sqlgen import PREFIX, in_schema_of, q, short_name
+from bgmigrate.plan.suppress import ignore
 
 BODY_TAG = "$bgmigrate$"
 
@@ -29,6 +30,11 @@ class TriggerSql:
     create_trigger: str
     drop_trigger: str
     drop_function: str
+
+    def drops(self) -> tuple[str, str]:
+        """The two drops as contract runs them, each saying why lint may let it pass."""
+        reason = ignore(("drop-object",), "bgmigrate's own trigger from expand; no app version calls or relies on it")
+        return reason + self.drop_trigger, reason + self.drop_function
 
 
 def row_expression(expression: str) -> str:

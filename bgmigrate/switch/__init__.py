@@ -5,7 +5,7 @@ moves the traffic; the state and the log of every attempt live in the database's
 ``bgmigrate`` schema. ``contract_allowed`` is the question ``apply --phase contract`` asks.
 """
 
-from bgmigrate.switch.contract import contract_allowed
+from bgmigrate.switch.contract import contract_allowed, coordinated, refusal
 from bgmigrate.switch.verdict import GateResult, Verdict
 
-__all__ = ["GateResult", "Verdict", "contract_allowed"]
+__all__ = ["GateResult", "Verdict", "contract_allowed", "coordinated", "refusal"]

@@ -88,3 +88,18 @@ def _sessions(conn: Connection, state: SwitchState, plan_id: str) -> GateResult:
         shown = ", ".join(f"{count} as {name!s}" for name, count in rows)
         return failed("sessions", f"sessions still open from an old or retired environment: {shown}")
     return passed("sessions", f"no sessions as {', '.join(names)}")
+
+
+def coordinated(verdict: Verdict) -> bool:
+    """False when the coordinator has no state here and so cannot vouch either way."""
+    return not any(gate.name == NO_STATE_GATE for gate in verdict.failed)
+
+
+def refusal(verdict: Verdict) -> str:
+    """One line naming every failed gate, for apply's refusal message.
+
+    >>> refusal(Verdict((failed("rollback target: blue", "blue still uses it"),)))
+    'contract refused by the traffic switch: rollback target: blue (blue still uses it)'
+    """
+    reasons = "; ".join(f"{gate.name} ({gate.detail})" for gate in verdict.failed)
+    return f"contract refused by the traffic switch: {reasons}"

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import psycopg
+
 from bgmigrate.switch.backends import Backend, Gradual, Routed
 from bgmigrate.switch.config import Environment, SwitchConfig
-from bgmigrate.switch.db import Connection
+from bgmigrate.switch.db import Connection, describe
 from bgmigrate.switch.health import health_gate
 from bgmigrate.switch.lock import switch_holder, try_switch_lock
 from bgmigrate.switch.schema_gate import Ledger, schema_gates
@@ -153,7 +155,16 @@ class Coordinator:
 
     def _toward(self, target: Environment, kept: Environment | None) -> tuple[GateResult, ...]:
         """The gates for sending traffic to ``target`` while keeping ``kept`` to roll back to."""
-        return (health_gate(target, self.config.health), *schema_gates(self.ledger, target, kept))
+        return (health_gate(target, self.config.health), *self._schema(target, kept))
+
+    def _schema(self, target: Environment, kept: Environment | None) -> list[GateResult]:
+        # A savepoint: a check query that errors (a plan's no_rows SQL, a permission) must
+        # refuse this action, not abort the transaction that holds the lock and the log entry.
+        try:
+            with self.conn.transaction():
+                return schema_gates(self.ledger, target, kept)
+        except psycopg.Error as exc:
+            return [failed(f"schema: {target.name}", str(describe(exc, self.config.dsn, "checking the schema")))]
 
     def _record(self, active: str, rollback_target: str | None, unretire: str) -> None:
         record_environments(self.conn, self.config.environments.values())

@@ -1,45 +1,35 @@
-"""Connecting for the switch, with one-line errors that never show a password.
+"""Connecting for the switch: bgmigrate.dsn's connect, made autocommit and named.
 
-A stopgap: ``bgmigrate/dsn.py`` (DSN redaction and connect helpers) is being written for the
-whole tool; once it lands, this module should delegate to it.
+The coordinator manages its own transactions (one per action, holding the switch lock), so
+it needs autocommit; its sessions are named ``bgmigrate-switch`` so they never pass for an
+environment's in ``pg_stat_activity``.
 """
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
 import psycopg
 
-CONNECT_TIMEOUT_S = 5
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
-_KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+from bgmigrate.dsn import DatabaseError, describe
+from bgmigrate.dsn import connect as _connect
 
-Connection = psycopg.Connection[tuple[object, ...]]
+Connection = psycopg.Connection[Any]
+APPLICATION_NAME = "bgmigrate-switch"
 
-
-class DatabaseError(Exception):
-    """The database could not be reached or refused; the message is safe to print."""
+__all__ = ["Connection", "DatabaseError", "connect", "describe"]
 
 
-def redact(text: str) -> str:
-    """``text`` with any DSN password replaced by ``***``.
-
-    >>> redact("postgresql://app:s3cret@db/app")
-    'postgresql://app:***@db/app'
-    >>> redact("host=db password='a b' dbname=app")
-    'host=db password=*** dbname=app'
-    """
-    return _KV_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
-
-
-def connect(dsn: str | None, application_name: str = "bgmigrate-switch") -> Connection:
-    """An autocommit connection; raises :class:`DatabaseError` with a one-line, redacted reason."""
+def connect(dsn: str | None) -> Connection:
+    """An autocommit, read-write connection; raises :class:`DatabaseError` (one redacted line)."""
     if not dsn:
         raise DatabaseError("no database: set [database] dsn in bgmigrate.toml or BGMIGRATE_DSN")
+    conn = _connect(dsn, read_only=False)
     try:
-        return psycopg.connect(
-            dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, application_name=application_name
-        )
+        conn.commit()  # end the transaction connect() opened for its settings
+        conn.autocommit = True
+        conn.execute("SELECT set_config('application_name', %s, false)", (APPLICATION_NAME,))
     except psycopg.Error as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise DatabaseError(f"cannot connect to the database: {redact(first)}") from None
+        conn.close()
+        raise describe(exc, dsn, "cannot set up the connection") from None
+    return conn

@@ -25,13 +25,13 @@ class Holder:
 
 def try_switch_lock(conn: Connection) -> bool:
     """Take the switch lock in the current transaction; False if another session holds it."""
-    row = conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", (NAMESPACE, SWITCH)).fetchone()
+    row = conn.execute("SELECT pg_try_advisory_xact_lock(%s::int4, %s::int4)", (NAMESPACE, SWITCH)).fetchone()
     return bool(row and row[0])
 
 
 def wait_schema_lock(conn: Connection) -> None:
     """Serialise state-table creation (CREATE ... IF NOT EXISTS races on the catalog)."""
-    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (NAMESPACE, SCHEMA))
+    conn.execute("SELECT pg_advisory_xact_lock(%s::int4, %s::int4)", (NAMESPACE, SCHEMA))
 
 
 def switch_holder(conn: Connection) -> Holder | None:

@@ -72,11 +72,11 @@ def print_status(out: Console, state: SwitchState | None, holder: Holder | None)
         out.print("not initialised: run [bold]bgmigrate switch init ENV[/] on the first deploy")
         return
     out.print(f"active:          [bold green]{escape(state.active)}[/]")
-    out.print(f"rollback target: {escape(state.rollback_target or '— (window closed)')}")
+    out.print(f"rollback target: {escape(state.rollback_target or '—')}")
     out.print(f"retired:         {escape(', '.join(sorted(state.retired)) or '—')}")
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("environment", "addresses", "requires", "sessions as", "role"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # plan ids are long; never cut them
     for env in state.environments.values():
         table.add_row(escape(env.name), escape(", ".join(env.addresses)),
                       escape(", ".join(str(r) for r in env.requires) or "—"),

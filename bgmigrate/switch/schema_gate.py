@@ -1,9 +1,10 @@
 """The schema gate: the live database serves what an environment ``requires``.
 
 A requirement ``plan_id:phase`` holds when that phase (or a later one) of the plan is applied
-according to apply's state AND the checks of the latest applied phase hold in the live
+according to apply's state AND what the applied phases established still holds in the live
 catalogs: the new column exists, the sync trigger is in place, the backfill left no rows.
 The state table alone is not trusted — someone may have dropped a trigger by hand since.
+(See :func:`effective_checks` for which checks those are.)
 
 The rollback-window gate: every plan either environment lists whose contract has run must be
 known to both, the one that will serve and the one kept to roll back to. An environment that
@@ -20,9 +21,11 @@ the one place that imports ``bgmigrate.apply``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from bgmigrate.plan.model import Check, Plan
 from bgmigrate.switch.config import Environment, Requirement
 from bgmigrate.switch.db import Connection
 from bgmigrate.switch.verdict import GateResult, failed, passed
@@ -40,14 +43,14 @@ class CheckOutcome:
 class Ledger(Protocol):
     """What the schema gate asks of apply's records and of the live catalogs."""
 
-    def phases(self, plan_id: str) -> tuple[str, ...] | None:
-        """Phase names of the plan as apply recorded it; None if it was never applied here."""
+    def plan(self, plan_id: str) -> Plan | None:
+        """The plan as apply recorded it; None if it was never applied here."""
 
     def status(self, plan_id: str, phase: str) -> str | None:
         """Apply's status of a phase (``"done"`` once applied); None if never started."""
 
-    def verify(self, plan_id: str, phase: str) -> list[CheckOutcome]:
-        """The phase's checks evaluated against the live catalogs now."""
+    def verify(self, checks: Sequence[Check]) -> list[CheckOutcome]:
+        """Each check evaluated against the live catalogs now."""
 
 
 class ApplyLedger:
@@ -56,46 +59,81 @@ class ApplyLedger:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    def phases(self, plan_id: str) -> tuple[str, ...] | None:
+    def plan(self, plan_id: str) -> Plan | None:
         from bgmigrate.apply.state_schema import state_exists
         from bgmigrate.apply.status import stored_plan
 
         # stored_plan reads apply's tables, which do not exist before the first apply.
-        plan = stored_plan(self.conn, plan_id) if state_exists(self.conn) else None
-        return None if plan is None else tuple(p.name for p in plan.phases)
+        return stored_plan(self.conn, plan_id) if state_exists(self.conn) else None
 
     def status(self, plan_id: str, phase: str) -> str | None:
         from bgmigrate.apply import phase_status
 
         return phase_status(self.conn, plan_id, phase, verify=False).status
 
-    def verify(self, plan_id: str, phase: str) -> list[CheckOutcome]:
-        from bgmigrate.apply import phase_status
+    def verify(self, checks: Sequence[Check]) -> list[CheckOutcome]:
+        from bgmigrate.apply import verify_checks
 
-        return [CheckOutcome(r.ok, r.found) for r in phase_status(self.conn, plan_id, phase, verify=True).checks]
+        return [CheckOutcome(r.ok, r.found) for r in verify_checks(self.conn, checks)]
+
+
+# Checks about one catalog object, by the object they are about. A later phase's check on the
+# same object supersedes an earlier one (contract's trigger_absent replaces expand's trigger_exists).
+_SUBJECTS = {
+    "table_exists": "table", "table_absent": "table",
+    "column_exists": "column", "column_absent": "column", "column_not_null": "column",
+    "trigger_exists": "trigger", "trigger_absent": "trigger",
+    "index_valid": "index", "constraint_validated": "constraint",
+}  # fmt: skip
+
+
+def effective_checks(plan: Plan, applied: Sequence[str]) -> list[Check]:
+    """What must hold now that the ``applied`` phases (in plan order) are in place.
+
+    The latest phase's checks, plus every catalog fact an earlier applied phase established
+    that no later one changed: migrate may check only its backfill, yet the sync trigger
+    expand installed must still be there. Row queries (``no_rows``) count for their own
+    phase only — a later phase may drop the columns they read.
+
+    >>> from bgmigrate.plan.model import Phase
+    >>> plan = Plan("p", "m.sql", (
+    ...     Phase("expand", checks=(Check("trigger_exists", "t", name="sync"), Check("column_exists", "t", "b"))),
+    ...     Phase("migrate", checks=(Check("no_rows", sql="SELECT 1 FROM t WHERE b IS NULL"),)),
+    ...     Phase("contract", checks=(Check("trigger_absent", "t", name="sync"),))))
+    >>> [c.kind for c in effective_checks(plan, ["expand", "migrate"])]
+    ['no_rows', 'trigger_exists', 'column_exists']
+    >>> [c.kind for c in effective_checks(plan, ["expand", "migrate", "contract"])]
+    ['trigger_absent', 'column_exists']
+    """
+    facts: dict[tuple[str, str, str, str], Check] = {}
+    for name in applied:
+        for check in plan.phase(name).checks:
+            subject = _SUBJECTS.get(check.kind)
+            if subject is not None:
+                facts[(subject, check.table, check.column, check.name)] = check
+    result = list(plan.phase(applied[-1]).checks)
+    result += [check for check in facts.values() if check not in result]
+    return result
 
 
 def requirement_gate(ledger: Ledger, env: Environment, req: Requirement) -> GateResult:
     """Is ``req`` applied and does the live schema show it?"""
     name = f"schema: {env.name} needs {req}"
     try:
-        recorded = ledger.phases(req.plan_id)
+        plan = ledger.plan(req.plan_id)
     except ValueError as exc:
         return failed(name, f"plan {req.plan_id} as recorded cannot be read: {exc}")
-    if recorded is None:
+    if plan is None:
         return failed(name, f"plan {req.plan_id} was never applied to this database")
-    names = list(recorded)
+    names = [p.name for p in plan.phases]
     if req.phase not in names:
         return failed(name, f"plan {req.plan_id} has no {req.phase} phase (it has {', '.join(names)})")
-    later = names[names.index(req.phase) :]
-    applied = [phase for phase in later if ledger.status(req.plan_id, phase) == APPLIED]
+    applied = [phase for phase in names if ledger.status(req.plan_id, phase) == APPLIED]
     if req.phase not in applied:
         status = ledger.status(req.plan_id, req.phase) or "not applied"
         return failed(name, f"{req} is {status}")
-    # After a later phase the required phase's checks may no longer hold (contract drops the
-    # sync trigger), so the latest applied phase's checks speak for the live schema.
     latest = applied[-1]
-    results = ledger.verify(req.plan_id, latest)
+    results = ledger.verify(effective_checks(plan, applied))
     broken = [r for r in results if not r.ok]
     if broken:
         shown = "; ".join(r.found for r in broken[:3])

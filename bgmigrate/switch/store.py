@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from bgmigrate.switch.config import Environment, Requirement
@@ -78,6 +79,16 @@ class LogEntry:
 
 def ensure_schema(conn: Connection) -> None:
     """Create the state tables if missing (idempotent, safe to race)."""
+    if _has_tables(conn):
+        return  # checked first so a role without CREATE can switch once they exist
+    try:
+        _create(conn)
+    except psycopg.errors.UniqueViolation:
+        # apply creating the same schema at the same moment (it serialises on its own lock).
+        _create(conn)
+
+
+def _create(conn: Connection) -> None:
     with conn.transaction():
         wait_schema_lock(conn)
         conn.execute(_DDL)

@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=1000)
     args = parser.parse_args()
     generate(args.folder, args.files)
-    print(f"wrote {args.files} files × {STATEMENTS_PER_FILE} statements to {args.folder}")
+    print(f"wrote {args.files} files x {STATEMENTS_PER_FILE} statements to {args.folder}")
 
 
 if __name__ == "__main__":

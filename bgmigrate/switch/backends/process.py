@@ -21,7 +21,7 @@ def run(argv: Sequence[str], timeout: float = TIMEOUT_S) -> tuple[bool, str]:
     except OSError as exc:
         return False, f"{shown}: {exc.strerror or exc}"
     if done.returncode == 0:
-        return True, f"{Path(argv[0]).name} {' '.join(argv[1:])[-40:]}: ok".replace("  ", " ")
+        return True, f"{Path(argv[0]).name} exited 0"
     lines = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
     # nginx -t ends with "test failed"; the line before it says why.
     why = next((line for line in reversed(lines) if "test failed" not in line), "no output")

@@ -1,0 +1,108 @@
+"""Change column type: a column of the new type beside the old one, swapped in at contract.
+
+Both app versions keep reading and writing the column by its name; a trigger converts every
+write into the new column (and back, should anything write the new one), a backfill converts
+existing rows, and contract — in one short transaction — drops the old column and gives the new
+one its name. Indexes and constraints are rebuilt online on the new column first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bgmigrate import operations as ops
+from bgmigrate.plan import shadow
+from bgmigrate.plan.carry import plan_carry
+from bgmigrate.plan.draft import CONTRACT, EXPAND, Draft, Item, Rewrite, suppressed
+from bgmigrate.plan.sqlgen import PREFIX, q, short_name
+from bgmigrate.plan.triggers import row_expression
+from bgmigrate.sql_text import is_binary_coercible
+from bgmigrate.sql_tokens import Tok, tokenize
+
+
+def shadow_name(column: str) -> str:
+    """The replacement column's name while both exist.
+
+    >>> shadow_name("amount")
+    'bgm_amount_new'
+    """
+    return short_name(PREFIX, column, "new")
+
+
+def _type_text(op: ops.AlterColumnType) -> str:
+    """The new type as the user wrote it: after ``<column> [SET DATA] TYPE``, up to USING or the next action."""
+    text = op.stmt.text
+    toks = tokenize(text)
+    for i, tok in enumerate(toks[:-1]):
+        if tok.kind in ("word", "qident") and tok.ident == op.column:
+            j = i + 1
+            if toks[j].upper == "SET" and j + 2 < len(toks) and toks[j + 1].upper == "DATA":
+                j += 2
+            if toks[j].upper == "TYPE":
+                return _until_using(text, toks[j + 1 :]) or op.new_type
+    return op.new_type
+
+
+def _until_using(text: str, toks: list[Tok]) -> str:
+    depth = 0
+    for tok in toks:
+        depth += {"(": 1, ")": -1}.get(tok.text, 0)
+        if depth == 0 and (tok.upper == "USING" or tok.text == ","):
+            return text[toks[0].start : tok.start].strip()
+    return text[toks[0].start :].strip() if toks else ""
+
+
+def change_type(item: Item, draft: Draft) -> Rewrite:
+    op = item.op
+    assert isinstance(op, ops.AlterColumnType)
+    new = shadow_name(op.column)
+    carry = plan_carry(op.target, op.column, new, item.facts)
+    new_type = _type_text(op)
+    if op.using:
+        to_new, value = row_expression(op.using), f"({op.using})"
+    else:
+        to_new, value = f"CAST(NEW.{q(op.column)} AS {new_type})", f"CAST({q(op.column)} AS {new_type})"
+    spec = shadow.Shadow(
+        table=op.target, old=op.column, new=new, type_sql=new_type, to_new=to_new,
+        to_old=f"CAST(NEW.{q(new)} AS {carry.column.type})", backfill_value=value,
+        take_old_name=True, indexes_early=False,
+    )  # fmt: skip
+    c, t = q(op.column), op.target
+    notes = (
+        (EXPAND, f"Both versions keep reading and writing {c} by name, as type {carry.column.type}; never use "
+                 f"{q(new)} in app code. A trigger converts every write into it."),
+        (CONTRACT, f"{c} becomes {new_type} in one short transaction. Until then the new version must work with "
+                   f"{c} as {carry.column.type}. Connections that prepared statements on {t} may fail once with "
+                   "'cached plan must not change result type' after contract: retry, or DISCARD ALL."),
+    )  # fmt: skip
+    assumptions: tuple[str, ...] = ()
+    if op.using:
+        assumptions = (f"{t}.{op.column}: values written to {q(new)} are converted back with a plain CAST to "
+                       f"{carry.column.type} (only bgmigrate's backfill writes that column).",)  # fmt: skip
+    result = shadow.rewrite(item, spec, carry, draft.request)
+    return replace(result, notes=notes, assumptions=result.assumptions + assumptions, recipe="change column type")
+
+
+def _needs_rewrite(item: Item) -> bool:
+    op = item.op
+    assert isinstance(op, ops.AlterColumnType)
+    if item.facts.is_new(op.target):
+        return False
+    known = item.facts.column(op.target, op.column)
+    return not (known is not None and op.using is None and is_binary_coercible(known.type, op.new_type))
+
+
+def change_types(draft: Draft) -> Draft:
+    """Pass: ALTER COLUMN … TYPE that rewrites an existing table → new column + conversion triggers + swap.
+
+    A binary-coercible change (varchar(n) → varchar(m > n), varchar → text) takes only a brief
+    lock and is carried over unchanged.
+    """
+    for item in list(draft.pending(ops.AlterColumnType)):
+        op = item.op
+        assert isinstance(op, ops.AlterColumnType)
+        if _needs_rewrite(item) and not suppressed(item, "change-column-type", "table-rewrite"):
+            draft = draft.place(item, change_type(item, draft))
+            shadow = (item.index, op.target.key, op.column, shadow_name(op.column), "type")
+            draft = replace(draft, shadows=(*draft.shadows, shadow))
+    return draft

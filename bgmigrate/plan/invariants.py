@@ -1,0 +1,94 @@
+"""Checks every plan must pass: each phase parses, linting the phases in order raises no error,
+and planning a phase file again changes nothing.
+
+Pure functions over a plan and the migrations before it; the tests run them on every recipe,
+and ``bgmigrate plan`` runs the lint check to tell the user what (if anything) is left.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+from bgmigrate.catalogue import Catalogue
+from bgmigrate.findings import Finding, InputError
+from bgmigrate.linter import lint_migrations, parse_migration
+from bgmigrate.migration import Migration
+from bgmigrate.plan.facts import Knowledge
+from bgmigrate.plan.model import Plan
+from bgmigrate.plan.passes import plan_operations
+from bgmigrate.plan.render_sql import render_sql
+from bgmigrate.plan.request import PlanRequest
+from bgmigrate.schema import Schema
+from bgmigrate.selection import select_rules
+from bgmigrate.settings import LintSettings
+from bgmigrate.sql_source import load_sql
+from bgmigrate.statements import split_sql
+
+
+def phase_migrations(plan: Plan, folder: str = "plan") -> list[Migration]:
+    """The rendered phase files as migrations, in the order they run."""
+    return [load_sql(f"{folder}/{name}", text) for name, text in sorted(render_sql(plan).items())]
+
+
+def parse_errors(plan: Plan) -> list[InputError]:
+    """Syntax errors in any phase file (none expected)."""
+    return [e for m in phase_migrations(plan) for e in parse_migration(m)[1]]
+
+
+def lint_phases(
+    plan: Plan,
+    before: Sequence[Migration],
+    catalogue: Catalogue,
+    settings: LintSettings | None = None,
+    schema: Schema | None = None,
+) -> list[Finding]:
+    """What ``bgmigrate lint`` says about the phases, replayed after ``before`` (on ``schema``, if given)."""
+    settings = settings or LintSettings()
+    phases = phase_migrations(plan)
+    findings, errors = lint_migrations(
+        [*before, *phases],
+        catalogue,
+        settings,
+        select_rules(catalogue, settings),
+        schema=copy.deepcopy(schema) if schema is not None else None,
+        report={m.path for m in phases},
+    )
+    if errors:
+        raise ValueError(f"phase files do not parse: {errors[0]}")
+    return findings
+
+
+def statements(sql: str) -> list[str]:
+    """The statements of some SQL, comments and transaction control left out."""
+    return [s.text for s in split_sql(sql) if s.text.split()[0].upper() not in ("BEGIN", "COMMIT", "SET")]
+
+
+def replan(plan: Plan, phase: str, knowledge: Knowledge, request: PlanRequest) -> Plan:
+    """Plan one phase's file again, against the schema it runs on (``knowledge``)."""
+    migration = load_sql(f"{phase}.sql", render_sql(plan)[_file(plan, phase)])
+    operations, errors = parse_migration(migration)
+    if errors:
+        raise ValueError(str(errors[0]))
+    return plan_operations(operations, knowledge, request)
+
+
+def _file(plan: Plan, phase: str) -> str:
+    return next(name for name in render_sql(plan) if name.endswith(f"_{phase}.sql"))
+
+
+def step_statements(plan: Plan, phase: str | None = None) -> list[str]:
+    """The SQL statements of the plan's steps (one phase, or all), backfills left out."""
+    return [
+        text
+        for p in plan.phases
+        if phase is None or p.name == phase
+        for s in p.steps
+        if s.kind == "sql"
+        for text in statements(s.sql)
+    ]
+
+
+def file_statements(plan: Plan, phase: str) -> list[str]:
+    """The statements of a phase's rendered file (backfill loops included)."""
+    return statements(render_sql(plan)[_file(plan, phase)])

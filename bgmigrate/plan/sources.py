@@ -1,0 +1,149 @@
+"""The planner's I/O edge: read the migration, and learn the schema it will run against.
+
+The schema comes from a live database or snapshot (``--dsn`` / ``--schema``, through
+``bgmigrate.live.base``), or else — as lint does — from replaying the migrations that run
+before it in its own folder: earlier SQL files by name, or the Alembic revisions it descends
+from. Only the CLI command and the Alembic hook import this module; the planner itself is pure.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bgmigrate.config import Config
+from bgmigrate.findings import InputError
+from bgmigrate.linter import parse_migration
+from bgmigrate.migration import Migration
+from bgmigrate.plan.facts import Knowledge
+from bgmigrate.plan.request import PlanError
+from bgmigrate.run import MIGRATION_SUFFIXES, read_migration
+
+
+def read(path: Path) -> Migration:
+    """The migration, or a ``PlanError`` saying why it cannot be read or parsed."""
+    if not path.is_file():
+        raise PlanError(f"{path}: no such file")
+    if path.suffix not in MIGRATION_SUFFIXES:
+        raise PlanError(f"{path}: not a migration file (expected .sql or an Alembic .py revision)")
+    loaded = read_migration(path, Config())
+    if isinstance(loaded, InputError):
+        raise PlanError(str(loaded))
+    return loaded
+
+
+def _earlier_sql(path: Path) -> list[Path]:
+    from bgmigrate.ordering import order_sql_files
+
+    ordered = order_sql_files(p for p in path.parent.iterdir() if p.is_file() and p.suffix == ".sql")
+    names = [p.resolve() for p in ordered]
+    return ordered[: names.index(path.resolve())] if path.resolve() in names else []
+
+
+def _revisions(folders: list[Path], skip: Path | None = None) -> dict[str, Migration]:
+    """Every Alembic revision in the folders, by revision id."""
+    from bgmigrate.alembic_source import AlembicInputError, is_alembic_revision, load_alembic
+
+    by_rev: dict[str, Migration] = {}
+    for folder in folders:
+        for path in sorted(folder.glob("*.py")):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            if not is_alembic_revision(text) or (skip is not None and path.resolve() == skip.resolve()):
+                continue
+            try:
+                loaded = load_alembic(path)
+            except AlembicInputError:
+                continue
+            if loaded.revision:
+                by_rev[loaded.revision] = loaded
+    return by_rev
+
+
+def _ancestors(by_rev: dict[str, Migration], parents: tuple[str, ...]) -> list[Migration]:
+    """The revisions ``parents`` are or descend from, in the order they run."""
+    from bgmigrate.ordering import order_alembic
+
+    wanted: set[str] = set()
+    todo = list(parents)
+    while todo:
+        rev = todo.pop()
+        if rev in by_rev and rev not in wanted:
+            wanted.add(rev)
+            todo.extend(by_rev[rev].down_revisions)
+    ordered, _problems = order_alembic([by_rev[r] for r in wanted])
+    return ordered
+
+
+def learn(migrations: list[Migration]) -> Knowledge:
+    knowledge = Knowledge()
+    for m in migrations:
+        operations, _errors = parse_migration(m)
+        knowledge.learn_all(operations, m.path)
+    return knowledge
+
+
+def knowledge_of_revisions(folders: list[Path], heads: tuple[str, ...]) -> Knowledge:
+    """The schema the Alembic revisions up to ``heads`` build (for a revision about to be written)."""
+    return learn(_ancestors(_revisions(folders), heads))
+
+
+def earlier_migrations(path: Path, migration: Migration) -> list[Migration]:
+    """The migrations that run before this one in its folder, in order."""
+    if migration.kind == "alembic":
+        return _ancestors(_revisions([path.parent], skip=path), migration.down_revisions)
+    earlier: list[Migration] = []
+    for sibling in _earlier_sql(path):
+        loaded = read_migration(sibling, Config())
+        if isinstance(loaded, Migration):
+            earlier.append(loaded)
+    return earlier
+
+
+def sibling_knowledge(path: Path, migration: Migration) -> Knowledge:
+    """The schema the migrations before this one in its folder build."""
+    return learn(earlier_migrations(path, migration))
+
+
+def redact(text: str, dsn: str | None) -> str:
+    """``text`` with the DSN's password replaced, wherever it appears.
+
+    >>> redact("could not connect to postgresql://app:s3cret@db/x", "postgresql://app:s3cret@db/x")
+    'could not connect to postgresql://app:***@db/x'
+    >>> redact("bad: host=db password=s3cret", "host=db password=s3cret")
+    'bad: host=db password=***'
+    """
+    if not dsn:
+        return text
+    found = re.search(r"://[^:/@]*:([^@]*)@", dsn) or re.search(r"password\s*=\s*('(?:[^']|\\')*'|\S+)", dsn)
+    if found and found.group(1):
+        return text.replace(found.group(1), "***")
+    return text
+
+
+def live_knowledge(dsn: str | None, snapshot: str | None) -> Knowledge:
+    """The schema of a live database or snapshot (needs ``bgmigrate.live``)."""
+    try:
+        from bgmigrate.live.base import load_base_schema
+    except ImportError:
+        raise PlanError("--dsn/--schema need bgmigrate's live-schema support, which is not installed here") from None
+    try:
+        schema = load_base_schema(dsn, snapshot)
+        index_sql = _index_definitions(dsn) if dsn else {}
+    except Exception as exc:  # any failure to read the schema is one line, password redacted
+        raise PlanError(redact(f"cannot read the schema: {exc}", dsn)) from None
+    if schema is None:
+        raise PlanError("no schema could be read from --dsn/--schema")
+    return Knowledge(schema=schema, index_sql=index_sql)
+
+
+def _index_definitions(dsn: str) -> dict[tuple[str, str], str]:
+    """Every index's CREATE INDEX text, so a rename or type change can rebuild partial and
+    expression indexes on the new column (the schema model keeps only their columns)."""
+    import psycopg
+
+    query = (
+        "SELECT schemaname, indexname, indexdef FROM pg_indexes "
+        "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+    )
+    with psycopg.connect(dsn, connect_timeout=10, options="-c statement_timeout=10000") as conn:
+        return {(str(s), str(n)): str(d) for s, n, d in conn.execute(query).fetchall()}

@@ -1,0 +1,134 @@
+"""Parallel reading and parsing: same result as serial, failures as values, no pool for a few files."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from bgmigrate import parallel
+from bgmigrate.parallel import WorkerFailure, parallel_map, worker_count
+from bgmigrate.result import LintResult
+from bgmigrate.run import LintRequest, run_lint
+
+BENCH = Path(__file__).parent / "bench"
+fork_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork on Linux only")
+
+
+def _gen_corpus() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gen_corpus", BENCH / "gen_corpus.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def lint(folder: Path, jobs: int) -> LintResult:
+    result, _ = run_lint(LintRequest(paths=(str(folder),), use_cache=False, jobs=jobs))
+    return result
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("corpus")
+    _gen_corpus().generate(folder, 150)
+    return folder
+
+
+@fork_only
+def test_parallel_result_equals_serial_result(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(corpus.parent)
+    assert worker_count(2, 150) == 2, "150 files are enough to go parallel"
+    serial = lint(corpus, jobs=1)
+    together = lint(corpus, jobs=2)
+    assert serial.findings, "the corpus should produce findings"
+    assert together.findings == serial.findings
+    assert together.errors == serial.errors == []
+    assert together.files == serial.files == 150
+    assert together.sources == serial.sources
+
+
+def test_the_corpus_is_deterministic(tmp_path: Path) -> None:
+    gen = _gen_corpus()
+    a = [p.read_bytes() for p in gen.generate(tmp_path / "a", 20)]
+    b = [p.read_bytes() for p in gen.generate(tmp_path / "b", 20)]
+    assert a == b
+    assert all(text.count(b";\n") == gen.STATEMENTS_PER_FILE for text in a)
+
+
+def _pid(_: int) -> int:
+    return os.getpid()
+
+
+def _explode(n: int) -> int:
+    if n % 7 == 3:
+        raise ValueError(f"bad item {n}")
+    return n * n
+
+
+def _unpicklable(n: int) -> object:
+    return lambda: n  # a worker cannot send this back
+
+
+@fork_only
+def test_work_is_shared_with_a_helper_process_when_there_is_enough() -> None:
+    pids = parallel_map(_pid, list(range(200)), jobs=2)
+    assert pids[:100] == [os.getpid()] * 100, "this process takes the first share itself"
+    assert os.getpid() not in pids[100:], "a helper process takes the rest"
+
+
+def test_a_few_items_never_start_a_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_pool(*args: object, **kwargs: object) -> object:
+        raise AssertionError("no pool for a handful of items")
+
+    monkeypatch.setattr("concurrent.futures.ProcessPoolExecutor", no_pool)
+    assert parallel_map(_pid, [1, 2, 3], jobs=8) == [os.getpid()] * 3
+    assert worker_count(8, parallel.MIN_PARALLEL_ITEMS - 1) == 1
+    assert worker_count(1, 10_000) == 1
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_failures_come_back_as_values_in_order(jobs: int, capfd: pytest.CaptureFixture[str]) -> None:
+    results = parallel_map(_explode, list(range(100)), jobs=jobs)
+    for n, result in enumerate(results):
+        if n % 7 == 3:
+            assert result == WorkerFailure("ValueError", f"bad item {n}")
+        else:
+            assert result == n * n
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+
+
+@fork_only
+def test_a_failing_pool_falls_back_to_this_process(capfd: pytest.CaptureFixture[str]) -> None:
+    results = parallel_map(_unpicklable, list(range(100)), jobs=2)
+    assert [r() for r in results] == list(range(100))  # type: ignore[operator]
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_an_internal_error_is_one_files_input_error(
+    corpus: Path, jobs: int, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    import bgmigrate.linter
+
+    real = bgmigrate.linter.parse_migration
+
+    def broken(migration):  # type: ignore[no-untyped-def]
+        if migration.path.endswith("0007_migration_7.sql"):
+            raise RuntimeError("parser bug")
+        return real(migration)
+
+    monkeypatch.setattr(bgmigrate.linter, "parse_migration", broken)  # forked workers inherit it
+    monkeypatch.chdir(corpus.parent)
+    result = lint(corpus, jobs=jobs)
+    [error] = result.errors
+    assert error.path.endswith("0007_migration_7.sql")
+    assert error.message == "internal error while reading this file: RuntimeError: parser bug"
+    assert result.files == 149
+    assert "Traceback" not in "".join(capfd.readouterr())

@@ -1,0 +1,211 @@
+"""Alembic: the phases as chained revisions, and the autogenerate hook, run by real Alembic on real PostgreSQL.
+
+A tiny Alembic project is built in tmp_path (env.py with the one-line hook, a models module
+rewritten between steps); ``alembic revision --autogenerate`` and ``alembic upgrade`` run in
+process against the test database.
+"""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from alembic import command
+from alembic.config import Config
+from alembic.util import CommandError
+from click.testing import CliRunner
+
+from bgmigrate.alembic_source import load_alembic
+from bgmigrate.cli import main
+from bgmigrate.findings import Severity
+from bgmigrate.linter import parse_migration
+from bgmigrate.run import LintRequest, run_lint
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "plans" / "_alembic" / "versions"
+TEMPLATE = Path(__import__("alembic").__file__).parent / "templates" / "generic" / "script.py.mako"
+
+ENV_PY = """
+import importlib.util
+from pathlib import Path
+
+from alembic import context
+from sqlalchemy import create_engine
+
+import bgmigrate.plan.alembic_hook
+
+here = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("bgm_test_models", here / "models.py")
+models = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(models)
+
+engine = create_engine(context.config.get_main_option("sqlalchemy.url"))
+with engine.connect() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=models.metadata,
+        process_revision_directives=bgmigrate.plan.alembic_hook.plan_revision,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+"""
+
+MODELS_V1 = """
+import sqlalchemy as sa
+metadata = sa.MetaData()
+orders = sa.Table(
+    "orders", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("status", sa.Text, nullable=False, server_default="new"),
+    sa.Column("total", sa.Integer),
+)
+"""
+
+MODELS_V2 = """
+import sqlalchemy as sa
+metadata = sa.MetaData()
+orders = sa.Table(
+    "orders", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("state", sa.Text, nullable=False, server_default="new", info={"bgmigrate_renamed_from": "status"}),
+    sa.Column("total", sa.BigInteger),
+    sa.Column("priority", sa.Integer, nullable=False, info={"bgmigrate_backfill": "0"}),
+    sa.Index("ix_orders_state", "state"),
+)
+"""
+
+
+def sqlalchemy_url(dsn: str) -> str:
+    return dsn.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def project(tmp_path: Path, dsn: str, models: str) -> Config:
+    (tmp_path / "migrations" / "versions").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "migrations" / "env.py").write_text(ENV_PY)
+    shutil.copy(TEMPLATE, tmp_path / "migrations" / "script.py.mako")
+    (tmp_path / "models.py").write_text(textwrap.dedent(models))
+    config = Config()
+    config.set_main_option("script_location", str(tmp_path / "migrations"))
+    config.set_main_option("sqlalchemy.url", sqlalchemy_url(dsn))
+    return config
+
+
+def columns(dsn: str, table: str) -> dict[str, tuple[str, bool, str | None]]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod), attnotnull, pg_get_expr(adbin, adrelid) "
+            "FROM pg_attribute LEFT JOIN pg_attrdef ON adrelid = attrelid AND adnum = attnum "
+            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            (table,),
+        ).fetchall()
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def sql(dsn: str, text: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        cur = conn.execute(text)  # type: ignore[arg-type]
+        return cur.fetchall() if cur.description else []
+
+
+def test_autogenerate_writes_phased_revisions_that_run(
+    tmp_path: Path, pg_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = project(tmp_path, pg_dsn, MODELS_V1)
+    command.revision(config, message="create orders", autogenerate=True, rev_id="r1")
+    assert "r1 is blue-green safe as generated" in capsys.readouterr().out
+    command.upgrade(config, "head")
+    sql(pg_dsn, "INSERT INTO orders (status, total) SELECT 'new', g FROM generate_series(1, 40) AS g")
+
+    (tmp_path / "models.py").write_text(textwrap.dedent(MODELS_V2))
+    command.revision(config, message="state and priority", autogenerate=True, rev_id="r2")
+    out = capsys.readouterr().out
+    assert "wrote 3 phased revisions instead: r2_expand, r2_migrate, r2_contract" in out
+    assert "adds NOT NULL column orders.priority" in out and "changes the type of orders.total" in out
+    versions = sorted(p.name for p in (tmp_path / "migrations" / "versions").glob("*.py"))
+    assert [v.split("_")[:2] for v in versions] == [
+        ["r1", "create"],
+        ["r2", "contract"],
+        ["r2", "expand"],
+        ["r2", "migrate"],
+    ]
+
+    lint, _ = run_lint(LintRequest(paths=(str(tmp_path / "migrations" / "versions"),), use_cache=False))
+    assert [f for f in lint.findings if f.severity >= Severity.ERROR] == [] and not lint.errors
+
+    command.upgrade(config, "r2_expand")
+    sql(pg_dsn, "INSERT INTO orders (status, total) VALUES ('old-app', 1)")  # the old version
+    sql(pg_dsn, "INSERT INTO orders (state, total, priority) VALUES ('new-app', 2, 5)")  # the new version
+    assert sql(
+        pg_dsn, "SELECT status, state, priority FROM orders WHERE total IN (1, 2) AND id > 40 ORDER BY total"
+    ) == [
+        ("old-app", "old-app", 0),
+        ("new-app", "new-app", 5),
+    ]
+    command.upgrade(config, "r2_migrate")
+    command.upgrade(config, "head")
+    final = columns(pg_dsn, "orders")
+    assert "status" not in final and "bgm_total_new" not in final
+    assert final["state"] == ("text", True, "'new'::text")
+    assert final["priority"][:2] == ("integer", True)
+    assert final["total"][:2] == ("bigint", False)
+    assert sql(pg_dsn, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_orders_state'::regclass") == [(True,)]
+    assert sql(pg_dsn, "SELECT count(*) FROM orders WHERE priority = 0") == [(41,)]
+
+
+def test_autogenerate_stops_with_the_reason(tmp_path: Path, pg_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    config = project(tmp_path, pg_dsn, MODELS_V1)
+    command.revision(config, message="create orders", autogenerate=True, rev_id="r1")
+    command.upgrade(config, "head")
+    required = MODELS_V1.replace(
+        'sa.Column("total", sa.Integer),',
+        'sa.Column("total", sa.Integer),\n    sa.Column("code", sa.Text, nullable=False),',
+    )
+    (tmp_path / "models.py").write_text(textwrap.dedent(required))
+    with pytest.raises(CommandError, match=r"give --backfill code=SQL_EXPR"):
+        command.revision(config, message="code", autogenerate=True, rev_id="r2")
+    renamed = MODELS_V1.replace('sa.Column("total", sa.Integer)', 'sa.Column("amount", sa.Integer)')
+    (tmp_path / "models.py").write_text(textwrap.dedent(renamed))
+    with pytest.raises(CommandError, match=r"drops orders.total and adds orders.amount, which loses the data"):
+        command.revision(config, message="amount", autogenerate=True, rev_id="r3")
+    assert sorted(p.name for p in (tmp_path / "migrations" / "versions").glob("*.py")) == ["r1_create_orders.py"]
+
+
+def test_plan_format_alembic_chains_revisions_that_run(tmp_path: Path, pg_dsn: str) -> None:
+    out = tmp_path / "plan"
+    result = CliRunner().invoke(
+        main,
+        [
+            "plan",
+            str(FIXTURE / "a2_rename_status.py"),
+            "--out",
+            str(out),
+            "--format",
+            "alembic",
+            "--backfill",
+            "priority=0",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    revisions = {p.stem: load_alembic(p) for p in out.glob("*.py")}
+    chain = {m.revision: m.down_revisions for m in revisions.values()}
+    assert chain == {
+        "a2_rename_status_expand": ("a1",),
+        "a2_rename_status_migrate": ("a2_rename_status_expand",),
+        "a2_rename_status_contract": ("a2_rename_status_migrate",),
+    }
+    assert all(not parse_migration(m)[1] for m in revisions.values())
+
+    config = project(tmp_path, pg_dsn, MODELS_V1)
+    versions = tmp_path / "migrations" / "versions"
+    shutil.copy(FIXTURE / "a1_create_orders.py", versions)
+    for path in out.glob("*.py"):
+        shutil.copy(path, versions)
+    command.upgrade(config, "a1")
+    sql(pg_dsn, "INSERT INTO orders (status) SELECT 'x' FROM generate_series(1, 25)")
+    command.upgrade(config, "head")
+    final = columns(pg_dsn, "orders")
+    assert "status" not in final and final["state"] == ("text", True, "'new'::text")
+    assert sql(pg_dsn, "SELECT count(*) FROM orders WHERE state = 'x' AND priority = 0") == [(25,)]

@@ -1,0 +1,158 @@
+"""``bgmigrate plan`` at the edge: files written, refusals in one line, notes for what passes through."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+from test_plan_recipes import FIXTURES, schema_of
+
+from bgmigrate.cli import main
+from bgmigrate.plan.facts import Knowledge
+from bgmigrate.plan.model import Plan
+from bgmigrate.plan.passes import plan_operations
+from bgmigrate.plan.request import PlanError, PlanRequest
+from bgmigrate.plan.testing import knowledge_of, operations_of
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["plan", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def write(tmp_path: Path, name: str, sql: str) -> Path:
+    path = tmp_path / name
+    path.write_text(sql)
+    return path
+
+
+def test_writes_plan_json_phase_files_and_plan_md(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    source = FIXTURES / "rename_column" / "002_rename_status.sql"
+    code, stdout, _ = run(str(source), "--out", str(out), "--id", "rename-status")
+    assert code == 0 and "wrote plan rename-status" in stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "01_expand.sql", "02_migrate.sql", "03_contract.sql", "PLAN.md", "plan.json",
+    ]  # fmt: skip
+    plan = Plan.from_json((out / "plan.json").read_text())
+    assert plan.id == "rename-status" and [p.name for p in plan.phases] == ["expand", "migrate", "contract"]
+    assert Plan.from_json(plan.to_json()) == plan
+    md = (out / "PLAN.md").read_text()
+    assert md.startswith("```mermaid\nflowchart LR")
+    assert "## 1 · expand" in md and "ACCESS EXCLUSIVE" in md and "reads and writes state" in md
+
+
+def test_required_column_without_backfill_is_refused_in_one_line(tmp_path: Path) -> None:
+    write(tmp_path, "001_users.sql", "CREATE TABLE users (id int PRIMARY KEY);")
+    path = write(tmp_path, "002_tier.sql", "ALTER TABLE users ADD COLUMN tier int NOT NULL;")
+    code, stdout, stderr = run(str(path), "--out", str(tmp_path / "out"))
+    assert code == 2 and stdout == ""
+    assert stderr.count("\n") == 1
+    assert stderr.startswith("bgmigrate: error: adding required column users.tier: give --backfill tier=SQL_EXPR")
+    assert not (tmp_path / "out").exists()
+
+
+def test_set_not_null_without_backfill_is_refused() -> None:
+    with pytest.raises(PlanError, match=r"set not null on t.c: give --backfill c=SQL_EXPR"):
+        plan_operations(operations_of("ALTER TABLE t ALTER c SET NOT NULL;"), Knowledge(), PlanRequest("p", "m"))
+
+
+def test_unknown_column_type_is_refused_not_guessed() -> None:
+    with pytest.raises(PlanError, match=r"the type of t.a is not known: give --schema/--dsn"):
+        plan_operations(operations_of("ALTER TABLE t RENAME a TO b;"), Knowledge(), PlanRequest("p", "m"))
+
+
+def test_unknown_table_with_a_schema_is_an_error() -> None:
+    base = knowledge_of("CREATE TABLE known (id int PRIMARY KEY);")
+    with pytest.raises(PlanError, match=r"line 2: table missing is not in the given schema"):
+        plan_operations(
+            operations_of("CREATE TABLE n (id int);\nCREATE INDEX i ON missing (a);"),
+            base,
+            PlanRequest("p", "m"),
+            live=True,
+        )
+
+
+def test_unknown_key_is_a_visible_assumption(tmp_path: Path) -> None:
+    path = write(tmp_path, "002_tier.sql", "ALTER TABLE users ADD COLUMN tier int NOT NULL;")
+    code, _, _ = run(str(path), "--out", str(tmp_path / "out"), "--backfill", "tier=1")
+    assert code == 0
+    plan = Plan.from_json((tmp_path / "out" / "plan.json").read_text())
+    assert plan.assumptions and "batches by id" in plan.assumptions[0]
+    assert "⚠ users is not known" in (tmp_path / "out" / "PLAN.md").read_text()
+    code, _, _ = run(str(path), "--out", str(tmp_path / "o2"), "--backfill", "tier=1", "--batch-key", "user_id")
+    fill = Plan.from_json((tmp_path / "o2" / "plan.json").read_text()).phase("migrate").steps[0].backfill
+    assert fill is not None and fill.key == "user_id"
+
+
+def test_unsupported_statements_pass_through_with_a_note(tmp_path: Path) -> None:
+    write(tmp_path, "001_t.sql", "CREATE TABLE t (id int PRIMARY KEY, a int);")
+    sql = "DO $$ BEGIN PERFORM 1; END $$;\nTRUNCATE t;\nALTER TABLE t ADD COLUMN b int;\nSET lock_timeout = '5s';\n"
+    path = write(tmp_path, "002_misc.sql", sql)
+    code, _, stderr = run(str(path), "--out", str(tmp_path / "out"))
+    assert code == 0, stderr
+    expand = (tmp_path / "out" / "01_expand.sql").read_text()
+    assert "DO $$ BEGIN PERFORM 1; END $$;" in expand and "TRUNCATE t;" in expand
+    md = (tmp_path / "out" / "PLAN.md").read_text()
+    assert "line 1: DO $$ BEGIN PERFORM 1; END $$ — not analysed" in md
+    assert "line 2: TRUNCATE t — bgmigrate has no online recipe" in md
+    assert "line 4: SET lock_timeout = '5s' — left out" in md
+
+
+def test_a_dsn_password_is_never_shown(tmp_path: Path) -> None:
+    path = write(tmp_path, "002.sql", "CREATE INDEX i ON t (a);")
+    code, stdout, stderr = run(
+        str(path), "--out", str(tmp_path / "o"), "--dsn", "postgresql://app:s3cr3t@127.0.0.1:1/db"
+    )
+    assert code == 2 and "s3cr3t" not in stdout + stderr
+
+
+def test_one_alter_table_split_across_phases_renders_each_action_alone() -> None:
+    base = knowledge_of("CREATE TABLE t (id int PRIMARY KEY, a int, b int);")
+    ops = operations_of("ALTER TABLE t ADD COLUMN c int DEFAULT 0, DROP COLUMN a, ALTER COLUMN b SET NOT NULL;")
+    plan = plan_operations(ops, base, PlanRequest("p", "m", backfill=(("b", "0"),)))
+    assert plan.phase("expand").steps[0].sql == "ALTER TABLE t ADD COLUMN c int DEFAULT 0"
+    contract = [s.sql for s in plan.phase("contract").steps]
+    assert any(sql.endswith("\nALTER TABLE t DROP COLUMN a") for sql in contract)
+    assert "ALTER TABLE t ALTER COLUMN b SET NOT NULL" in contract
+
+
+def test_planning_stays_light_to_import() -> None:
+    code = (
+        "import sys, bgmigrate.plan.passes, bgmigrate.commands.plan; "
+        "print(sorted(m for m in ('alembic', 'sqlalchemy', 'psycopg') if m in sys.modules))"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    )
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="psql is not installed")
+def test_phase_files_run_with_psql_as_written(tmp_path: Path, pg_dsn: str, pg_server: object) -> None:
+    """The files a person runs by hand, backfill loop included, leave the intended schema."""
+    folder = FIXTURES / "rename_column"
+    out = tmp_path / "out"
+    assert run(str(folder / "002_rename_status.sql"), "--out", str(out))[0] == 0
+
+    def psql(dsn: str, path: Path) -> None:
+        subprocess.run(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(path)], check=True, capture_output=True
+        )
+
+    for path in (folder / "001_setup.sql", folder / "data.sql", out / "01_expand.sql", out / "02_migrate.sql"):
+        psql(pg_dsn, path)
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM orders WHERE state IS DISTINCT FROM status").fetchone() == (0,)
+    psql(pg_dsn, out / "03_contract.sql")
+    direct = pg_server.create_database()  # type: ignore[attr-defined]
+    try:
+        psql(direct, folder / "001_setup.sql")
+        psql(direct, folder / "002_rename_status.sql")
+        assert schema_of(pg_dsn) == schema_of(direct)
+    finally:
+        pg_server.drop_database(direct)  # type: ignore[attr-defined]

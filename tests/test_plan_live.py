@@ -1,0 +1,39 @@
+"""Planning against a live database (``--dsn``) gives plans that leave the intended schema too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from test_plan_recipes import CASES, FIXTURES, apply_plan, load_case, run_sql, schema_of
+
+from bgmigrate.cli import main
+from bgmigrate.plan.model import Plan
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_plan_from_the_live_schema(name: str, tmp_path: Path, pg_dsn: str, pg_server: Any) -> None:
+    case = load_case(name)
+    run_sql(pg_dsn, *(m.text for m in case.setup), case.data)
+    source = FIXTURES / case.migration.path
+    backfill = [arg for column, value in case.request.backfill for arg in ("--backfill", f"{column}={value}")]
+    result = CliRunner().invoke(main, ["plan", str(source), "--out", str(tmp_path), "--dsn", pg_dsn, *backfill])
+    assert result.exit_code == 0, result.output
+    plan = Plan.from_json((tmp_path / "plan.json").read_text())
+    apply_plan(pg_dsn, plan)
+    direct = pg_server.create_database()
+    try:
+        run_sql(direct, *(m.text for m in case.setup), case.migration.text)
+        assert schema_of(pg_dsn) == schema_of(direct)
+    finally:
+        pg_server.drop_database(direct)
+
+
+def test_unknown_table_in_the_live_schema_is_an_error(tmp_path: Path, pg_dsn: str) -> None:
+    path = tmp_path / "m.sql"
+    path.write_text("CREATE INDEX i ON missing (a);")
+    result = CliRunner().invoke(main, ["plan", str(path), "--out", str(tmp_path / "o"), "--dsn", pg_dsn])
+    assert result.exit_code == 2
+    assert "line 1: table missing is not in the given schema" in result.stderr
