@@ -38,14 +38,36 @@ def _column_from_spec(spec: ops.ColumnSpec) -> Column:
     )
 
 
-def _constraint_name(table: Name, spec: ops.ConstraintSpec) -> str:
+def _constraint_name(table: Table, spec: ops.ConstraintSpec) -> str:
+    """The name PostgreSQL gives an unnamed constraint.
+
+    >>> t = Table(Name("orders"), columns={"total": Column("total", "numeric")})
+    >>> _constraint_name(t, ops.ConstraintSpec("primary_key", columns=("id",)))
+    'orders_pkey'
+    >>> _constraint_name(t, ops.ConstraintSpec("check", expression="total >= 0"))
+    'orders_total_check'
+    """
     if spec.name:
         return spec.name
-    suffix = {"primary_key": "pkey", "unique": "key", "foreign_key": "fkey", "check": "check"}.get(spec.kind, spec.kind)
-    return f"{table.name}_{'_'.join(spec.columns) or 'expr'}_{suffix}"
+    if spec.kind == "primary_key":
+        return f"{table.name.name}_pkey"
+    suffix = {"unique": "key", "foreign_key": "fkey", "check": "check", "exclude": "excl"}.get(spec.kind, spec.kind)
+    columns = spec.columns or _mentioned_columns(table, spec.expression or "")
+    return f"{table.name.name}_{'_'.join(columns[:1] if spec.kind == 'check' else columns)}_{suffix}"
 
 
-def _constraint_from_spec(table: Name, spec: ops.ConstraintSpec) -> Constraint:
+def _mentioned_columns(table: Table, expression: str) -> tuple[str, ...]:
+    """Columns of ``table`` an expression mentions, in order (a CHECK is named after the first)."""
+    from bgmigrate.sql_tokens import tokenize
+
+    found: list[str] = []
+    for tok in tokenize(expression):
+        if tok.kind in ("word", "qident") and tok.ident in table.columns and tok.ident not in found:
+            found.append(tok.ident)
+    return tuple(found)
+
+
+def _constraint_from_spec(table: Table, spec: ops.ConstraintSpec) -> Constraint:
     return Constraint(
         name=_constraint_name(table, spec),
         kind=spec.kind,
@@ -64,20 +86,30 @@ def _create_table(schema: Schema, op: ops.CreateTable, migration: str) -> None:
     table = Table(name, created_by=migration)
     for spec in op.columns:
         table.columns[spec.name] = _column_from_spec(spec)
-        if spec.primary_key:
-            _add_constraint(schema, table, ops.ConstraintSpec("primary_key", columns=(spec.name,)))
-        if spec.unique:
-            _add_constraint(schema, table, ops.ConstraintSpec("unique", columns=(spec.name,)))
-        if spec.references:
-            fk = ops.ConstraintSpec("foreign_key", columns=(spec.name,), references=spec.references)
-            _add_constraint(schema, table, fk)
+    for spec in op.columns:
+        _column_constraints(schema, table, spec)
     for con in op.constraints:
         _add_constraint(schema, table, con)
     schema.tables[name.key] = table
 
 
+def _column_constraints(schema: Schema, table: Table, spec: ops.ColumnSpec) -> None:
+    """Constraints declared inline with a column, named as PostgreSQL names them."""
+    if spec.primary_key:
+        _add_constraint(schema, table, ops.ConstraintSpec("primary_key", columns=(spec.name,)))
+    if spec.unique:
+        _add_constraint(schema, table, ops.ConstraintSpec("unique", columns=(spec.name,)))
+    if spec.references:
+        sql = f"FOREIGN KEY ({spec.name}) {spec.references_sql}".strip()
+        fk = ops.ConstraintSpec("foreign_key", columns=(spec.name,), references=spec.references, sql=sql)
+        _add_constraint(schema, table, fk)
+    if spec.check:
+        check = ops.ConstraintSpec("check", columns=(spec.name,), expression=spec.check, sql=f"CHECK ({spec.check})")
+        _add_constraint(schema, table, check)
+
+
 def _add_constraint(schema: Schema, table: Table, spec: ops.ConstraintSpec) -> None:
-    constraint = _constraint_from_spec(table.name, spec)
+    constraint = _constraint_from_spec(table, spec)
     if spec.using_index:
         index = schema.indexes.pop(Name(spec.using_index, table.name.schema).key, None)
         if index is not None:
@@ -115,9 +147,7 @@ def _add_column(schema: Schema, op: ops.AddColumn, migration: str) -> None:
     if op.if_not_exists and op.column.name in table.columns:
         return
     table.columns[op.column.name] = _column_from_spec(op.column)
-    if op.column.primary_key or op.column.unique:
-        kind = "primary_key" if op.column.primary_key else "unique"
-        _add_constraint(schema, table, ops.ConstraintSpec(kind, columns=(op.column.name,)))
+    _column_constraints(schema, table, op.column)
 
 
 def _drop_column(schema: Schema, op: ops.DropColumn, migration: str) -> None:

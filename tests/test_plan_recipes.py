@@ -25,7 +25,7 @@ from bgmigrate.migration import Migration
 from bgmigrate.ordering import order_sql_files
 from bgmigrate.plan import invariants
 from bgmigrate.plan.facts import Knowledge
-from bgmigrate.plan.model import Backfill, Plan
+from bgmigrate.plan.model import Backfill, Check, Plan
 from bgmigrate.plan.passes import plan_operations
 from bgmigrate.plan.request import PlanRequest, parse_backfill
 from bgmigrate.sql_source import load_sql
@@ -151,8 +151,32 @@ def apply_plan(dsn: str, plan: Plan) -> None:
                 else:
                     conn.execute(step.sql)  # type: ignore[arg-type]
             for check in phase.checks:
-                if check.kind == "no_rows":
-                    assert conn.execute(check.sql).fetchall() == [], check.description  # type: ignore[arg-type]
+                assert holds(conn, check), f"after {phase.name}: {check}"
+
+
+_CHECKS = {
+    "table_exists": "SELECT to_regclass(%(t)s) IS NOT NULL",
+    "table_absent": "SELECT to_regclass(%(t)s) IS NULL",
+    "column_exists": "SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass(%(t)s) AND attname = %(c)s"
+    " AND NOT attisdropped)",
+    "column_absent": "SELECT NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass(%(t)s) AND attname = %(c)s"
+    " AND NOT attisdropped)",
+    "column_not_null": "SELECT attnotnull FROM pg_attribute WHERE attrelid = to_regclass(%(t)s) AND attname = %(c)s",
+    "trigger_exists": "SELECT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = to_regclass(%(t)s) AND tgname = %(n)s)",
+    "trigger_absent": "SELECT NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = to_regclass(%(t)s) AND tgname = %(n)s)",
+    "index_valid": "SELECT indisvalid FROM pg_index JOIN pg_class i ON i.oid = indexrelid "
+    "WHERE indrelid = to_regclass(%(t)s) AND i.relname = %(n)s",
+    "constraint_validated": "SELECT convalidated FROM pg_constraint WHERE conrelid = to_regclass(%(t)s) AND conname = %(n)s",
+}
+
+
+def holds(conn: psycopg.Connection[Any], check: Check) -> bool:
+    """Whether a plan's check holds in the database (the way apply and the coordinator verify it)."""
+    if check.kind == "no_rows":
+        return conn.execute(check.sql).fetchall() == []  # type: ignore[arg-type]
+    table = ".".join(f'"{part}"' for part in check.table.split("."))
+    row = conn.execute(_CHECKS[check.kind], {"t": table, "c": check.column, "n": check.name}).fetchone()  # type: ignore[arg-type]
+    return row is not None and row[0] is True
 
 
 def run_sql(dsn: str, *texts: str) -> None:
@@ -170,22 +194,22 @@ _CATALOG = {
         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND c.relkind IN ('r', 'v', 'p') AND a.attnum > 0 AND NOT a.attisdropped""",
+        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'bgmigrate') AND c.relkind IN ('r', 'v', 'p') AND a.attnum > 0 AND NOT a.attisdropped""",
     "constraints": """
         SELECT c.relname, k.conname, k.contype, pg_get_constraintdef(k.oid), k.convalidated
         FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')""",
+        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'bgmigrate')""",
     "indexes": """
         SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), i.indisvalid
         FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
-        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')""",
+        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'bgmigrate')""",
     "triggers": "SELECT tgrelid::regclass::text, tgname FROM pg_trigger WHERE NOT tgisinternal",
     "functions": """SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-                    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')""",
+                    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'bgmigrate')""",
     "relations": """
         SELECT c.relname, c.relkind, CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) END
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND c.relkind IN ('r', 'v', 'S', 'p')""",
+        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'bgmigrate') AND c.relkind IN ('r', 'v', 'S', 'p')""",
     "sequence_owners": """
         SELECT s.relname, t.relname, a.attname FROM pg_depend d
         JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'

@@ -7,7 +7,6 @@ import pkgutil
 
 from bgmigrate.checks.api import REGISTRY, RegisteredRule
 
-
 _DISCOVERED: list[bool] = []
 
 

@@ -52,7 +52,8 @@ def _after_swap(draft: Draft, item: Item, column: str, recipe: str) -> Draft:
         return draft.place(item, Rewrite(contract=steps, checks=((CONTRACT, not_null.enforced(op.target, column)),)))
     if isinstance(op, ops.CreateIndex) and recipe == "type":
         rewrite = create_index(item)
-        return draft.place(item, Rewrite(contract=rewrite.expand, checks=rewrite.checks, recipe="create index"))
+        checks = tuple((CONTRACT, check) for _phase, check in rewrite.checks)
+        return draft.place(item, Rewrite(contract=rewrite.expand, checks=checks, recipe="create index"))
     if isinstance(op, _REFUSED) and not (isinstance(op, ops.AddConstraint) and recipe == "rename"):
         raise PlanError(
             f"line {line} changes {op.table}.{column} again after it is replaced earlier in the migration: "
