@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from concurrent.futures import Executor
+    from concurrent.futures import Executor, Future
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -25,8 +25,8 @@ R = TypeVar("R")
 MIN_PARALLEL_ITEMS = 100
 # Without fork, each worker imports bgmigrate afresh: only large batches are worth it.
 MIN_SPAWN_ITEMS = 400
-# Items per task: enough to amortise pickling, few enough to balance the workers and to let
-# the caller start on the first results early.
+# Items per chunk: enough to amortise sending them to a helper, few enough that the processes
+# meet in the middle evenly (and that this process waits at most one chunk for a busy helper).
 _TASKS_PER_WORKER = 4
 _MAX_CHUNK = 32
 
@@ -93,52 +93,67 @@ def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
 def parallel_imap(fn: Callable[[T], R], items: Sequence[T], jobs: int = 0) -> Iterator[R | WorkerFailure]:
     """``fn(item)`` for each item, in order, across ``jobs`` processes; failures come as values.
 
-    This process computes the first share itself while helper processes compute the rest, so
-    the caller can work on the first results at once, and the results that need no pickling
-    are the ones wanted first. ``fn`` must be picklable (a module-level function or a
-    ``functools.partial`` of one); ``jobs`` counts this process, 0 means one per core.
+    Helper processes work through the items from the last chunk backwards while this process
+    works forwards from the first, so the caller gets the first results at once (unpickled
+    ones, at that). Where they meet, a chunk no helper has finished is done here, so this
+    process never sits waiting on a busy or starved helper. ``fn`` must be picklable (a
+    module-level function or a ``functools.partial`` of one); ``jobs`` counts this process,
+    0 means one per core.
     """
     processes = worker_count(jobs, len(items))
     if processes == 1:
         yield from _safe_chunk(fn, items)
         return
-    head = len(items) // processes
-    pool, pending = _start_helpers(fn, items[head:], processes - 1)
+    size = max(1, min(_MAX_CHUNK, -(-len(items) // (processes * _TASKS_PER_WORKER))))
+    chunks = _chunks(items, size)
+    pool, futures = _start_helpers(fn, chunks, processes - 1)
     try:
-        for item in items[:head]:
-            yield safe_call(fn, item)
-        delivered = head
-        try:
-            for done in pending:
-                delivered += len(done)
-                yield from done
-        except Exception:  # fn's own errors are values already: this is the pool failing
-            pass  # a helper died or sent back what cannot be unpickled: finish the rest below
-        yield from _safe_chunk(fn, items[delivered:])
+        for chunk, future in zip(chunks, futures, strict=True):
+            yield from _here_or_there(fn, chunk, future)
     finally:
         if pool is not None:
             # When the caller stops early (an error, Ctrl-C), drop the work not yet started.
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _here_or_there(
+    fn: Callable[[T], R], chunk: Sequence[T], future: Future[list[R | WorkerFailure]] | None
+) -> list[R | WorkerFailure]:
+    """A chunk's results: a helper's when it has them ready, else computed here and now.
+
+    A chunk a helper holds but has not finished is computed here too (its copy is dropped):
+    waiting would make this process only as fast as the slowest helper on a busy machine.
+    """
+    if future is not None and (future.cancel() or not future.done()):
+        future = None
+    if future is None:
+        return _safe_chunk(fn, chunk)
+    try:
+        return future.result()
+    except Exception:  # fn's own errors are values already: this is the pool failing
+        return _safe_chunk(fn, chunk)  # a helper died or sent back what cannot be unpickled
+
+
 def _start_helpers(
-    fn: Callable[[T], R], items: Sequence[T], helpers: int
-) -> tuple[Executor | None, Iterator[list[R | WorkerFailure]]]:
-    """Start helper processes on ``items`` in chunks; no pool (and no results) if they cannot start."""
+    fn: Callable[[T], R], chunks: Sequence[Sequence[T]], helpers: int
+) -> tuple[Executor | None, list[Future[list[R | WorkerFailure]] | None]]:
+    """Submit every chunk, last first, to helper processes; no futures if they cannot start."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from functools import partial
 
-    size = max(1, min(_MAX_CHUNK, -(-len(items) // (helpers * _TASKS_PER_WORKER))))
     # Frozen objects are never traversed by a collection, so the forked helpers do not copy
     # this process's memory page by page when they collect.
     gc.freeze()
     try:
         context = multiprocessing.get_context(_start_method())
         pool = ProcessPoolExecutor(helpers, mp_context=context, initializer=_quiet_worker)
-        return pool, pool.map(partial(_safe_chunk, fn), _chunks(items, size))  # submits (forks) now
-    except Exception:  # cannot fork or spawn here: the caller computes everything itself
-        return None, iter(())
+        task = partial(_safe_chunk, fn)
+        # Last chunk first (the first submit forks the helpers).
+        futures: list[Future[list[R | WorkerFailure]] | None] = [pool.submit(task, c) for c in reversed(chunks)]
+        return pool, futures[::-1]
+    except Exception:  # cannot fork or spawn here: this process computes everything itself
+        return None, [None] * len(chunks)
     finally:
         gc.unfreeze()
 

@@ -131,6 +131,7 @@ class _Lookups:
     configs: dict[Path | None, Config] = field(default_factory=dict)
     config_files: dict[Path, Path | None] = field(default_factory=dict)
     folders: dict[Path, Path] = field(default_factory=dict)
+    files: dict[Path, Path] = field(default_factory=dict)
 
     def folder(self, raw: Path) -> Path:
         if raw not in self.folders:
@@ -139,7 +140,9 @@ class _Lookups:
 
     def resolved(self, path: Path) -> Path:
         """``path.resolve()``, resolving each folder once (a file that is a link still resolves)."""
-        return path.resolve() if path.is_symlink() else self.folder(path.parent) / path.name
+        if path not in self.files:
+            self.files[path] = path.resolve() if path.is_symlink() else self.folder(path.parent) / path.name
+        return self.files[path]
 
 
 def _config_for(path: Path, request: LintRequest, lookups: _Lookups) -> Config:
@@ -469,10 +472,10 @@ def _lint_group(
 ) -> None:
     run = _GroupRun(group.config, catalogue, select_rules(catalogue, group.config.settings), jobs, cache, shown)
     for folder, files in group.sequences.items():
-        ordered = _run_order(files)
-        if not any(_shown(p) in shown for p in ordered):
+        ordered = [(path, _shown(path)) for path in _run_order(files)]
+        if not any(name in shown for _, name in ordered):
             continue  # context for no file the user asked about (--diff)
-        outcome, texts = _lint_folder(run, folder, [read_source(p, _shown(p)) for p in ordered])
+        outcome, texts = _lint_folder(run, folder, [read_source(path, name) for path, name in ordered])
         _collect(result, outcome, texts, shown)
 
 

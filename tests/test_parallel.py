@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -70,15 +72,43 @@ def _explode(n: int) -> int:
     return n * n
 
 
+STALL = 3.0
+
+
+def _stall() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    time.sleep(STALL)
+
+
 def _unpicklable(n: int) -> object:
     return lambda: n  # a worker cannot send this back
 
 
+def _slow_pid(_: int) -> int:
+    time.sleep(0.002)
+    return os.getpid()
+
+
 @fork_only
-def test_work_is_shared_with_a_helper_process_when_there_is_enough() -> None:
-    pids = parallel_map(_pid, list(range(200)), jobs=2)
-    assert pids[:100] == [os.getpid()] * 100, "this process takes the first share itself"
-    assert os.getpid() not in pids[100:], "a helper process takes the rest"
+def test_helpers_work_from_the_end_while_this_process_works_from_the_start() -> None:
+    pids = parallel_map(_slow_pid, list(range(300)), jobs=2)
+    here = pids.count(os.getpid())
+    assert pids[0] == os.getpid() and pids[-1] != os.getpid()
+    assert pids[:here] == [os.getpid()] * here, "this process takes the first chunks"
+    assert os.getpid() not in pids[here:], "a helper the last ones: they meet in the middle"
+
+
+@fork_only
+def test_a_starved_helper_never_holds_this_process_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel, "_quiet_worker", _stall)  # the helper cannot work for a while
+    started = time.perf_counter()
+    results = []
+    for result in parallel.parallel_imap(_explode, list(range(200)), jobs=2):
+        results.append(result)
+        if len(results) == 200:
+            delivered = time.perf_counter() - started
+    assert results == parallel_map(_explode, list(range(200)), jobs=1)
+    assert delivered < STALL / 2, "every chunk was done here rather than waited for"
 
 
 def test_a_few_items_never_start_a_pool(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -132,3 +162,16 @@ def test_an_internal_error_is_one_files_input_error(
     assert error.message == "internal error while reading this file: RuntimeError: parser bug"
     assert result.files == 149
     assert "Traceback" not in "".join(capfd.readouterr())
+
+
+@fork_only
+def test_alembic_revisions_load_in_helpers_as_they_do_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.chdir(root)
+    versions = root / "fixtures" / "alembic" / "versions"
+    serial = lint(versions, jobs=1)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_ITEMS", 2)  # even a handful of revisions go parallel
+    together = lint(versions, jobs=2)
+    assert serial.findings and serial.files >= 2
+    assert (together.findings, together.errors, together.files) == (serial.findings, serial.errors, serial.files)
+    assert together.sources == serial.sources

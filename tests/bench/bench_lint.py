@@ -5,12 +5,13 @@
 Each round runs, interleaved so that background load spreads evenly over them:
 
 * ``squawk`` over every file of the corpus;
-* ``bgmigrate lint --no-cache`` over the corpus (cold);
+* ``bgmigrate lint --no-cache`` over the corpus (cold), and again with ``--jobs 1``;
 * ``bgmigrate lint`` twice over the corpus after emptying the cache (the second run is warm);
 * squawk and ``bgmigrate lint --no-cache`` on one file alone in its own folder.
 
-Wall times are medians over the rounds; peak memory is the largest resident set of the
-command's processes (``wait4``'s resource usage). Both tools exit 1 on findings: that is fine.
+Wall and CPU times are medians over the rounds (CPU time is user + system of the command and
+its helper processes); peak memory is the largest resident set among the command's processes
+(``wait4``'s resource usage). Both tools exit 1 on findings: that is fine.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Timing:
 
     label: str
     seconds: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # user + system, helper processes included
     peak_kib: int = 0
 
     @property
@@ -51,8 +53,8 @@ class Timing:
         return statistics.median(self.seconds)
 
 
-def run_once(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int]:
-    """Wall time and peak RSS (KiB) of one command; stdout and stderr are discarded."""
+def run_once(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, int]:
+    """Wall time, CPU time and peak RSS (KiB) of one command; its output is discarded."""
     start = time.perf_counter()
     process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert process.stderr is not None
@@ -62,7 +64,7 @@ def run_once(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, in
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode not in (0, 1):
         raise SystemExit(f"{argv[0]} exited {process.returncode}:\n{stderr.decode(errors='replace')}")
-    return elapsed, usage.ru_maxrss
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
 def tool(name: str) -> str:
@@ -98,6 +100,7 @@ class Bench:
         self.commands: dict[str, list[str]] = {
             "squawk": [squawk, *(str(p) for p in self.sql)],
             "cold": [*lint, "--no-cache", str(self.corpus)],
+            "cold -j1": [*lint, "--no-cache", "--jobs", "1", str(self.corpus)],
             "first": [*lint, str(self.corpus)],
             "warm": [*lint, str(self.corpus)],
             "squawk one file": [squawk, str(self.one)],
@@ -105,14 +108,16 @@ class Bench:
         }
 
     def record(self, label: str) -> None:
-        seconds, peak = run_once(self.commands[label], self.workdir, self.env)
+        seconds, cpu, peak = run_once(self.commands[label], self.workdir, self.env)
         timing = self.timings.setdefault(label, Timing(label))
         timing.seconds.append(seconds)
+        timing.cpu.append(cpu)
         timing.peak_kib = max(timing.peak_kib, peak)
 
     def round(self) -> None:
         self.record("squawk")
         self.record("cold")
+        self.record("cold -j1")
         shutil.rmtree(self.cache, ignore_errors=True)
         self.record("first")  # fills the cache
         self.record("warm")
@@ -127,7 +132,7 @@ def memory_floor(workdir: Path) -> int:
     figures mean "at most this"; larger ones are the command's own peak.
     """
     true = shutil.which("true")
-    return run_once([true], workdir, dict(os.environ))[1] if true else 0
+    return run_once([true], workdir, dict(os.environ))[2] if true else 0
 
 
 def report(bench: Bench, rounds: int, load: tuple[str, str], out: Callable[[str], None] = print) -> bool:
@@ -139,11 +144,12 @@ def report(bench: Bench, rounds: int, load: tuple[str, str], out: Callable[[str]
     out(f"load average before / after: {load[0]} / {load[1]}")
     out(f"memory floor (see memory_floor): {memory_floor(bench.workdir) / 1024:.1f} MiB")
     out("")
-    out(f"{'command':<18} {'median s':>9} {'min s':>7} {'x squawk':>9} {'peak MiB':>9}")
-    for label in ("squawk", "cold", "first", "warm", "squawk one file", "one file"):
+    out(f"{'command':<16} {'median s':>9} {'min s':>7} {'x squawk':>9} {'cpu s':>7} {'peak MiB':>9}")
+    for label in ("squawk", "cold", "cold -j1", "first", "warm", "squawk one file", "one file"):
         row = t[label]
-        ratio = f"{row.median / squawk:.2f}" if label in ("cold", "first", "warm") else ""
-        out(f"{label:<18} {row.median:>9.3f} {min(row.seconds):>7.3f} {ratio:>9} {row.peak_kib / 1024:>9.1f}")
+        ratio = f"{row.median / squawk:.2f}" if label in ("cold", "cold -j1", "first", "warm") else ""
+        cpu = statistics.median(row.cpu)
+        out(f"{label:<16} {row.median:>9.3f} {min(row.seconds):>7.3f} {ratio:>9} {cpu:>7.3f} {row.peak_kib / 1024:>9.1f}")
     checks = [
         (f"cold ≤ {COLD_RATIO}x squawk", t["cold"].median / squawk, COLD_RATIO, "x"),
         (f"warm ≤ {WARM_RATIO}x squawk", t["warm"].median / squawk, WARM_RATIO, "x"),
