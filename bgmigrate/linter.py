@@ -5,13 +5,14 @@ No I/O here: front-ends hand in ``Migration`` values, the CLI renders what comes
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from bgmigrate import operations as ops
 from bgmigrate.catalogue import Catalogue
 from bgmigrate.checks import discover
-from bgmigrate.checks.api import Hit, OpContext, TableSize
+from bgmigrate.checks.api import Hit, OpContext, RegisteredRule, TableSize
 from bgmigrate.findings import Finding, InputError, Severity
 from bgmigrate.locks import ACCESS_EXCLUSIVE, lock_taken
 from bgmigrate.migration import Migration
@@ -99,9 +100,9 @@ def analyse(
             exclusive_lock_holder=state.holder if in_tx else None,
             new_tables=frozenset(new_tables),
         )
-        for rule in registry.values():
-            if rule.on_op is not None and isinstance(op, rule.op_types):
-                hits.extend((rule.name, _with_size(hit, ctx)) for hit in rule.on_op(op, ctx))
+        for rule in _rules_for(type(op)):
+            assert rule.on_op is not None
+            hits.extend((rule.name, _with_size(hit, ctx)) for hit in rule.on_op(op, ctx))
         seen.append((op, ctx))
         _track_tables(op, new_tables)
         if in_tx and state.holder is None and _takes_exclusive_on_existing(op, ctx):
@@ -112,6 +113,14 @@ def analyse(
         if rule.on_migration is not None:
             hits.extend((rule.name, hit) for hit in rule.on_migration(seen))
     return hits
+
+
+@functools.cache
+def _rules_for(op_type: type) -> tuple[RegisteredRule, ...]:
+    """The operation rules that apply to one operation type (looked up once per type)."""
+    return tuple(
+        rule for rule in discover().values() if rule.on_op is not None and issubclass(op_type, rule.op_types)
+    )
 
 
 def _with_size(hit: Hit, ctx: OpContext) -> Hit:

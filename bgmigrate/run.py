@@ -12,6 +12,7 @@ replayed in order here.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import gc
 import os
@@ -51,6 +52,8 @@ class LintRequest:
     use_cache: bool = True
     jobs: int = 0  # 0: one per core
     overrides: dict[str, object] = field(default_factory=dict)
+    dsn: str | None = None  # lint against this live database (read-only)
+    schema_path: str | None = None  # or against a snapshot written by `bgmigrate inspect`
 
 
 @dataclass
@@ -299,7 +302,7 @@ class _Replay:
     config: Config
     catalogue: Catalogue
     selection: RuleSelection
-    schema: Schema = field(default_factory=Schema)
+    schema: Schema = field(default_factory=Schema)  # a copy of the live base, when there is one
     findings: list[Finding] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
     linted: list[Migration] = field(default_factory=list)
@@ -322,13 +325,15 @@ def lint_sequence(
     catalogue: Catalogue,
     selection: RuleSelection,
     jobs: int = 0,
+    base: Schema | None = None,
 ) -> tuple[SequenceResult, dict[str, str]]:
     """Lint one folder's files (in run order) against each other; also each linted file's text.
 
     SQL files replay as soon as they are parsed, while workers parse the later ones; Alembic
     revisions wait for all of them, since their order comes from the revision graph.
     """
-    replay = _Replay(config, catalogue, selection)
+    # Replay changes the schema it is given: every folder starts from its own copy of the base.
+    replay = _Replay(config, catalogue, selection, schema=copy.deepcopy(base) if base is not None else Schema())
     read_errors: list[InputError] = []
     alembic: dict[str, tuple[Migration, tuple[list[Operation], list[InputError]]]] = {}
     for outcome in _load_stream(sources, config, jobs):
@@ -380,13 +385,14 @@ class _GroupRun:
     jobs: int
     cache: _CacheContext | None
     shown: set[str]  # display paths of the files the user asked about
+    base: Schema | None = None  # the live database or snapshot to start from
 
 
 def _lint_folder(run: _GroupRun, folder: Path, sources: Sequence[SourceFile]) -> tuple[SequenceResult, dict[str, str]]:
     """A folder's result from the cache when its key matches, else linted (and then stored)."""
     cache = run.cache
     if cache is None or not _cacheable(sources):
-        return lint_sequence(sources, run.config, run.catalogue, run.selection, run.jobs)
+        return lint_sequence(sources, run.config, run.catalogue, run.selection, run.jobs, run.base)
     from bgmigrate.cache import sequence_key, slot_name
 
     slot = slot_name(folder, cache.settings_key)
@@ -397,7 +403,7 @@ def _lint_folder(run: _GroupRun, folder: Path, sources: Sequence[SourceFile]) ->
         wanted = run.shown.intersection(hit.loaded)
         texts = {s.shown: (s.data or b"").decode("utf-8") for s in sources if s.shown in wanted}
         return hit, texts
-    result, texts = lint_sequence(sources, run.config, run.catalogue, run.selection, run.jobs)
+    result, texts = lint_sequence(sources, run.config, run.catalogue, run.selection, run.jobs, run.base)
     cache.store.store(slot, key, result)
     return result, texts
 
@@ -412,7 +418,7 @@ class _CacheOpener:
         self._fingerprint = ""
         self._stores: dict[Path, ResultCache] = {}  # one per folder, so each warns once
 
-    def open(self, config: Config) -> _CacheContext | None:
+    def open(self, config: Config, base_key: str = "") -> _CacheContext | None:
         if not self._enabled:
             return None
         from bgmigrate.cache import cache_dir, engine_fingerprint
@@ -421,7 +427,7 @@ class _CacheOpener:
             self._fingerprint = engine_fingerprint(self._catalogue)
         root = cache_dir(config.source)
         store = self._stores.setdefault(root, ResultCache(root, self._warn))
-        return _CacheContext(store, self._fingerprint, config.settings.cache_key())
+        return _CacheContext(store, self._fingerprint, config.settings.cache_key() + base_key)
 
 
 def _warn_on_stderr(message: str) -> None:
@@ -457,22 +463,56 @@ def run_lint(
     result = LintResult()
     groups = plan_groups(request, result.errors)
     changed = _changed_since(request.diff_ref) if request.diff_ref else None
+    base = _base_schema(request)
     caches = _CacheOpener(request, catalogue, warn)
+    base_key = _schema_digest(base) if base is not None else ""
     fail_on = Severity.ERROR
     with _fewer_collections():
         for group in groups:
             fail_on = Severity.parse(group.config.fail_on)
             report = group.report if changed is None else group.report & changed
-            _lint_group(group, {_shown(p) for p in report}, catalogue, request.jobs, caches.open(group.config), result)
+            cache = caches.open(group.config, base_key)
+            _lint_group(group, {_shown(p) for p in report}, catalogue, request.jobs, cache, result, base)
     return result, fail_on
 
 
+def _base_schema(request: LintRequest) -> Schema | None:
+    """The live database or snapshot to lint against (read once per run), or None."""
+    if not (request.dsn or request.schema_path):
+        return None
+    from bgmigrate.live.base import load_base_schema
+
+    return load_base_schema(request.dsn, request.schema_path)
+
+
+def _schema_digest(schema: Schema) -> str:
+    """Part of the cache key: verdicts depend on every table the base holds."""
+    import hashlib
+    import json
+
+    from bgmigrate.live.snapshot import schema_to_dict
+
+    text = json.dumps(schema_to_dict(schema), sort_keys=True, default=str)
+    return "-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _lint_group(
-    group: _Group, shown: set[str], catalogue: Catalogue, jobs: int, cache: _CacheContext | None, result: LintResult
+    group: _Group,
+    shown: set[str],
+    catalogue: Catalogue,
+    jobs: int,
+    cache: _CacheContext | None,
+    result: LintResult,
+    base: Schema | None = None,
 ) -> None:
-    run = _GroupRun(group.config, catalogue, select_rules(catalogue, group.config.settings), jobs, cache, shown)
+    selection = select_rules(catalogue, group.config.settings)
+    run = _GroupRun(group.config, catalogue, selection, jobs, cache, shown, base)
     for folder, files in group.sequences.items():
         ordered = [(path, _shown(path)) for path in _run_order(files)]
+        if base is not None:
+            # The live database already holds what the earlier, applied migrations did:
+            # replaying them again would replace live tables (and their sizes) with stand-ins.
+            ordered = [(path, name) for path, name in ordered if name in shown]
         if not any(name in shown for _, name in ordered):
             continue  # context for no file the user asked about (--diff)
         outcome, texts = _lint_folder(run, folder, [read_source(path, name) for path, name in ordered])

@@ -33,6 +33,10 @@ _SEVERITIES = click.Choice(["error", "warning", "info"], case_sensitive=False)
 )
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file to use.")
 @click.option("--alembic-config", type=click.Path(dir_okay=False), help="Lint the versions of this Alembic project.")
+@click.option("--dsn", envvar="BGMIGRATE_DSN", metavar="DSN", help="Lint against this live database (read-only).")
+@click.option(
+    "--schema", "schema_path", type=click.Path(dir_okay=False), help="Lint against a snapshot from `bgmigrate inspect`."
+)
 @click.option("--diff", "diff_ref", metavar="REF", help="Lint only migrations added or changed since git REF.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the result cache.")
 @click.option("--jobs", "-j", type=click.IntRange(0, 256), default=0, help="Parallel workers (0: one per core).")
@@ -48,6 +52,8 @@ def lint(
     assume_in_transaction: bool | None,
     config_path: str | None,
     alembic_config: str | None,
+    dsn: str | None,
+    schema_path: str | None,
     diff_ref: str | None,
     no_cache: bool,
     jobs: int,
@@ -66,6 +72,8 @@ def lint(
         diff_ref=diff_ref,
         use_cache=not no_cache,
         jobs=jobs,
+        dsn=dsn,
+        schema_path=schema_path,
         overrides={
             "pg_version": pg_version,
             "select": select,
@@ -81,9 +89,12 @@ def lint(
         fail(str(exc))
     except Exception as exc:
         from bgmigrate.gitdiff import GitError
+        from bgmigrate.live.base import BaseSchemaError
 
         if isinstance(exc, GitError):
             fail(f"--diff {diff_ref}: {exc}")
+        if isinstance(exc, BaseSchemaError):
+            fail(str(exc))
         raise
     _write(result, fmt, output, catalogue, color)
     sys.exit(result.exit_code(Severity.parse(fail_on) if fail_on else threshold))
