@@ -5,7 +5,6 @@ No I/O here: front-ends hand in ``Migration`` values, the CLI renders what comes
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -115,12 +114,17 @@ def analyse(
     return hits
 
 
-@functools.cache
+_RULES_BY_TYPE: dict[type, tuple[RegisteredRule, ...]] = {}
+
+
 def _rules_for(op_type: type) -> tuple[RegisteredRule, ...]:
     """The operation rules that apply to one operation type (looked up once per type)."""
-    return tuple(
-        rule for rule in discover().values() if rule.on_op is not None and issubclass(op_type, rule.op_types)
-    )
+    found = _RULES_BY_TYPE.get(op_type)
+    if found is None:
+        rules = discover().values()
+        found = tuple(r for r in rules if r.on_op is not None and issubclass(op_type, r.op_types))
+        _RULES_BY_TYPE[op_type] = found
+    return found
 
 
 def _with_size(hit: Hit, ctx: OpContext) -> Hit:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from bgmigrate.names import Name, fold_ident
 
@@ -23,6 +23,7 @@ _TOKEN = re.compile(
   | (?P<number>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)
   | (?P<word>[A-Za-z_\x80-\uffff][\w$\x80-\uffff]*)
   | (?P<op>::|<>|!=|>=|<=|\|\||[-+*/<>=~!@#%^&|`?.,;:()\[\]{}$])
+  | (?P<other>.)
     """,
     re.VERBOSE | re.DOTALL,
 )
@@ -38,8 +39,9 @@ class SyntaxProblem(Exception):
     """The statement does not follow PostgreSQL's grammar where bgmigrate reads it."""
 
 
-@dataclass(frozen=True)
-class Tok:
+class Tok(NamedTuple):
+    """One token; a named tuple because a lint makes hundreds of thousands of them."""
+
     kind: str  # word | qident | string | number | op | dollar
     text: str
     start: int
@@ -69,19 +71,16 @@ def tokenize(sql: str) -> list[Tok]:
     ['ALTER', 'TABLE', '"A"', 'ADD', 'x', 'int']
     """
     tokens: list[Tok] = []
-    pos, n = 0, len(sql)
-    while pos < n:
-        match = _TOKEN.match(sql, pos)
-        if match is None:
-            tokens.append(Tok("op", sql[pos], pos, pos + 1))
-            pos += 1
+    append = tokens.append
+    for match in _TOKEN.finditer(sql):
+        kind = match.lastgroup
+        if kind == "space":
             continue
-        kind = match.lastgroup or "op"
         if kind == "tag":
             kind = "dollar"
-        if kind != "space":
-            tokens.append(Tok(kind, match.group(0), match.start(), match.end()))
-        pos = match.end()
+        elif kind == "other":
+            kind = "op"  # a character no token starts with: kept, so nothing is silently lost
+        append(Tok(kind or "op", match.group(), match.start(), match.end()))
     return tokens
 
 
