@@ -14,7 +14,6 @@ from pg import (
     _free_port,
     dbname_of,
     discover,
-    env_flag,
     give_up,
 )
 
@@ -62,16 +61,22 @@ def test_create_database_is_unique_and_drop_removes_it(pg_server: PgServer) -> N
     assert left == []
 
 
-@pytest.mark.skipif(not env_flag(ENV_FORCE_THROWAWAY), reason=f"only with {ENV_FORCE_THROWAWAY}=1")
-def test_forced_throwaway_cluster_is_private(pg_server: PgServer) -> None:
-    assert pg_server.origin == "throwaway"
-    cluster = pg_server.cluster
-    assert cluster is not None
-    assert cluster.port != 5432
-    with pg_server.connect() as conn:
-        row = conn.execute("SHOW data_directory").fetchone()
-    assert row is not None
-    assert Path(str(row[0])).resolve() == cluster.datadir.resolve()
+def test_throwaway_cluster_is_private(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The path a machine without PostgreSQL takes: the suite starts (and removes) its own cluster.
+    monkeypatch.setenv(ENV_FORCE_THROWAWAY, "1")
+    server = discover()
+    try:
+        assert server.origin == "throwaway"
+        cluster = server.cluster
+        assert cluster is not None
+        assert cluster.port != 5432
+        with server.connect() as conn:
+            row = conn.execute("SHOW data_directory").fetchone()
+        assert row is not None
+        assert Path(str(row[0])).resolve() == cluster.datadir.resolve()
+    finally:
+        server.close()
+    assert not cluster.datadir.exists()
 
 
 def test_unreachable_env_dsn_is_an_error_not_a_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
