@@ -103,7 +103,7 @@ def analyse(
             assert rule.on_op is not None
             hits.extend((rule.name, _with_size(hit, ctx)) for hit in rule.on_op(op, ctx))
         seen.append((op, ctx))
-        _track_tables(op, new_tables)
+        track_new_tables(op, new_tables)
         if in_tx and state.holder is None and _takes_exclusive_on_existing(op, ctx):
             state.holder = op
         state.observe(op)
@@ -138,7 +138,8 @@ def _with_size(hit: Hit, ctx: OpContext) -> Hit:
     return replace(hit, table_size=TableSize(str(table.name.name), table.rows_estimate, table.size_bytes))
 
 
-def _track_tables(op: ops.Operation, new_tables: set[tuple[str, str]]) -> None:
+def track_new_tables(op: ops.Operation, new_tables: set[tuple[str, str]]) -> None:
+    """Keep ``new_tables`` (created in this migration, so no traffic yet) up to date after ``op``."""
     if isinstance(op, ops.CreateTable):
         new_tables.add(op.target.key)
     elif isinstance(op, ops.RenameTable) and op.target.key in new_tables:

@@ -8,6 +8,7 @@ from typing import Any
 
 from bgmigrate import operations as ops
 from bgmigrate.names import Name
+from bgmigrate.pgnames import constraint_name, index_name
 from bgmigrate.schema import Column, Constraint, Index, Schema, Table
 
 
@@ -49,11 +50,8 @@ def _constraint_name(table: Table, spec: ops.ConstraintSpec) -> str:
     """
     if spec.name:
         return spec.name
-    if spec.kind == "primary_key":
-        return f"{table.name.name}_pkey"
-    suffix = {"unique": "key", "foreign_key": "fkey", "check": "check", "exclude": "excl"}.get(spec.kind, spec.kind)
     columns = spec.columns or _mentioned_columns(table, spec.expression or "")
-    return f"{table.name.name}_{'_'.join(columns[:1] if spec.kind == 'check' else columns)}_{suffix}"
+    return constraint_name(table.name.name, spec.kind, columns[:1] if spec.kind == "check" else columns)
 
 
 def _mentioned_columns(table: Table, expression: str) -> tuple[str, ...]:
@@ -226,7 +224,7 @@ def _rename_constraint(schema: Schema, op: ops.RenameConstraint, migration: str)
 
 
 def _create_index(schema: Schema, op: ops.CreateIndex, migration: str) -> None:
-    name = op.name or f"{op.target.name}_{'_'.join(op.columns)}_idx"
+    name = op.name or index_name(op.target.name, op.columns)
     key = Name(name, op.target.schema).key
     if op.if_not_exists and key in schema.indexes:
         return

@@ -12,13 +12,13 @@ from __future__ import annotations
 from bgmigrate import operations as ops
 from bgmigrate.locks import ACCESS_EXCLUSIVE
 from bgmigrate.names import Name
+from bgmigrate.pgnames import constraint_name
 from bgmigrate.plan import not_null
 from bgmigrate.plan.backfill import backfill_step, batch_key, left_behind
 from bgmigrate.plan.columns import Clause, ColumnParts, split_column
 from bgmigrate.plan.constraints import NewConstraint, online
 from bgmigrate.plan.draft import CONTRACT, EXPAND, MIGRATE, Draft, Item, Rewrite, combine, suppressed
 from bgmigrate.plan.model import Check
-from bgmigrate.plan.pgnames import constraint_name
 from bgmigrate.plan.request import PlanRequest
 from bgmigrate.plan.required import require, value_for
 from bgmigrate.plan.sqlgen import alter, q, step

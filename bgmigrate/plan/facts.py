@@ -14,9 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bgmigrate import operations as ops
+from bgmigrate.linter import track_new_tables
 from bgmigrate.names import Name, quote_ident
+from bgmigrate.pgnames import constraint_name
 from bgmigrate.plan.columns import split_column
-from bgmigrate.plan.pgnames import constraint_name
 from bgmigrate.replay import apply
 from bgmigrate.schema import Column, Constraint, Index, Schema, Table
 from bgmigrate.sql_tokens import tokenize
@@ -194,15 +195,6 @@ def _referenced_columns(definition: str) -> tuple[str, ...]:
     return tuple(columns)
 
 
-def _track(op: ops.Operation, new_tables: set[tuple[str, str]]) -> None:
-    if isinstance(op, ops.CreateTable):
-        new_tables.add(op.target.key)
-    elif isinstance(op, ops.RenameTable) and op.target.key in new_tables:
-        new_tables.add((op.target.key[0], op.new_name))
-    elif isinstance(op, ops.DropTable):
-        new_tables.discard(op.target.key)
-
-
 def timeline(base: Knowledge, operations: Sequence[ops.Operation], *, live: bool = False) -> list[Facts]:
     """The facts just before each operation, replaying them onto a copy of ``base``."""
     knowledge = copy.deepcopy(base)
@@ -210,6 +202,6 @@ def timeline(base: Knowledge, operations: Sequence[ops.Operation], *, live: bool
     snapshots: list[Facts] = []
     for op in operations:
         snapshots.append(Facts(copy.deepcopy(knowledge.schema), dict(knowledge.index_sql), frozenset(new_tables), live))
-        _track(op, new_tables)
+        track_new_tables(op, new_tables)
         knowledge.learn(op, "(planned)")
     return snapshots

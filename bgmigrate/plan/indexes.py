@@ -10,9 +10,9 @@ from __future__ import annotations
 from bgmigrate import operations as ops
 from bgmigrate.locks import SHARE_UPDATE_EXCLUSIVE
 from bgmigrate.names import Name
+from bgmigrate.pgnames import index_name
 from bgmigrate.plan.draft import EXPAND, Draft, Item, Rewrite, suppressed
 from bgmigrate.plan.model import Check, Step
-from bgmigrate.plan.pgnames import index_name
 from bgmigrate.plan.sqlgen import in_schema_of, q, step
 from bgmigrate.sql_tokens import tokenize
 
