@@ -1,4 +1,8 @@
-"""Small helpers shared by the apply tests: run the command, run SQL, read the state tables."""
+"""Small helpers shared by the apply tests: run the command, run SQL, read the state tables, build plans.
+
+The recipes' plans come from the planner (``apply_recipes``); the step builders here are for the
+synthetic plans that test apply itself (a step failing on a second table, a large backfill).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import psycopg
 from click.testing import CliRunner, Result
 
 from bgmigrate.cli import main
+from bgmigrate.plan.model import Backfill, Check, Step
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,3 +71,23 @@ def one_error_line(result: Result) -> str:
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return lines[0]
+
+
+# --------------------------------------------------------------------------- plan builders
+
+
+def sql(description: str, text: str, *, lock: str = "") -> Step:
+    return Step(kind="sql", description=description, sql=text, takes_lock=lock)
+
+
+def backfill(table: str, assignments: tuple[tuple[str, str], ...], where: str, batch_size: int = 250) -> Step:
+    return Step(
+        kind="backfill",
+        description=f"backfill {table}",
+        table=table,
+        backfill=Backfill(table=table, key="id", assignments=assignments, where=where, batch_size=batch_size),
+    )
+
+
+def check(kind: str, table: str = "", column: str = "", name: str = "", query: str = "") -> Check:
+    return Check(kind=kind, table=table, column=column, name=name, sql=query, description=kind)

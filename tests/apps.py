@@ -4,6 +4,8 @@ Each version sees the table through its :class:`Shape` (old: ``status``; new: ``
 row either version writes goes into a shared :class:`World` with the values the writer meant;
 reads compare what the reader's shape shows with those values, so a value written by one version
 and not visible (or wrong) in the other is an error, like any exception a statement raises.
+The one allowance: until migrate has run, the new version may read NULL in a column expand added,
+on a row that existed before expand, for a value no version has changed since (not copied yet).
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ class Written:
     values: dict[str, object]
     stage: int  # migration stage when the write started
     writer: str
+    # Fields whose value may not have reached the new version's columns yet: on a row that existed
+    # before expand, the sync trigger copies what a version *changes* (whichever side changed wins);
+    # the rest waits for migrate's backfill (docs/planning.md, "Rename column").
+    uncopied: frozenset[str] = frozenset()
 
 
 class World:
@@ -61,15 +67,20 @@ def connect(dsn: str) -> psycopg.Connection[Any]:
     return psycopg.connect(dsn, autocommit=True, prepare_threshold=None, application_name="bgm-test-app")
 
 
+def table_of(recipe: Recipe, shape: Shape) -> sql.Identifier:
+    """The name this version uses for the table (the old one keeps the old name of a renamed table)."""
+    return sql.Identifier(shape.table or recipe.table)
+
+
 def load_rows(dsn: str, recipe: Recipe, world: World) -> None:
     """Register the rows already in the table as written by the old version before anything ran."""
     columns = recipe.old.columns
     query = sql.SQL("SELECT id, {} FROM {}").format(
-        sql.SQL(", ").join(sql.Identifier(c) for c in columns.values()), sql.Identifier(recipe.table)
+        sql.SQL(", ").join(sql.Identifier(c) for c in columns.values()), table_of(recipe, recipe.old)
     )
     with connect(dsn) as conn:
         for key, *values in conn.execute(query):
-            world.add(int(key), Written(dict(zip(columns, values, strict=True)), BEFORE, "seed"))
+            world.add(int(key), Written(dict(zip(columns, values, strict=True)), BEFORE, "seed", frozenset(columns)))
 
 
 class AppVersion(threading.Thread):
@@ -78,6 +89,7 @@ class AppVersion(threading.Thread):
     def __init__(self, name: str, dsn: str, recipe: Recipe, shape: Shape, world: World, *, seed: int) -> None:
         super().__init__(name=f"app-{name}", daemon=True)
         self.version, self.dsn, self.recipe, self.shape, self.world = name, dsn, recipe, shape, world
+        self.table = table_of(recipe, shape)
         self.rng = random.Random(seed)
         self.errors: list[str] = []
         self.ops = 0
@@ -123,19 +135,25 @@ class AppVersion(threading.Thread):
     # -- operations ------------------------------------------------------------------------
 
     def _values(self, fields: list[str]) -> dict[str, object]:
-        return {f: self.shape.writes[f](self.rng) for f in fields}
+        writes = self.shape.writes
+        if self.world.stage >= CONTRACTED:
+            writes = {**writes, **self.shape.contracted_writes}
+        return {f: writes[f](self.rng) for f in fields}
 
     def insert(self, conn: psycopg.Connection[Any]) -> None:
         values = self._values(list(self.shape.writes))
         stage = self.world.stage
         query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING id").format(
-            sql.Identifier(self.recipe.table),
+            self.table,
             sql.SQL(", ").join(sql.Identifier(self.shape.columns[f]) for f in values),
             sql.SQL(", ").join(sql.Placeholder() for _ in values),
         )
         row = conn.execute(query, list(values.values())).fetchone()
         assert row is not None
-        self.world.add(int(row[0]), Written({**self.shape.implied, **values}, stage, self.version))
+        written = {**self.shape.implied, **values}
+        # Inserted before the trigger was (known to be) in place: nothing copied yet.
+        uncopied = frozenset(written) if stage < EXPANDED else frozenset()
+        self.world.add(int(row[0]), Written(written, stage, self.version, uncopied))
 
     def update(self, conn: psycopg.Connection[Any]) -> None:
         key = self.world.sample(self.rng)
@@ -145,33 +163,36 @@ class AppVersion(threading.Thread):
         with self.world.stripe(key):
             stage = self.world.stage
             query = sql.SQL("UPDATE {} SET {} WHERE id = %s").format(
-                sql.Identifier(self.recipe.table),
+                self.table,
                 sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(self.shape.columns[f])) for f in values),
             )
             conn.execute(query, [*values.values(), key])
             before = self.world.rows[key]
-            # Every recipe's trigger brings a row written after expand fully in line.
-            self.world.rows[key] = Written({**before.values, **values}, stage, self.version)
+            uncopied = before.uncopied
+            if stage >= EXPANDED:  # the trigger copies what this write changed, and only that
+                uncopied -= {f for f, v in values.items() if v != before.values.get(f)}
+            self.world.rows[key] = Written({**before.values, **values}, stage, self.version, uncopied)
 
     def read(self, conn: psycopg.Connection[Any]) -> None:
         key = self.world.sample(self.rng)
         if key is None:
             return
         with self.world.stripe(key):
-            written = self.world.rows[key]
-            if self._unsynced(written):
-                return
-            self._compare(conn, key, written)
+            self._compare(conn, key, self.world.rows[key])
         self.reads += 1
 
-    def _unsynced(self, written: Written) -> bool:
-        """A row last written before expand shows the new shape only once migrate has backfilled it."""
-        return self.version == "new" and written.stage < EXPANDED and self.world.stage < MIGRATED
+    def _may_be_null(self, written: Written) -> frozenset[str]:
+        """Fields this version may still read as NULL: in a column expand added, not copied yet, before migrate."""
+        if self.world.stage >= MIGRATED:
+            return frozenset()
+        added = {f for f, column in self.shape.columns.items() if column not in self.recipe.old.columns.values()}
+        return written.uncopied & added
 
     def _compare(self, conn: psycopg.Connection[Any], key: int, written: Written) -> None:
+        pending = self._may_be_null(written)  # before the read: migrate may finish meanwhile
         fields = [f for f in self.shape.columns if f in written.values]
         query = sql.SQL("SELECT {} FROM {} WHERE id = %s").format(
-            sql.SQL(", ").join(sql.Identifier(self.shape.columns[f]) for f in fields), sql.Identifier(self.recipe.table)
+            sql.SQL(", ").join(sql.Identifier(self.shape.columns[f]) for f in fields), self.table
         )
         row = conn.execute(query, [key]).fetchone()
         if row is None:
@@ -179,6 +200,8 @@ class AppVersion(threading.Thread):
             return
         for field, actual in zip(fields, row, strict=True):
             expected = written.values[field]
+            if actual is None and field in pending:
+                continue
             if not self.recipe.same(field, expected, actual):
                 self.errors.append(
                     f"{self.version} reads row {key} (by {written.writer} at stage {written.stage}): "

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from apply_helpers import ROOT, apply_cli, execute, rows, scalar
-from apply_recipes import backfill, check
+from apply_helpers import ROOT, apply_cli, backfill, check, execute, rows, scalar
 
 from bgmigrate.apply.errors import ApplyError, Interrupted
 from bgmigrate.apply.executor import apply_phase

@@ -13,15 +13,18 @@ from bgmigrate.apply import phase_status
 from bgmigrate.apply.connect import connect
 from bgmigrate.apply.guard import plan_guard
 
-PLAN = RENAME.plan.id
+PLAN = RENAME.plan_id
+EXPAND_STEPS = len(RENAME.plan().phase("expand").steps)
+# The planner's names for the sync trigger and its function.
+TRIGGER, FUNCTION = "bgm_sync_state", "bgm_sync_users_state"
 
 
 @pytest.fixture
 def users(pg_dsn: str, tmp_path: Path) -> Path:
-    """The rename recipe's table with rows, and its plan directory."""
+    """The rename recipe's table with rows, and the planner's plan directory for it."""
     execute(pg_dsn, RENAME.setup)
     execute(pg_dsn, RENAME.seed)
-    return RENAME.write_plan(tmp_path / "plan")
+    return RENAME.plan_into(tmp_path)
 
 
 def columns(dsn: str) -> set[str]:
@@ -58,7 +61,8 @@ def test_state_records_who_when_and_the_plan(pg_dsn: str, users: Path) -> None:
     assert "@" in by and version and started <= finished <= verified
     digest, plan = rows(pg_dsn, "SELECT digest, plan FROM bgmigrate.plans WHERE plan_id = %s", (PLAN,))[0]
     assert len(digest) == 64 and plan["id"] == PLAN
-    assert rows(pg_dsn, "SELECT step_index, status FROM bgmigrate.steps ORDER BY 1") == [(1, "done"), (2, "done")]
+    done = [(i, "done") for i in range(1, EXPAND_STEPS + 1)]
+    assert rows(pg_dsn, "SELECT step_index, status FROM bgmigrate.steps ORDER BY 1") == done
 
 
 def test_preconditions_that_do_not_hold_stop_before_any_change(pg_dsn: str, users: Path) -> None:
@@ -68,15 +72,15 @@ def test_preconditions_that_do_not_hold_stop_before_any_change(pg_dsn: str, user
     line = one_error_line(result)
     assert "expand preconditions do not hold" in line and "column users.state exists" in line
     assert phase_statuses(pg_dsn, PLAN) == {}
-    assert scalar(pg_dsn, "SELECT count(*) FROM pg_trigger WHERE tgname = 'bgm_users_sync_state'") == 0
+    assert scalar(pg_dsn, "SELECT count(*) FROM pg_trigger WHERE tgname = %s", (TRIGGER,)) == 0
 
 
 def test_previous_phase_checks_gate_the_next(pg_dsn: str, users: Path) -> None:
     assert apply_cli(users, "expand", pg_dsn).exit_code == 0
-    execute(pg_dsn, "DROP TRIGGER bgm_users_sync_state ON users")  # someone undid part of expand
+    execute(pg_dsn, f"DROP TRIGGER {TRIGGER} ON users")  # someone undid part of expand
     result = apply_cli(users, "migrate", pg_dsn)
     assert result.exit_code == 3
-    assert "trigger bgm_users_sync_state on users does not exist" in one_error_line(result)
+    assert f"trigger {TRIGGER} on users does not exist" in one_error_line(result)
     assert "migrate" not in phase_statuses(pg_dsn, PLAN)
 
 
@@ -90,7 +94,7 @@ def test_rollback_undoes_migrate_then_expand_and_expand_can_run_again(pg_dsn: st
     result = apply_cli(users, "expand", pg_dsn, "--rollback")
     assert result.exit_code == 0, result.output
     assert columns(pg_dsn) == {"id", "name", "status"}
-    assert scalar(pg_dsn, "SELECT count(*) FROM pg_proc WHERE proname = 'bgm_users_sync_state'") == 0
+    assert scalar(pg_dsn, "SELECT count(*) FROM pg_proc WHERE proname = %s", (FUNCTION,)) == 0
     assert phase_statuses(pg_dsn, PLAN) == {"expand": "rolled_back", "migrate": "rolled_back"}
     assert "already rolled back" in apply_cli(users, "expand", pg_dsn, "--rollback").output
 
@@ -125,7 +129,7 @@ def test_two_applies_of_one_plan_cannot_run_at_once(pg_dsn: str, users: Path) ->
     with plan_guard(pg_dsn, PLAN):
         result = apply_cli(users, "expand", pg_dsn)
     assert result.exit_code == 3
-    assert "another apply of plan 0001_rename_status is running (pid" in one_error_line(result)
+    assert f"another apply of plan {PLAN} is running (pid" in one_error_line(result)
     assert apply_cli(users, "expand", pg_dsn).exit_code == 0  # the lock went with its holder
 
 
@@ -145,13 +149,14 @@ def test_status_shows_plans_and_phases(pg_dsn: str, users: Path) -> None:
 
     text = cli("status", "--dsn", pg_dsn)
     assert text.exit_code == 0
-    assert "plan 0001_rename_status" in text.output and "expand    done" in text.output
+    assert f"plan {PLAN}" in text.output and "expand    done" in text.output
     assert "contract  not applied" in text.output
 
     report = json.loads(cli("status", "--dsn", pg_dsn, "--format", "json", "--verify").output)
     (plan,) = report["plans"]
     expand, migrate, contract = plan["phases"]
-    assert (expand["status"], expand["verified"], expand["steps_done"], expand["steps_total"]) == ("done", True, 2, 2)
+    progress = (expand["status"], expand["verified"], expand["steps_done"], expand["steps_total"])
+    assert progress == ("done", True, EXPAND_STEPS, EXPAND_STEPS)
     assert migrate["status"] is None and contract["status"] is None
     assert all(check["ok"] for check in expand["checks"])
 
@@ -163,10 +168,10 @@ def test_phase_status_answers_applied_and_verified_from_the_live_schema(pg_dsn: 
         status = phase_status(conn, PLAN, "expand")
         assert status.applied and status.verified
         assert not phase_status(conn, PLAN, "migrate").applied
-        execute(pg_dsn, "DROP TRIGGER bgm_users_sync_state ON users")
+        execute(pg_dsn, f"DROP TRIGGER {TRIGGER} ON users")
         broken = phase_status(conn, PLAN, "expand")
         assert broken.applied and not broken.verified
-        assert [r.found for r in broken.checks if not r.ok] == ["trigger bgm_users_sync_state on users does not exist"]
+        assert [r.found for r in broken.checks if not r.ok] == [f"trigger {TRIGGER} on users does not exist"]
 
 
 # --------------------------------------------------------------------------- bad input

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from apply_helpers import apply_cli, execute, one_error_line, phase_statuses, rows, step_attempts
-from apply_recipes import INDEX, RENAME, check, sql
+from apply_helpers import apply_cli, check, execute, one_error_line, phase_statuses, rows, sql, step_attempts
+from apply_recipes import INDEX, RENAME
 
 from bgmigrate.plan.model import Phase, Plan
 
@@ -52,7 +52,8 @@ class Reader(threading.Thread):
 
 def test_a_held_lock_is_waited_out_with_retries_without_stalling_other_queries(pg_dsn: str, tmp_path: Path) -> None:
     execute(pg_dsn, RENAME.setup)
-    plan_dir = RENAME.write_plan(tmp_path)
+    plan_dir = RENAME.plan_into(tmp_path)
+    expand = RENAME.plan().phase("expand").steps
     reader = Reader(pg_dsn, "SELECT count(*) FROM users")
     reader.start()
     try:
@@ -64,8 +65,8 @@ def test_a_held_lock_is_waited_out_with_retries_without_stalling_other_queries(p
         reader.halt.set()
         reader.join()
     assert result.exit_code == 0, result.output
-    assert "expand step 1/2 (add column state): lock timeout; retry 1/20" in result.output
-    assert step_attempts(pg_dsn, RENAME.plan.id, "expand")[1] > 1
+    assert f"expand step 1/{len(expand)} ({expand[0].description}): lock timeout; retry 1/20" in result.output
+    assert step_attempts(pg_dsn, RENAME.plan_id, "expand")[1] > 1
     assert reader.slowest < 1.0  # each queued wait was cut off at the lock timeout
 
 
@@ -129,7 +130,7 @@ OLD_SNAPSHOT = "SELECT count(*) FROM pg_class"
 def test_a_failed_concurrent_build_is_dropped_and_rebuilt_on_retry(pg_dsn: str, tmp_path: Path) -> None:
     execute(pg_dsn, INDEX.setup)
     execute(pg_dsn, INDEX.seed)
-    plan_dir = INDEX.write_plan(tmp_path)
+    plan_dir = INDEX.plan_into(tmp_path)
     with blocker(pg_dsn, OLD_SNAPSHOT, hold=1.0, isolation="REPEATABLE READ"):
         result = apply_cli(plan_dir, "expand", pg_dsn, "--lock-timeout", "200ms", "--retries", "20")
     assert result.exit_code == 0, result.output
@@ -139,7 +140,7 @@ def test_a_failed_concurrent_build_is_dropped_and_rebuilt_on_retry(pg_dsn: str, 
 
 def test_a_rerun_clears_the_invalid_index_an_earlier_run_left(pg_dsn: str, tmp_path: Path) -> None:
     execute(pg_dsn, INDEX.setup)
-    plan_dir = INDEX.write_plan(tmp_path)
+    plan_dir = INDEX.plan_into(tmp_path)
     with blocker(pg_dsn, OLD_SNAPSHOT, hold=None, isolation="REPEATABLE READ"):
         failed = apply_cli(plan_dir, "expand", pg_dsn, "--lock-timeout", "100ms", "--retries", "0")
     assert failed.exit_code == 2

@@ -18,7 +18,7 @@ from bgmigrate.apply.loader import load_plan, precondition_checks, validate
 from bgmigrate.apply.retry import RetryPolicy, with_retries
 from bgmigrate.plan.model import Phase, Plan, Step
 
-PLAN = RENAME.plan
+PLAN = RENAME.plan()  # the planner's plan for the rename recipe
 
 
 def forward(phase: str, confirmed: bool = False, changed: bool = False, **statuses: str) -> gates.Decision:
@@ -88,8 +88,9 @@ def test_validation() -> None:
 
 
 def test_loaded_plans_have_a_stable_digest(tmp_path: Path) -> None:
-    RENAME.write_plan(tmp_path / "a")
-    (tmp_path / "b").mkdir()
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "a" / "plan.json").write_text(PLAN.to_json())
     # The same plan, formatted differently, is the same plan.
     (tmp_path / "b" / "plan.json").write_text(json.dumps(json.loads(PLAN.to_json()), separators=(",", ":")))
     assert load_plan(tmp_path / "a").digest == load_plan(tmp_path / "b").digest
