@@ -151,12 +151,26 @@ def _add_column(schema: Schema, op: ops.AddColumn, migration: str) -> None:
 def _drop_column(schema: Schema, op: ops.DropColumn, migration: str) -> None:
     table = _ensure_table(schema, op.target)
     table.columns.pop(op.column, None)
-    for name in [n for n, c in table.constraints.items() if op.column in c.columns]:
+    # PostgreSQL drops every constraint involving the column, a table CHECK naming it in its expression too.
+    for name in [n for n, c in table.constraints.items() if op.column in c.columns or _checks_column(c, op.column)]:
         del table.constraints[name]
     target = op.target.key
     # Column membership first: it is cheap and rarely true, and the index map grows with the folder.
     for key in [k for k, i in schema.indexes.items() if op.column in i.columns and i.table.key == target]:
         del schema.indexes[key]
+
+
+def _checks_column(constraint: Constraint, column: str) -> bool:
+    """Whether a CHECK's expression names the column.
+
+    >>> _checks_column(Constraint("c", "check", definition="CHECK (b > a)"), "a")
+    True
+    """
+    from bgmigrate.sql_tokens import tokenize
+
+    if constraint.kind != "check":
+        return False
+    return any(t.kind in ("word", "qident") and t.ident == column for t in tokenize(constraint.definition))
 
 
 def _rename_column(schema: Schema, op: ops.RenameColumn, migration: str) -> None:

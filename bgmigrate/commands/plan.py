@@ -90,18 +90,28 @@ def _run(
         source_revision=down_revision or (",".join(migration.down_revisions) or None),
     )
     result = plan_operations(operations, knowledge, request, live=live)
-    written = _write(result, out, fmt)
-    return written + _lint_summary(result, earlier, knowledge.schema if live else None)
+    summary = _lint_summary(result, earlier, knowledge.schema if live else None)  # before writing: it may refuse
+    return _write(result, out, fmt) + summary
 
 
 def _lint_summary(result: object, earlier: list[Migration], schema: Schema | None) -> str:
-    """What lint still says about the phases (a passed-through hazard, say), in a few lines."""
+    """What lint still says about the phases (a passed-through hazard, say), in a few lines.
+
+    Raises ``PlanError`` when a phase would fail to run at all.
+    """
     from bgmigrate.catalogue import load_catalogue
-    from bgmigrate.plan.invariants import lint_phases
+    from bgmigrate.plan.invariants import PhaseCheckError, lint_phases
     from bgmigrate.plan.model import Plan
+    from bgmigrate.plan.request import PlanError
 
     assert isinstance(result, Plan)
-    findings = lint_phases(result, earlier, load_catalogue(), schema=schema)
+    try:
+        findings = lint_phases(result, earlier, load_catalogue(), schema=schema)
+    except PhaseCheckError as exc:
+        # The planner's own guards should have refused already: a plan that cannot run is never written.
+        raise PlanError(
+            f"the plan failed its own check, nothing written (a bgmigrate bug, please report it): {exc}"
+        ) from None
     if not findings:
         return "\nlint of the phases: clean"
     lines = [f"\nlint of the phases: {len(findings)} finding(s) left"]

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from bgmigrate import operations as ops
 from bgmigrate.plan import shadow
-from bgmigrate.plan.carry import plan_carry
+from bgmigrate.plan.carry import Carry, plan_carry
 from bgmigrate.plan.draft import CONTRACT, EXPAND, Draft, Item, Rewrite, suppressed
 from bgmigrate.plan.sqlgen import PREFIX, q, short_name
 from bgmigrate.plan.triggers import row_expression
@@ -52,11 +52,12 @@ def _until_using(text: str, toks: list[Tok]) -> str:
     return text[toks[0].start :].strip() if toks else ""
 
 
-def change_type(item: Item, draft: Draft) -> Rewrite:
+def change_type(item: Item, draft: Draft, carry: Carry | None = None) -> Rewrite:
+    """The recipe; ``carry`` overrides what the converted column gets (by default: all the old one had)."""
     op = item.op
     assert isinstance(op, ops.AlterColumnType)
     new = shadow_name(op.column)
-    carry = plan_carry(op.target, op.column, new, item.facts)
+    carry = carry or plan_carry(op.target, op.column, new, item.facts)
     new_type = _type_text(op)
     if op.using:
         to_new, value = row_expression(op.using), f"({op.using})"

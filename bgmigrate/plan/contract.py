@@ -9,7 +9,7 @@ the case those rules' suppressions exist for.
 from __future__ import annotations
 
 from bgmigrate import operations as ops
-from bgmigrate.plan.draft import CONTRACT, Draft, Item
+from bgmigrate.plan.draft import CONTRACT, Draft, Item, suppressed
 from bgmigrate.plan.verbatim import verbatim_step
 
 REASON = "contract: runs only after the old app version is retired"
@@ -50,13 +50,17 @@ def _ignore(item: Item) -> tuple[str, ...]:
 def contract_drops(draft: Draft) -> Draft:
     """Pass: drops of what existed before the migration → contract, unchanged, with a reasoned ignore.
 
+    A drop carrying the author's own ignore for its rule stays where it is (``carry_over``).
+
     >>> from bgmigrate.plan.testing import draft_of
     >>> d = contract_drops(draft_of("ALTER TABLE t DROP COLUMN a;"))
     >>> [(f.phase, f.step.sql, f.ignore) for f in d.fragments]
     [('contract', 'ALTER TABLE t DROP COLUMN a', ('drop-column',))]
     """
     for item in list(draft.pending(*_RULES)):
-        if _is_contract(item):
+        # The author's own ignore for the drop's rule says no running version uses it: it stays in
+        # place, so what the migration does after it (reuse the name, say) still finds it done.
+        if _is_contract(item) and not suppressed(item, _RULES[type(item.op)]):
             draft = draft.keep(item, CONTRACT, verbatim_step(item, f"as written: {item.op.stmt.text.splitlines()[0][:60]}"),
                                ignore=_ignore(item))  # fmt: skip
     return draft

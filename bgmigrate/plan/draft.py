@@ -106,6 +106,10 @@ class Draft:
             passthrough=self.passthrough + ((note,) if note else ()),
         )
 
+    def absorb(self, *items: Item) -> Draft:
+        """Mark ``items`` placed: a recipe that read several statements as one change placed them all."""
+        return replace(self, done=self.done | {i.index for i in items})
+
     def skip(self, item: Item, note: str) -> Draft:
         """Leave ``item`` out of every phase, saying why (transaction control the phases own)."""
         return replace(self, done=self.done | {item.index}, passthrough=(*self.passthrough, note))

@@ -17,6 +17,7 @@ from bgmigrate import operations as ops
 from bgmigrate.linter import track_new_tables
 from bgmigrate.names import Name, quote_ident
 from bgmigrate.pgnames import constraint_name
+from bgmigrate.plan.collisions import track_triggers
 from bgmigrate.plan.columns import split_column
 from bgmigrate.replay import apply
 from bgmigrate.schema import Column, Constraint, Index, Schema, Table
@@ -25,14 +26,16 @@ from bgmigrate.sql_tokens import tokenize
 
 @dataclass
 class Knowledge:
-    """A schema plus the index definitions seen while building it (mutable while learning)."""
+    """A schema plus the index definitions and per-table triggers seen while building it (mutable while learning)."""
 
     schema: Schema = field(default_factory=Schema)
     index_sql: dict[tuple[str, str], str] = field(default_factory=dict)
+    triggers: set[tuple[str, ...]] = field(default_factory=set)  # ("trigger", schema, table, name)
 
     def learn(self, op: ops.Operation, migration: str = "") -> None:
         """Replay ``op`` and keep what replay does not."""
         apply(self.schema, op, migration)
+        track_triggers(self.triggers, op)
         if isinstance(op, ops.CreateIndex):
             # Keyed like replay names it, so a schema index finds its text.
             name = op.name or f"{op.target.name}_{'_'.join(op.columns)}_idx"

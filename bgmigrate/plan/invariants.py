@@ -1,5 +1,5 @@
-"""Checks every plan must pass: each phase parses, linting the phases in order raises no error,
-and planning a phase file again changes nothing.
+"""Checks every plan must pass: each phase parses, linting the phases in order raises no error
+and no statement of them fails on that replay, and planning a phase file again changes nothing.
 
 Pure functions over a plan and the migrations before it; the tests run them on every recipe,
 and ``bgmigrate plan`` runs the lint check to tell the user what (if anything) is left.
@@ -14,6 +14,7 @@ from bgmigrate.catalogue import Catalogue
 from bgmigrate.findings import Finding, InputError
 from bgmigrate.linter import lint_migrations, parse_migration
 from bgmigrate.migration import Migration
+from bgmigrate.plan.collisions import Ledger, replay
 from bgmigrate.plan.facts import Knowledge
 from bgmigrate.plan.model import Plan
 from bgmigrate.plan.passes import plan_operations
@@ -24,6 +25,10 @@ from bgmigrate.selection import select_rules
 from bgmigrate.settings import LintSettings
 from bgmigrate.sql_source import load_sql
 from bgmigrate.statements import split_sql
+
+
+class PhaseCheckError(ValueError):
+    """The phase files would fail when run (they do not parse, or a statement cannot succeed)."""
 
 
 def phase_migrations(plan: Plan, folder: str = "plan") -> list[Migration]:
@@ -55,8 +60,30 @@ def lint_phases(
         report={m.path for m in phases},
     )
     if errors:
-        raise ValueError(f"phase files do not parse: {errors[0]}")
+        raise PhaseCheckError(f"phase files do not parse: {errors[0]}")
+    failures = replay_failures(plan, before, schema)
+    if failures:
+        raise PhaseCheckError(f"a phase would fail: {failures[0]}")
     return findings
+
+
+def replay_failures(plan: Plan, before: Sequence[Migration], schema: Schema | None = None) -> list[str]:
+    """Statements of the phase files that cannot succeed, replayed in order after ``before`` (on ``schema``).
+
+    Lint judges hazards and trusts that each statement runs; this checks that it can: a
+    statement creating a column, table, index, constraint or trigger whose name is still held
+    at that point (a drop of it deferred to a later phase) fails with "already exists".
+    """
+    ledger = Ledger(copy.deepcopy(schema) if schema is not None else Schema())  # learns before's triggers too
+    for migration in before:
+        for op in parse_migration(migration)[0]:
+            ledger.learn(op)
+    failures = []
+    for migration in phase_migrations(plan):
+        for op, holder in replay(ledger, parse_migration(migration)[0]):
+            text = op.stmt.text.splitlines()[0][:80]
+            failures.append(f"{migration.path}:{op.stmt.line}: {text} — {holder} already exists there")
+    return failures
 
 
 def statements(sql: str) -> list[str]:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from bgmigrate import operations as ops
 from bgmigrate.plan.add_column import add_columns
 from bgmigrate.plan.assemble import assemble
+from bgmigrate.plan.collisions import guard
 from bgmigrate.plan.column_type import change_types
 from bgmigrate.plan.constraints import add_constraints
 from bgmigrate.plan.contract import contract_drops
@@ -22,6 +23,7 @@ from bgmigrate.plan.model import Plan
 from bgmigrate.plan.passthrough import carry_over
 from bgmigrate.plan.rename_column import rename_columns
 from bgmigrate.plan.rename_table import rename_tables
+from bgmigrate.plan.replace_column import replace_columns
 from bgmigrate.plan.request import PlanError, PlanRequest
 from bgmigrate.plan.required import set_not_nulls
 from bgmigrate.plan.shadowed import after_replacements
@@ -47,6 +49,7 @@ def known_tables(draft: Draft) -> Draft:
 PASSES: tuple[Pass, ...] = (
     known_tables,
     rename_tables,
+    replace_columns,
     rename_columns,
     change_types,
     after_replacements,
@@ -101,4 +104,5 @@ def plan_operations(
     draft = initial_draft(operations, base, request, live=live)
     for run in passes:
         draft = run(draft)
-    return assemble(draft)
+    # A deferred drop leaves its name taken until contract: never hand out a plan that fails on it.
+    return guard(assemble(draft), base.schema, base.triggers)

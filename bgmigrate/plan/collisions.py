@@ -1,0 +1,243 @@
+"""Names a statement creates while something of that name still exists at its point of the plan.
+
+The original migration frees a name the moment it drops or renames what held it; the plan
+defers drops to contract. So ``DROP COLUMN status; … RENAME new_status TO status`` planned
+statement by statement would create ``status`` in expand while the old ``status`` still
+exists — a plan that fails at run time ("already exists"). ``Ledger`` replays operations in
+the order the phases run them and says what already holds each name one of them creates:
+``guard`` refuses such a plan while it is built, and ``bgmigrate.plan.invariants`` checks the
+rendered phase files the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from bgmigrate import operations as ops
+from bgmigrate.linter import parse_migration
+from bgmigrate.names import Name
+from bgmigrate.plan.model import Plan, Step
+from bgmigrate.plan.request import PlanError
+from bgmigrate.replay import apply
+from bgmigrate.schema import Schema
+from bgmigrate.sql_source import load_sql
+
+# What a name belongs to: ("column", schema, table, column), ("relation", schema, name),
+# ("constraint", schema, table, name) or ("trigger", schema, table, name).
+Key = tuple[str, ...]
+Timeline = Sequence[tuple[str, Step, ops.Operation]]  # (phase, step, operation) in the order they run
+
+_RELATION_KINDS = ("view", "materialized view", "sequence", "foreign table")
+_OR_REPLACE = re.compile(r"^\s*CREATE\s+OR\s+REPLACE\b", re.IGNORECASE)
+
+
+def _label(schema: str, name: str) -> str:
+    return name if schema == "public" else f"{schema}.{name}"
+
+
+def _column(table: Name, column: str) -> Key:
+    return ("column", *table.key, column)
+
+
+def _relation(name: Name) -> Key:
+    return ("relation", *name.key)
+
+
+def _on_table(kind: str, table: Name, name: str) -> Key:
+    return (kind, *table.key, name)
+
+
+def _constraint_claims(op: ops.AddConstraint) -> list[Key]:
+    con = op.constraint
+    if not con.name:
+        return []  # PostgreSQL picks a free name
+    claims = [_on_table("constraint", op.target, con.name)]
+    if con.kind in ("unique", "primary_key") and con.using_index != con.name:
+        claims.append(_relation(Name(con.name, op.target.schema)))  # the index behind it
+    return claims
+
+
+def claims(op: ops.Operation) -> list[Key]:
+    """The names ``op`` creates and that must be free (IF NOT EXISTS and OR REPLACE claim nothing).
+
+    >>> from bgmigrate.plan.testing import op_of
+    >>> claims(op_of("ALTER TABLE orders ADD COLUMN status text")), claims(op_of("CREATE INDEX ON t (a)"))
+    ([('column', 'public', 'orders', 'status')], [])
+    """
+    if isinstance(op, ops.AddColumn):
+        return [] if op.if_not_exists else [_column(op.target, op.column.name)]
+    if isinstance(op, ops.RenameColumn):
+        return [_column(op.target, op.new_name)]
+    if isinstance(op, ops.CreateTable):
+        return [] if op.if_not_exists else [_relation(op.target)]
+    if isinstance(op, ops.RenameTable):
+        return [_relation(Name(op.new_name, op.target.schema))]
+    if isinstance(op, ops.CreateIndex):
+        return [] if op.if_not_exists or not op.name else [_relation(Name(op.name, op.target.schema))]
+    if isinstance(op, ops.AddConstraint):
+        return _constraint_claims(op)
+    if isinstance(op, ops.RenameConstraint):
+        return [_on_table("constraint", op.target, op.new_name)]
+    if isinstance(op, ops.CreateObject) and not _OR_REPLACE.match(op.stmt.text):
+        if op.kind == "trigger" and op.on_table is not None:
+            return [_on_table("trigger", op.on_table, op.name.name)]
+        if op.kind in _RELATION_KINDS:
+            return [_relation(op.name)]
+    return []
+
+
+def _trigger_dropped(op: ops.Operation) -> Key | None:
+    if isinstance(op, ops.DropObject) and op.kind == "trigger" and op.on_table is not None:
+        return _on_table("trigger", op.on_table, op.name.name)
+    return None
+
+
+def track_triggers(triggers: set[Key], op: ops.Operation) -> None:
+    """Keep the set of (trigger, table) keys up to date after ``op`` (replay keys triggers by name alone).
+
+    >>> from bgmigrate.plan.testing import op_of
+    >>> seen: set[Key] = set()
+    >>> track_triggers(seen, op_of("CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f()"))
+    >>> track_triggers(seen, op_of("ALTER TABLE t RENAME TO u")); seen
+    {('trigger', 'public', 'u', 'tr')}
+    """
+    if isinstance(op, ops.DropTable | ops.RenameTable):
+        moved = {k for k in triggers if (k[1], k[2]) == op.target.key}
+        triggers -= moved
+        if isinstance(op, ops.RenameTable):
+            triggers |= {(k[0], k[1], op.new_name, k[3]) for k in moved}
+    dropped = _trigger_dropped(op)
+    if dropped is not None:
+        triggers.discard(dropped)
+    triggers |= {k for k in claims(op) if k[0] == "trigger"}
+
+
+@dataclass
+class Ledger:
+    """A schema being replayed in the order the plan runs, plus the triggers known per table.
+
+    A trigger's name is only unique on its table, and a live schema lists triggers by name
+    alone: those are not checked; triggers created by replayed migrations are.
+    """
+
+    schema: Schema
+    triggers: set[Key] = field(default_factory=set)
+
+    def holder(self, key: Key) -> str | None:
+        """What holds the name ``key`` now, described (None when the name is free)."""
+        kind, schema, *rest = key
+        if kind == "column":
+            held = self.schema.column(Name(rest[0], schema), rest[1]) is not None
+            return f"column {_label(schema, rest[0])}.{rest[1]}" if held else None
+        if kind == "constraint":
+            table = self.schema.table(Name(rest[0], schema))
+            held = table is not None and rest[1] in table.constraints
+            return f"constraint {rest[1]} on {_label(schema, rest[0])}" if held else None
+        if kind == "trigger":
+            return f"trigger {rest[1]} on {_label(schema, rest[0])}" if key in self.triggers else None
+        return self._relation(Name(rest[0], schema))
+
+    def _relation(self, name: Name) -> str | None:
+        label = _label(*name.key)
+        if self.schema.table(name) is not None:
+            return f"table {label}"
+        if self.schema.index(name) is not None:
+            return f"index {label}"
+        kind = next((k for k in _RELATION_KINDS if name.key in self.schema.objects.get(k, set())), None)
+        return f"{kind} {label}" if kind else None
+
+    def taken(self, op: ops.Operation) -> tuple[Key, str] | None:
+        """The first name ``op`` creates that is held already, and what holds it."""
+        return next(((key, found) for key in claims(op) if (found := self.holder(key)) is not None), None)
+
+    def learn(self, op: ops.Operation) -> None:
+        """Replay ``op``."""
+        track_triggers(self.triggers, op)
+        apply(self.schema, op, "(plan)")
+
+
+def replay(ledger: Ledger, operations: Sequence[ops.Operation]) -> Iterator[tuple[ops.Operation, str]]:
+    """Replay ``operations`` onto the ledger, yielding each that creates a name already held (and what holds it).
+
+    >>> from bgmigrate.plan.testing import knowledge_of, operations_of
+    >>> ledger = Ledger(knowledge_of("CREATE TABLE orders (id int, status text);").schema)
+    >>> [(op.stmt.line, found) for op, found in replay(ledger, operations_of(
+    ...     "ALTER TABLE orders ADD COLUMN status text;\\nALTER TABLE orders DROP COLUMN status;\\n"
+    ...     "ALTER TABLE orders ADD COLUMN status text;"))]
+    [(1, 'column orders.status')]
+    """
+    for op in operations:
+        found = ledger.taken(op)
+        if found is not None:
+            yield op, found[1]
+        ledger.learn(op)
+
+
+def step_operations(step: Step) -> list[ops.Operation]:
+    """The operations a SQL step runs (none for a backfill)."""
+    if step.kind != "sql":
+        return []
+    operations, _errors = parse_migration(load_sql("step.sql", step.sql))
+    return operations
+
+
+def describe(key: Key, op: ops.Operation) -> str:
+    """The object a claim of ``op`` names, for messages ("column orders.status", "index i")."""
+    kind, schema, *rest = key
+    if kind == "column":
+        return f"column {_label(schema, rest[0])}.{rest[1]}"
+    if kind in ("constraint", "trigger"):
+        return f"{kind} {rest[1]} on {_label(schema, rest[0])}"
+    if isinstance(op, ops.CreateObject):
+        return f"{op.kind} {_label(schema, rest[0])}"
+    table = isinstance(op, ops.CreateTable | ops.RenameTable)
+    return f"{'table' if table else 'index'} {_label(schema, rest[0])}"
+
+
+def _freed_at(ledger: Ledger, key: Key, later: Timeline) -> tuple[str, Step] | None:
+    """The phase and step after which the name is free (an explicit drop, or one implied by DROP COLUMN/TABLE)."""
+    ahead = copy.deepcopy(ledger)
+    for phase, step, op in later:
+        ahead.learn(op)
+        if ahead.holder(key) is None:
+            return phase, step
+    return None
+
+
+def _refusal(ledger: Ledger, at: tuple[str, Step, ops.Operation], key: Key, holder: str, later: Timeline) -> str:
+    phase, step, op = at
+    freed = _freed_at(ledger, key, later)
+    where = f"line {step.source_line}: " if step.source_line else ""
+    why = f" (it goes only in {freed[0]}, line {freed[1].source_line})" if freed is not None else ""
+    replaceable = isinstance(op, ops.CreateObject) and op.kind in ("trigger", "view")
+    return (
+        f"{where}no safe plan: {phase} would create {describe(key, op)} while {holder} still exists{why}, so "
+        f"'{step.description}' would fail with 'already exists'. "
+        + ("Use CREATE OR REPLACE, give" if replaceable else "Give")
+        + " the new one another name, or free the name in a migration of its own and plan this one after that "
+        "migration's contract has run"
+    )
+
+
+def guard(plan: Plan, base: Schema, triggers: Iterable[Key] = ()) -> Plan:
+    """The plan unchanged, or ``PlanError`` if a step creates a name held at its point of the plan.
+
+    >>> from bgmigrate.plan.model import Phase
+    >>> step = Step("sql", "add t.a", "ALTER TABLE t ADD COLUMN a int", source_line=3)
+    >>> from bgmigrate.plan.testing import knowledge_of
+    >>> guard(Plan("p", "m.sql", (Phase("expand", (step,)),)), knowledge_of("CREATE TABLE t (a int);").schema)
+    Traceback (most recent call last):
+    ...
+    bgmigrate.plan.request.PlanError: line 3: no safe plan: expand would create column t.a while column t.a still exists, so 'add t.a' would fail with 'already exists'. Give the new one another name, or free the name in a migration of its own and plan this one after that migration's contract has run
+    """
+    ledger = Ledger(copy.deepcopy(base), set(triggers))
+    timeline = [(phase.name, step, op) for phase in plan.phases for step in phase.steps for op in step_operations(step)]
+    for i, (_phase, _step, op) in enumerate(timeline):
+        found = ledger.taken(op)
+        if found is not None:
+            raise PlanError(_refusal(ledger, timeline[i], *found, timeline[i + 1 :]))
+        ledger.learn(op)
+    return plan
