@@ -84,11 +84,16 @@ def analyse(
     state = _TxState(in_transaction=migration.implicit_transaction)
     new_tables: set[tuple[str, str]] = set()
     seen: list[tuple[ops.Operation, OpContext]] = []
+    block: Statement | None = None  # the DO block whose statements are being walked
     for op in operations:
         if op.stmt.in_autocommit_block:
             # Alembic commits the open transaction when an autocommit block starts.
             state.holder, state.local_lock_timeout = None, False
-        in_tx = state.in_transaction and not op.stmt.in_autocommit_block
+        if op.stmt.owner is not block and not state.in_transaction:
+            state.holder = None  # a DO block outside a transaction ended: its locks went with it
+        block = op.stmt.owner
+        # A DO block is one statement: its body always runs inside a transaction.
+        in_tx = (state.in_transaction or block is not None) and not op.stmt.in_autocommit_block
         ctx = OpContext(
             schema=schema,
             migration=migration,
@@ -176,7 +181,8 @@ def to_findings(
     for rule, hit in all_hits:
         if not selection.active(rule, migration.path):
             continue
-        uses = by_statement.setdefault(id(hit.op.stmt), [_SuppressionUse(s) for s in _own(hit.op.stmt)])
+        written = hit.op.stmt.owner or hit.op.stmt  # a DO block's statements answer to the block
+        uses = by_statement.setdefault(id(written), [_SuppressionUse(s) for s in _own(written)])
         if _suppressed(rule, catalogue, uses) or _suppressed(rule, catalogue, file_level):
             continue
         findings.append(_finding(migration, rule, hit, catalogue, selection))

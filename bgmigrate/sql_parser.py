@@ -416,7 +416,9 @@ def _truncate(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
 
 
 def _do(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
-    return [ops.Unparsed(stmt, reason="DO block: procedural code is not analysed")]
+    from bgmigrate.sql_plpgsql import do_block_operations
+
+    return do_block_operations(stmt, cur)
 
 
 # ---- data changes and queries (sqlglot) ------------------------------------------------------

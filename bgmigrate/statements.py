@@ -35,6 +35,9 @@ class Statement:
     origin: str = ""
     # Statements a front-end generated with an explicit transaction mode (Alembic autocommit_block).
     in_autocommit_block: bool = False
+    # For a statement inside another (a DO block's body): the one written in the file, whose
+    # comments hold the suppressions.
+    owner: Statement | None = field(default=None, repr=False, compare=False)
 
     @property
     def parse_text(self) -> str:

@@ -92,14 +92,14 @@ def test_unknown_key_is_a_visible_assumption(tmp_path: Path) -> None:
 
 def test_unsupported_statements_pass_through_with_a_note(tmp_path: Path) -> None:
     write(tmp_path, "001_t.sql", "CREATE TABLE t (id int PRIMARY KEY, a int);")
-    sql = "DO $$ BEGIN PERFORM 1; END $$;\nTRUNCATE t;\nALTER TABLE t ADD COLUMN b int;\nSET lock_timeout = '5s';\n"
+    sql = "DO $$ BEGIN EXECUTE 'SELECT 1'; END $$;\nTRUNCATE t;\nALTER TABLE t ADD COLUMN b int;\nSET lock_timeout = '5s';\n"
     path = write(tmp_path, "002_misc.sql", sql)
     code, _, stderr = run(str(path), "--out", str(tmp_path / "out"))
     assert code == 0, stderr
     expand = (tmp_path / "out" / "01_expand.sql").read_text()
-    assert "DO $$ BEGIN PERFORM 1; END $$;" in expand and "TRUNCATE t;" in expand
+    assert "DO $$ BEGIN EXECUTE 'SELECT 1'; END $$;" in expand and "TRUNCATE t;" in expand
     md = (tmp_path / "out" / "PLAN.md").read_text()
-    assert "line 1: DO $$ BEGIN PERFORM 1; END $$ — not analysed" in md
+    assert "line 1: DO $$ BEGIN EXECUTE 'SELECT 1'; END $$ — not analysed" in md
     assert "line 2: TRUNCATE t — bgmigrate has no online recipe" in md
     assert "line 4: SET lock_timeout = '5s' — left out" in md
 

@@ -7,6 +7,8 @@ line, nothing written), and its self-check of the phases catches one should the 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -125,3 +127,20 @@ def test_a_plan_failing_its_self_check_is_never_written(tmp_path: Path, monkeypa
     assert result.stderr.startswith("bgmigrate: error: the plan failed its own check, nothing written")
     assert "ALTER TABLE t ADD COLUMN a bigint — column t.a already exists there" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_do_block_is_carried_over_whole_with_a_note(tmp_path: Path) -> None:
+    source = tmp_path / "0001_guarded.sql"
+    source.write_text(
+        "DO $$ BEGIN\n  IF NOT EXISTS (SELECT 1) THEN ALTER TABLE orders ADD COLUMN b int; END IF;\nEND $$;\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bgmigrate", "plan", str(source), "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    plan = Plan.from_json((tmp_path / "out" / "plan.json").read_text(encoding="utf-8"))
+    expand = [s.sql for s in plan.phase("expand").steps]
+    assert len(expand) == 1 and expand[0].startswith("DO $$") and "IF NOT EXISTS" in expand[0]
+    assert any("DO block" in note for note in plan.passthrough)

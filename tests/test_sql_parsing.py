@@ -151,7 +151,54 @@ def test_one_bad_statement_does_not_hide_the_rest() -> None:
 
 
 def test_unknown_but_valid_statements_are_unparsed_not_dropped() -> None:
-    assert kinds("DO $$ BEGIN PERFORM 1; END $$;") == ["Unparsed"]
+    assert kinds("DO $$ BEGIN EXECUTE 'DROP TABLE ' || 'x'; END $$;") == ["Unparsed"]
+    assert kinds("DO LANGUAGE plperl $$ 1; $$;") == ["Unparsed"]
+    assert kinds("DO $$ BEGIN FROB orders; END $$;") == ["Unparsed"]
+
+
+def test_do_block_statements_are_operations_at_their_lines() -> None:
+    sql = (
+        "DO $$\n"
+        "DECLARE\n"
+        "    n int := 0;\n"
+        "BEGIN\n"
+        "    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attname = 'region') THEN\n"
+        "        ALTER TABLE orders ADD COLUMN region text;\n"
+        "    END IF;\n"
+        "    n := n + 1;\n"
+        "    CREATE INDEX orders_region_idx ON orders (region);\n"
+        "EXCEPTION WHEN duplicate_column THEN\n"
+        "    RAISE NOTICE 'already there';\n"
+        "END\n"
+        "$$;\n"
+    )
+    operations = parse(sql)
+    assert [type(o).__name__ for o in operations] == ["AddColumn", "CreateIndex"]
+    assert [(o.stmt.line, o.stmt.column) for o in operations] == [(6, 9), (9, 5)]
+    assert all(o.stmt.owner is not None and o.stmt.owner.line == 1 for o in operations)
+    assert kinds("DO $$ BEGIN PERFORM 1; END $$;") == ["Other"]
+
+
+def test_do_block_runs_in_a_transaction_and_keeps_its_suppressions() -> None:
+    from bgmigrate.catalogue import load_catalogue
+    from bgmigrate.linter import lint_migrations
+    from bgmigrate.selection import select_rules
+    from bgmigrate.settings import LintSettings
+    from bgmigrate.sql_source import load_sql
+
+    sql = (
+        "-- bgmigrate: ignore[missing-lock-timeout] deploy window\n"
+        "DO $$ BEGIN\n"
+        "  ALTER TABLE orders ADD COLUMN b int;\n"
+        "  CREATE INDEX CONCURRENTLY orders_a_idx ON orders (a);\n"
+        "END $$;\n"
+    )
+    catalogue, settings = load_catalogue(), LintSettings()
+    findings, errors = lint_migrations([load_sql("m.sql", sql)], catalogue, settings, select_rules(catalogue, settings))
+    rules = {(f.rule, f.line) for f in findings}
+    assert errors == []
+    assert ("concurrently-in-transaction", 4) in rules  # a DO block is one statement: one transaction
+    assert not any(rule in ("missing-lock-timeout", "unused-ignore") for rule, _ in rules)
 
 
 def test_set_schema_moves_are_renames() -> None:

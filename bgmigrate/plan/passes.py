@@ -86,6 +86,29 @@ def initial_draft(
     return Draft(request=request, items=items)
 
 
+def whole_do_blocks(operations: Sequence[ops.Operation]) -> list[ops.Operation]:
+    """A DO block stays one statement for the planner: its guards cannot be split into phases.
+
+    Lint reads the statements inside a block; rewriting them would drop the block's control
+    flow, so the block passes through as written.
+
+    >>> from bgmigrate.plan.testing import operations_of
+    >>> [type(o).__name__ for o in whole_do_blocks(operations_of(
+    ...     "DO $$ BEGIN ALTER TABLE t ADD a int; ALTER TABLE t ADD b int; END $$; DROP TABLE u;"))]
+    ['Other', 'DropTable']
+    """
+    result: list[ops.Operation] = []
+    seen: set[int] = set()
+    for op in operations:
+        owner = op.stmt.owner
+        if owner is None:
+            result.append(op)
+        elif id(owner) not in seen:
+            seen.add(id(owner))
+            result.append(ops.Other(owner, kind="do block"))
+    return result
+
+
 def plan_operations(
     operations: Sequence[ops.Operation],
     base: Knowledge,
@@ -101,7 +124,7 @@ def plan_operations(
     >>> [(p.name, [s.sql for s in p.steps]) for p in plan.phases]
     [('expand', ['CREATE INDEX CONCURRENTLY i ON t (a)']), ('migrate', []), ('contract', [])]
     """
-    draft = initial_draft(operations, base, request, live=live)
+    draft = initial_draft(whole_do_blocks(operations), base, request, live=live)
     for run in passes:
         draft = run(draft)
     # A deferred drop leaves its name taken until contract: never hand out a plan that fails on it.

@@ -67,6 +67,11 @@ def _carry(draft: Draft, item: Item) -> Draft:
     note = ""
     if isinstance(op, ops.Unparsed):
         note = f"{_line(item)} — not analysed ({op.reason}); carried into expand unchanged: review it by hand"
+    elif isinstance(op, ops.Other) and op.kind == "do block":
+        note = (
+            f"{_line(item)} — a DO block is carried into expand unchanged: its statements are not rewritten "
+            "(lint still judges each of them)"
+        )
     elif _risky(item):
         note = (
             f"{_line(item)} — bgmigrate has no online recipe for this; carried into expand unchanged (lint reports it)"

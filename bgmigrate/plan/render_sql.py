@@ -75,8 +75,12 @@ def backfill_loop(fill: Backfill) -> str:
 
 
 def backfill_sql(fill: Backfill) -> str:
-    """The backfill loop with the suppression that says why lint may let its DO block pass."""
-    reason = ignore(["unparsed-statement"], "generated backfill loop: key-range batches, each committed")
+    """The backfill loop with the suppression that says why lint may let its DO block pass.
+
+    Lint reads the loop's UPDATEs; the first batch is bounded above by a key a LIMIT chose and
+    below by the table's start, which no static check can see as a batch.
+    """
+    reason = ignore(["unbatched-data-change"], "generated backfill loop: key-range batches, each committed")
     return reason + backfill_loop(fill)
 
 
