@@ -103,7 +103,7 @@ class Plan:
         try:
             data = json.loads(text)
             return _plan(data)
-        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
             raise ValueError(f"not a bgmigrate plan: {exc}") from None
 
 
