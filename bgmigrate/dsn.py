@@ -170,27 +170,38 @@ def describe(exc: BaseException, dsn: str | None, doing: str, timeout_ms: int | 
 def connect(
     dsn: str,
     *,
-    read_only: bool = True,
-    statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
+    read_only: bool | None = True,
+    statement_timeout_ms: int | None = DEFAULT_STATEMENT_TIMEOUT_MS,
     connect_timeout_s: int = DEFAULT_CONNECT_TIMEOUT_S,
+    autocommit: bool = False,
+    application_name: str = "bgmigrate",
 ) -> psycopg.Connection[Any]:
-    """A connection whose first transaction is open, read-only unless asked, with a statement timeout.
+    """A connection with a statement timeout (None: the server's) whose transactions are
+    read-only unless asked (None: the server's default). Without ``autocommit`` its first
+    transaction is open.
 
     Raises ``DatabaseError`` (one redacted line) when the server cannot be reached, refuses the
-    credentials, or the DSN is malformed.
+    credentials, or the DSN is malformed. Every command connects through here.
     """
     import psycopg
 
     where = f"cannot connect to {redact(dsn)}"
     try:
-        conn = psycopg.connect(dsn, connect_timeout=connect_timeout_s, application_name="bgmigrate")
+        conn = psycopg.connect(
+            dsn,
+            autocommit=autocommit,
+            connect_timeout=connect_timeout_s,
+            application_name=application_name[:63],  # the server's limit (NAMEDATALEN - 1)
+        )
     except psycopg.Error as exc:
         raise describe(exc, dsn, where) from None
     try:
         # read_only makes psycopg open every transaction with BEGIN READ ONLY: the server itself
         # refuses any write, whatever a query tries.
-        conn.read_only = read_only
-        conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{int(statement_timeout_ms)}ms",))
+        if read_only is not None:
+            conn.read_only = read_only
+        if statement_timeout_ms is not None:
+            conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{int(statement_timeout_ms)}ms",))
     except psycopg.Error as exc:
         conn.close()
         raise describe(exc, dsn, where, statement_timeout_ms) from None

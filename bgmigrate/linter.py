@@ -6,7 +6,7 @@ No I/O here: front-ends hand in ``Migration`` values, the CLI renders what comes
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from bgmigrate import operations as ops
 from bgmigrate.catalogue import Catalogue
@@ -22,14 +22,6 @@ from bgmigrate.settings import LintSettings
 from bgmigrate.sql_parser import StatementSyntaxError, parse_statement
 from bgmigrate.statements import Statement
 from bgmigrate.suppressions import Suppression
-
-
-@dataclass
-class RawResult:
-    """What one migration produced before rule selection and suppressions."""
-
-    hits: list[tuple[str, Hit]] = field(default_factory=list)  # (rule name, hit)
-    errors: list[InputError] = field(default_factory=list)
 
 
 def parse_migration(migration: Migration) -> tuple[list[ops.Operation], list[InputError]]:
@@ -53,7 +45,7 @@ class _TxState:
     local_lock_timeout: bool = False  # SET LOCAL: until the transaction ends
     holder: ops.Operation | None = None
 
-    def end_transaction(self, implicit: bool) -> None:
+    def end_transaction(self) -> None:
         self.in_transaction = False
         self.local_lock_timeout = False
         self.holder = None
@@ -63,7 +55,7 @@ class _TxState:
             if op.action == "begin":
                 self.in_transaction = True
             elif op.action in ("commit", "rollback"):
-                self.end_transaction(implicit=False)
+                self.end_transaction()
         elif isinstance(op, ops.SetConfig) and op.setting.lower() in ("lock_timeout", "all"):
             enabled = op.value is not None and op.value.strip().strip("'") not in ("0", "")
             if op.local:

@@ -58,25 +58,3 @@ class Name:
     def __str__(self) -> str:
         return f"{self.schema}.{self.name}" if self.schema else self.name
 
-
-def parse_dotted(text: str) -> Name:
-    """A Name from SQL text such as ``public."Orders"``.
-
-    >>> parse_dotted('public."Orders"')
-    Name(name='Orders', schema='public')
-    >>> parse_dotted('Orders')
-    Name(name='orders', schema=None)
-    """
-    parts = split_dotted(text)
-    if len(parts) >= 2:
-        return Name(parts[-1], parts[-2])
-    return Name(parts[0] if parts else text)
-
-
-def split_dotted(text: str) -> list[str]:
-    """Case-folded parts of a dotted identifier."""
-    parts: list[str] = []
-    for match in re.finditer(r'"((?:[^"]|"")*)"|([^."\s]+)', text.strip()):
-        quoted, plain = match.groups()
-        parts.append(quoted.replace('""', '"') if quoted is not None else fold_ident(plain, False))
-    return parts

@@ -260,12 +260,10 @@ def load_source(source: SourceFile, assume_in_transaction: bool) -> Loaded:
 
 def _run_order(paths: Sequence[Path]) -> list[Path]:
     """SQL files by natural name order, then Alembic revisions (ordered by their graph later)."""
-    sql = sorted((p for p in paths if p.suffix == ".sql"), key=_natural_key)
+    from bgmigrate.ordering import order_sql_files  # the order the planner uses too
+
+    sql = order_sql_files(p for p in paths if p.suffix == ".sql")
     return [*sql, *(p for p in paths if p.suffix == ".py")]
-
-
-def _natural_key(path: Path) -> list[object]:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
 
 def _load_stream(sources: Sequence[SourceFile], config: Config, jobs: int) -> Iterator[Loaded]:
@@ -532,9 +530,3 @@ def _fewer_collections() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*before)
-
-
-def default_jobs() -> int:
-    from bgmigrate.parallel import available_cores
-
-    return available_cores()

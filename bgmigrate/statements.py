@@ -45,15 +45,6 @@ class Statement:
         return self.sql or self.text
 
 
-@dataclass
-class _Cursor:
-    text: str
-    pos: int = 0
-    line: int = 1
-    col: int = 1
-    line_starts: list[int] = field(default_factory=list)
-
-
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 _PSQL_VAR = re.compile(r"(?<![:\w]):(?:'([A-Za-z_]\w*)'|\"([A-Za-z_]\w*)\"|([A-Za-z_]\w*))")
 _BEGIN_ATOMIC = re.compile(r"\bBEGIN\s+ATOMIC\b", re.IGNORECASE)

@@ -58,3 +58,21 @@ def test_bad_dsn_is_one_line_and_hides_the_password(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "s3cret-pw" not in done.stdout + done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_env_dsn_yields_to_an_explicit_snapshot(tmp_path: Path, pg_dsn: str) -> None:
+    import os
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "0001.sql").write_text("ALTER TABLE missing ADD COLUMN x int;\n", encoding="utf-8")
+    snapshot = tmp_path / "snapshot.json"
+    assert bgmigrate("inspect", "--dsn", pg_dsn, "--out", str(snapshot), cwd=tmp_path).returncode == 0
+    env = {**os.environ, "BGMIGRATE_DSN": "postgresql://app:pw@127.0.0.1:1/none"}  # unreachable: must not be used
+    done = subprocess.run(
+        [sys.executable, "-m", "bgmigrate", "lint", "--no-cache", "--format", "json", "--schema", str(snapshot), "m"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert ("unknown-object", 1) in {(rule, line) for rule, line, _, _ in findings(done)}
+    both = bgmigrate("lint", "--dsn", pg_dsn, "--schema", str(snapshot), "m", cwd=tmp_path)
+    assert both.returncode == 2 and "not both" in both.stderr

@@ -306,6 +306,29 @@ def test_refresh_materialized_view_is_a_warning() -> None:
     assert f.severity == Severity.WARNING and "REFRESH MATERIALIZED VIEW CONCURRENTLY stats;" in f.fix
 
 
+
+def test_the_table_a_reindex_locks() -> None:
+    from bgmigrate import operations as ops
+    from bgmigrate.checks.api import OpContext
+    from bgmigrate.names import Name
+    from bgmigrate.schema import Schema
+
+    ctx = OpContext(Schema(), Migration(path="m.sql", kind="sql", statements=()), LintSettings(), False, False)
+    stmt = split_sql("REINDEX TABLE orders;")[0]
+    assert ctx.lock_table(ops.Reindex(stmt, kind="table", target_name=Name("orders"))) == Name("orders")
+    assert ctx.lock_table(ops.Reindex(stmt, kind="database", target_name=Name("app"))) is None
+
+
+def test_refreshing_a_view_created_and_renamed_here_is_quiet() -> None:
+    sql = (
+        "CREATE MATERIALIZED VIEW stats_new AS SELECT 1 AS n;\n"
+        "ALTER MATERIALIZED VIEW stats_new RENAME TO stats;\n"
+        "REFRESH MATERIALIZED VIEW stats;"
+    )
+    found = lint(sql)
+    assert not only(found, "blocking-statement") and not only(found, "missing-lock-timeout")
+
+
 # ---- transactions ----------------------------------------------------------------------------------
 
 

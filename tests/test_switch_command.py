@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from switchkit import Rig, apps
 
+from bgmigrate.cli import main
 from bgmigrate.exitcodes import FAILED, REFUSED
 
 WRITE = "import sys; open(sys.argv[1], 'w').write(sys.argv[2] + ' from ' + sys.argv[3])"
@@ -61,3 +63,17 @@ def test_log_json_shape(rig: Rig) -> None:
     for entry in entries:
         assert set(entry) == {"at", "actor", "action", "target", "outcome", "gates", "detail"}
         assert all(set(g) == {"name", "ok", "detail"} for g in entry["gates"])  # type: ignore[union-attr]
+
+
+def test_unreadable_state_is_one_line(rig: Rig) -> None:
+    """status and log report a driver error as one line, exit 2, like every other command."""
+    import psycopg
+
+    with psycopg.connect(rig.dsn, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA bgmigrate; CREATE TABLE bgmigrate.switch_state (unrelated int)")
+    for args in (("status",), ("log",)):
+        result = CliRunner().invoke(main, ["switch", *args, "--config", str(rig.config_path)])
+        assert result.exit_code == 2, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert result.stderr.startswith("bgmigrate: error: cannot read the switch state: ")
+        assert result.stderr.count("\n") == 1

@@ -177,3 +177,5 @@ _EVALUATORS: dict[str, Callable[[Connection, Check], tuple[bool, str]]] = {
     "constraint_validated": _constraint_validated,
     "no_rows": _no_rows,
 }
+
+CHECK_KINDS = frozenset(_EVALUATORS)  # what a plan may ask; the loader rejects any other

@@ -1,8 +1,8 @@
 """Apply's database sessions: autocommit, named, and with errors that never show a password.
 
-Redaction is :mod:`bgmigrate.dsn`'s; apply needs its own sessions because its statements must
-not run under that module's read-only, statement-timeout defaults (an index build or a
-backfill legitimately takes longer than any statement timeout).
+Connecting and redaction are :mod:`bgmigrate.dsn`'s; apply's sessions leave out that module's
+read-only, statement-timeout defaults (an index build or a backfill legitimately takes longer
+than any statement timeout).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 import psycopg
 
 from bgmigrate.apply.errors import ApplyError
-from bgmigrate.dsn import DEFAULT_CONNECT_TIMEOUT_S, one_line, redact, redact_text
-from bgmigrate.dsn import describe as describe_failure
+from bgmigrate.dsn import DatabaseError, one_line, redact_text
+from bgmigrate.dsn import connect as dsn_connect
 
 Connection = psycopg.Connection[Any]
 
@@ -30,11 +30,8 @@ def describe(exc: BaseException, dsn: str) -> str:
 def connect(dsn: str, application_name: str) -> Connection:
     """An autocommit connection; failures become one redacted :class:`ApplyError` line."""
     try:
-        return psycopg.connect(
-            dsn,
-            autocommit=True,
-            application_name=application_name[:63],
-            connect_timeout=DEFAULT_CONNECT_TIMEOUT_S,
+        return dsn_connect(
+            dsn, read_only=None, statement_timeout_ms=None, autocommit=True, application_name=application_name
         )
-    except psycopg.Error as exc:
-        raise ApplyError(describe_failure(exc, dsn, f"cannot connect to {redact(dsn)}").message) from None
+    except DatabaseError as exc:
+        raise ApplyError(exc.message) from None

@@ -6,23 +6,9 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from bgmigrate.apply.checks import CHECK_KINDS
 from bgmigrate.apply.errors import ApplyError
 from bgmigrate.plan.model import PHASES, Check, Phase, Plan, Step
-
-CHECK_KINDS = frozenset(
-    {
-        "table_exists",
-        "table_absent",
-        "column_exists",
-        "column_absent",
-        "column_not_null",
-        "trigger_exists",
-        "trigger_absent",
-        "index_valid",
-        "constraint_validated",
-        "no_rows",
-    }
-)
 
 
 @dataclass(frozen=True)

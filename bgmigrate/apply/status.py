@@ -73,9 +73,14 @@ def phase_status(conn: Connection, plan_id: str, phase: str, *, verify: bool = T
     if not state_exists(conn):
         return PhaseStatus(plan_id, phase)
     row = PlanState(conn, plan_id).phases().get(phase)
+    return _phase_status(conn, plan_id, phase, row, stored_plan(conn, plan_id) if verify else None, verify=verify)
+
+
+def _phase_status(
+    conn: Connection, plan_id: str, phase: str, row: PhaseRow | None, plan: Plan | None, *, verify: bool
+) -> PhaseStatus:
     if not verify:
         return PhaseStatus(plan_id, phase, row)
-    plan = stored_plan(conn, plan_id)
     checks = next((p.checks for p in plan.phases if p.name == phase), ()) if plan else ()
     return PhaseStatus(plan_id, phase, row, tuple(verify_checks(conn, checks)), checked=True)
 
@@ -93,9 +98,10 @@ def plan_report(conn: Connection, plan_id: str, *, verify: bool = False) -> dict
         "SELECT source, digest, recorded_at, recorded_by FROM bgmigrate.plans WHERE plan_id = %s", (plan_id,)
     ).fetchone()
     assert plan is not None and info is not None
+    rows = PlanState(conn, plan_id).phases()
     phases = []
     for phase in plan.phases:
-        entry = phase_status(conn, plan_id, phase.name, verify=verify).to_dict()
+        entry = _phase_status(conn, plan_id, phase.name, rows.get(phase.name), plan, verify=verify).to_dict()
         entry.update(_progress(conn, plan_id, phase.name, len(phase.steps)))
         phases.append(entry)
     return {

@@ -93,6 +93,23 @@ class OpContext:
         """Existing tables serve traffic: created by an earlier migration, live, or never seen."""
         return name is not None and not self.is_new_table(name)
 
+    def created_here(self, kind: str, name: Name, on_table: Name | None = None) -> bool:
+        """Whether this migration created the object (a view, type, trigger, …) under this name earlier.
+
+        Follows renames back to the CREATE; an enum counts as a ``type``. A trigger or rule
+        (``on_table``) must be on the same table.
+        """
+        current = name.key
+        for o in reversed(self.earlier):
+            if isinstance(o, ops.RenameObject) and o.kind == kind and (o.name.key[0], o.new_name) == current:
+                current = o.name.key
+            elif isinstance(o, ops.CreateObject) and o.kind == kind and o.name.key == current:
+                if on_table is None or o.on_table is None or o.on_table.key == on_table.key:
+                    return True
+            elif isinstance(o, ops.CreateEnum) and kind == "type" and o.type_name.key == current:
+                return True
+        return False
+
     def table(self, name: Name | None) -> Table | None:
         return self.schema.table(name) if name is not None else None
 
@@ -104,8 +121,10 @@ class OpContext:
         """The table whose lock ``op`` takes (resolving an index to its table)."""
         if isinstance(op, ops.DropIndex):
             return self.table_of_index(op.index)
-        if isinstance(op, ops.Reindex) and op.kind == "index":
-            return self.table_of_index(op.target_name)
+        if isinstance(op, ops.Reindex):
+            if op.kind == "index":
+                return self.table_of_index(op.target_name)
+            return op.target_name if op.kind == "table" else None
         taken = lock_taken(op)
         return taken.table if taken else None
 

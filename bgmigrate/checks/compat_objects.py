@@ -35,22 +35,6 @@ _HOW_USED = {
 }
 
 
-def _created_here(
-    earlier: Sequence[ops.Operation], kind: str, name: Name, on_table: Name | None = None
-) -> bool:
-    """Whether this migration created the object (under this name) before ``earlier`` ends."""
-    current = name.key
-    for o in reversed(earlier):
-        if isinstance(o, ops.RenameObject) and o.kind == kind and (o.name.key[0], o.new_name) == current:
-            current = o.name.key
-        elif isinstance(o, ops.CreateObject) and o.kind == kind and o.name.key == current:
-            if on_table is None or o.on_table is None or o.on_table.key == on_table.key:
-                return True
-        elif isinstance(o, ops.CreateEnum) and kind == "type" and o.type_name.key == current:
-            return True
-    return False
-
-
 def _renamed(kind: str, name: Name, new_name: str) -> Name:
     if kind == "schema":
         return Name(new_name)
@@ -63,7 +47,7 @@ def rename_object(seen: Sequence[tuple[ops.Operation, OpContext]]) -> Iterator[H
     for i, (op, ctx) in enumerate(seen):
         if not isinstance(op, ops.RenameObject):
             continue
-        if _created_here(ctx.earlier, op.kind, op.name):
+        if ctx.created_here(op.kind, op.name):
             continue
         # A compatibility object created under the old name right after keeps the old version working.
         stand_in = ("view", op.kind) if op.kind == "materialized view" else (op.kind,)
@@ -143,7 +127,7 @@ def drop_object(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
         return
     if op.on_table is not None and ctx.is_new_table(op.on_table):
         return
-    if _created_here(ctx.earlier, op.kind, op.name, op.on_table):
+    if ctx.created_here(op.kind, op.name, op.on_table):
         return
     where = f" on {op.on_table.sql()}" if op.on_table else ""
     why = _DROP_WHY.get(op.kind) or (

@@ -89,14 +89,6 @@ def change_column_type(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
         )
 
 
-def _created_here(ctx: OpContext, type_name: Name) -> bool:
-    return any(
-        (isinstance(o, ops.CreateEnum) and o.type_name.key == type_name.key)
-        or (isinstance(o, ops.CreateObject) and o.kind == "type" and o.name.key == type_name.key)
-        for o in ctx.earlier
-    )
-
-
 def _value_added_here(ctx: OpContext, type_name: Name, value: str) -> bool:
     current = value
     for o in reversed(ctx.earlier):
@@ -124,7 +116,7 @@ def _enum_columns(ctx: OpContext, type_name: Name) -> list[tuple[Name, str]]:
 def rename_enum_value(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     """The old version still writes and compares the old label."""
     assert isinstance(op, ops.RenameEnumValue)
-    if _created_here(ctx, op.type_name) or _value_added_here(ctx, op.type_name, op.value):
+    if ctx.created_here("type", op.type_name) or _value_added_here(ctx, op.type_name, op.value):
         return
     ty = op.type_name.sql()
     old, new = lit(op.value), lit(op.new_value)

@@ -76,8 +76,7 @@ def drop_database(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
         return
     if op.kind != "schema":
         return
-    created = (o for o in ctx.earlier if isinstance(o, ops.CreateObject) and o.kind == "schema")
-    if any(o.name.key == op.name.key for o in created):
+    if ctx.created_here("schema", op.name):
         return
     schema_name = op.name.name
     tables = sorted(str(t.name) for k, t in ctx.schema.tables.items() if k[0] == schema_name)

@@ -248,10 +248,6 @@ def table_rewrite(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
 _BLOCKING_MODES = ("SHARE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE", ACCESS_EXCLUSIVE)
 
 
-def _created_here(ctx: OpContext, kind: str, name: Name) -> bool:
-    return any(isinstance(o, ops.CreateObject) and o.kind == kind and o.name.key == name.key for o in ctx.earlier)
-
-
 @op_rule("blocking-statement", ops.LockTable, ops.RefreshMaterializedView, ops.DetachPartition)
 def blocking_statement(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     """Statements whose only purpose or effect is a long, traffic-blocking lock."""
@@ -269,7 +265,7 @@ def blocking_statement(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
             "wait:\n" + indent_sql(f"SET LOCAL lock_timeout = '2s';\nLOCK TABLE {op.target.sql()} IN {mode} MODE;"),
         )
     elif isinstance(op, ops.RefreshMaterializedView):
-        if op.concurrently or _created_here(ctx, "materialized view", op.view):
+        if op.concurrently or ctx.created_here("materialized view", op.view):
             return
         v = op.view.sql()
         index = quote_ident(f"{op.view.name}_refresh_key")

@@ -30,11 +30,7 @@ def _concurrent_label(op: ops.Operation) -> str | None:
         return "DROP INDEX CONCURRENTLY"
     if isinstance(op, ops.Reindex) and op.concurrently:
         return "REINDEX CONCURRENTLY"
-    if (
-        isinstance(op, ops.DetachPartition)
-        and op.concurrently
-        and not re.search(r"\bFINALIZE\b", op.stmt.parse_text, re.IGNORECASE)  # FINALIZE may run in one
-    ):
+    if isinstance(op, ops.DetachPartition) and op.concurrently and not op.finalize:  # FINALIZE may run in one
         return "DETACH PARTITION CONCURRENTLY"
     return None
 
@@ -201,24 +197,15 @@ def locks_of(op: ops.Operation, ctx: OpContext) -> list[tuple[str, Name | None]]
     found: list[tuple[str, Name | None]] = []
     if isinstance(op, ops.DropIndex):
         if not op.concurrently:
-            found.append((ACCESS_EXCLUSIVE, ctx.table_of_index(op.index)))
+            found.append((ACCESS_EXCLUSIVE, ctx.lock_table(op)))
     elif isinstance(op, ops.Reindex):
         if not op.concurrently:
-            if op.kind == "index":
-                found.append((SHARE, ctx.table_of_index(op.target_name)))
-            else:
-                found.append((SHARE, op.target_name if op.kind == "table" else None))
+            found.append((SHARE, ctx.lock_table(op)))
     elif isinstance(op, ops.RefreshMaterializedView):
-        if not op.concurrently and not any(
-            isinstance(o, ops.CreateObject) and o.name.key == op.view.key for o in ctx.earlier
-        ):
+        if not op.concurrently and not ctx.created_here("materialized view", op.view):
             found.append((ACCESS_EXCLUSIVE, op.view))
-    elif isinstance(op, ops.VacuumFull | ops.Cluster):
-        found.append((ACCESS_EXCLUSIVE, op.target))
-    elif isinstance(op, ops.CreateObject | ops.DropObject):
-        if op.kind == "trigger" and op.on_table is not None:
-            mode = SHARE_ROW_EXCLUSIVE if isinstance(op, ops.CreateObject) else ACCESS_EXCLUSIVE
-            found.append((mode, op.on_table))
+    elif isinstance(op, ops.VacuumFull | ops.Cluster) and op.target is None:
+        found.append((ACCESS_EXCLUSIVE, None))  # every table in the database
     elif isinstance(op, ops.CreateTable):
         refs = [c.references for c in op.columns if c.references]
         refs += [c.references for c in op.constraints if c.kind == "foreign_key" and c.references]

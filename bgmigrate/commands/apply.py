@@ -26,7 +26,7 @@ class Duration(click.ParamType[float, Any]):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
         if isinstance(value, float):
             return value
-        from bgmigrate.apply.durations import parse_duration
+        from bgmigrate.durations import parse_duration
 
         try:
             return parse_duration(str(value))
@@ -143,8 +143,8 @@ def status(dsn: str | None, fmt: str, plan_id: str | None, verify: bool) -> None
 
     def collect() -> None:
         with connect(target, "bgmigrate status") as conn:
-            ids = [plan_id] if plan_id else plan_ids(conn)
-            known = set(plan_ids(conn))
+            known = plan_ids(conn)
+            ids = [plan_id] if plan_id else known
             reports.extend(plan_report(conn, pid, verify=verify) for pid in ids if pid in known)
 
     try:

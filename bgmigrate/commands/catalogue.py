@@ -44,7 +44,11 @@ def rules(fmt: str) -> None:
         table.add_row(
             entry.code, entry.name, entry.severity.label, entry.group, "on" if entry.enabled else "off", entry.summary
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        # Piped into a file or a pager: give the summaries room instead of rich's 80 columns.
+        console = Console(width=160)
+    console.print(table)
 
 
 @click.command()

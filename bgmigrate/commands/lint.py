@@ -7,7 +7,7 @@ import sys
 import click
 
 from bgmigrate.catalogue import Catalogue, CatalogueError, load_catalogue
-from bgmigrate.commands.errors import fail
+from bgmigrate.commands.errors import explicit_base, fail
 from bgmigrate.config import ConfigError
 from bgmigrate.findings import Severity
 from bgmigrate.report import FORMATS, render
@@ -72,7 +72,7 @@ def lint(
         diff_ref=diff_ref,
         use_cache=not no_cache,
         jobs=jobs,
-        dsn=dsn,
+        dsn=explicit_base(dsn, schema_path),
         schema_path=schema_path,
         overrides={
             "pg_version": pg_version,

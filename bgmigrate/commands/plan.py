@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bgmigrate.commands.errors import fail
+from bgmigrate.commands.errors import explicit_base, fail
 
 if TYPE_CHECKING:
     from bgmigrate.migration import Migration
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 @click.argument("migration", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write the plan to.")
 @click.option("--schema", "snapshot", type=click.Path(dir_okay=False), help="Plan against this schema snapshot.")
-@click.option("--dsn", help="Plan against this database's schema (read only).")
+@click.option("--dsn", envvar="BGMIGRATE_DSN", help="Plan against this database's schema (read only; or BGMIGRATE_DSN).")
 @click.option("--id", "plan_id", help="Plan id (default: the migration file's stem).")
 @click.option(
     "--backfill", multiple=True, metavar="COL=SQL_EXPR", help="Value for rows of a column that becomes NOT NULL."
@@ -52,15 +52,14 @@ def plan(
     """
     from bgmigrate.plan.request import PlanError
 
-    if dsn and snapshot:
-        fail("give --dsn or --schema, not both")
+    dsn = explicit_base(dsn, snapshot)
     try:
         written = _run(Path(migration), Path(out_dir), snapshot, dsn, plan_id, backfill, batch_key, batch_size, fmt,
                        down_revision, pg_version)  # fmt: skip
     except PlanError as exc:
-        from bgmigrate.plan.sources import redact
+        from bgmigrate.dsn import redact_text
 
-        fail(redact(str(exc), dsn))
+        fail(redact_text(str(exc), dsn))
     click.echo(written)
 
 

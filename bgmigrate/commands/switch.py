@@ -11,7 +11,7 @@ import os
 import socket
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # imported lazily at run time: `bgmigrate --help` stays fast
     from bgmigrate.switch.db import Connection
 
 ACTOR_ENV = "BGMIGRATE_ACTOR"
+T = TypeVar("T")
 _EXIT = {"done": 0, "refused": REFUSED, "failed": FAILED}
 
 
@@ -68,6 +69,19 @@ def _connect(config: SwitchConfig) -> Connection:
         return connect(config.dsn)
     except DatabaseError as exc:
         fail(str(exc))
+
+
+def _read(config: SwitchConfig, read: Callable[[Connection], T]) -> T:
+    """``read(conn)`` on the configured database; a driver error is one redacted line and exit 2."""
+    import psycopg
+
+    from bgmigrate.switch.db import describe
+
+    with _connect(config) as conn:
+        try:
+            return read(conn)
+        except psycopg.Error as exc:
+            fail(str(describe(exc, config.dsn, "cannot read the switch state")))
 
 
 def _act(config: SwitchConfig, actor: str | None, action: Callable[[Coordinator], Outcome]) -> None:
@@ -133,8 +147,9 @@ def promote(
 
 
 def _gradual(steps: str | None, step_wait: str, max_error_rate: float) -> Gradual | None:
+    from bgmigrate.durations import parse_duration
     from bgmigrate.switch.backends import Gradual
-    from bgmigrate.switch.durations import parse_duration, parse_steps
+    from bgmigrate.switch.durations import parse_steps
 
     if steps is None:
         return None
@@ -172,8 +187,7 @@ def status(fmt: str, config_path: str | None) -> None:
     from bgmigrate.switch.render import console, print_status, status_json
     from bgmigrate.switch.store import load_state
 
-    with _connect(_load(config_path)) as conn:
-        state, holder = load_state(conn), switch_holder(conn)
+    state, holder = _read(_load(config_path), lambda conn: (load_state(conn), switch_holder(conn)))
     if fmt == "json":
         sys.stdout.write(json.dumps(status_json(state, holder), indent=2) + "\n")
     else:
@@ -189,8 +203,7 @@ def log(fmt: str, limit: int | None, config_path: str | None) -> None:
     from bgmigrate.switch.render import console, log_json, print_log
     from bgmigrate.switch.store import read_log
 
-    with _connect(_load(config_path)) as conn:
-        entries = read_log(conn, limit)
+    entries = _read(_load(config_path), lambda conn: read_log(conn, limit))
     if fmt == "json":
         sys.stdout.write(log_json(entries))
     else:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 Row = tuple[Any, ...]
 
 # User schemas only: no system catalogs, TOAST or other sessions' temporary schemas.
-_USER = (
+USER_SCHEMAS = (
     "n.nspname NOT IN ('pg_catalog', 'information_schema') "
     "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'"
 )
@@ -41,7 +41,7 @@ def _queries(version_num: int) -> dict[str, str]:
     key_count = "i.indnkeyatts" if version_num >= 110000 else "i.indnatts"
     constraint_kinds = "'c', 'f', 'u', 'p', 'x', 'n'"
     return {
-        "schemas": f"SELECT n.nspname FROM pg_namespace n WHERE {_USER}",
+        "schemas": f"SELECT n.nspname FROM pg_namespace n WHERE {USER_SCHEMAS}",
         "tables": f"""
             SELECT c.oid, n.nspname, c.relname, c.reltuples::float8,
                    ((c.relpages + COALESCE(t.relpages, 0) + COALESCE(ix.pages, 0))::bigint
@@ -54,7 +54,7 @@ def _queries(version_num: int) -> dict[str, str]:
             LEFT JOIN (SELECT x.indrelid, sum(xc.relpages) AS pages
                        FROM pg_index x JOIN pg_class xc ON xc.oid = x.indexrelid
                        GROUP BY x.indrelid) ix ON ix.indrelid = c.oid
-            WHERE {_TABLE_KINDS} AND {_USER}""",
+            WHERE {_TABLE_KINDS} AND {USER_SCHEMAS}""",
         "columns": f"""
             SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
                    pg_get_expr(d.adbin, d.adrelid), a.attidentity <> '', {generated}, a.attnum
@@ -62,7 +62,7 @@ def _queries(version_num: int) -> dict[str, str]:
             JOIN pg_class c ON c.oid = a.attrelid
             JOIN pg_namespace n ON n.oid = c.relnamespace
             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-            WHERE a.attnum > 0 AND NOT a.attisdropped AND {_TABLE_KINDS} AND {_USER}
+            WHERE a.attnum > 0 AND NOT a.attisdropped AND {_TABLE_KINDS} AND {USER_SCHEMAS}
             ORDER BY a.attrelid, a.attnum""",
         "constraints": f"""
             SELECT con.conrelid, con.conname, con.contype, con.convalidated, pg_get_constraintdef(con.oid),
@@ -72,7 +72,7 @@ def _queries(version_num: int) -> dict[str, str]:
             JOIN pg_namespace n ON n.oid = c.relnamespace
             LEFT JOIN pg_class fc ON fc.oid = con.confrelid
             LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
-            WHERE con.contype IN ({constraint_kinds}) AND {_TABLE_KINDS} AND {_USER}""",
+            WHERE con.contype IN ({constraint_kinds}) AND {_TABLE_KINDS} AND {USER_SCHEMAS}""",
         "indexes": f"""
             SELECT i.indrelid, ic.relname, i.indisunique, i.indisvalid, i.indpred IS NOT NULL,
                    i.indexprs IS NOT NULL, (i.indkey::int2[])[0:{key_count} - 1],
@@ -83,24 +83,24 @@ def _queries(version_num: int) -> dict[str, str]:
             JOIN pg_class ic ON ic.oid = i.indexrelid
             JOIN pg_class c ON c.oid = i.indrelid
             JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE {_TABLE_KINDS} AND {_USER}""",
+            WHERE {_TABLE_KINDS} AND {USER_SCHEMAS}""",
         "enums": f"""
             SELECT n.nspname, t.typname, array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
             FROM pg_type t
             JOIN pg_enum e ON e.enumtypid = t.oid
             JOIN pg_namespace n ON n.oid = t.typnamespace
-            WHERE {_USER}
+            WHERE {USER_SCHEMAS}
             GROUP BY n.nspname, t.typname""",
         "triggers": f"""
             SELECT n.nspname, t.tgname
             FROM pg_trigger t
             JOIN pg_class c ON c.oid = t.tgrelid
             JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE NOT t.tgisinternal AND {_USER}""",
+            WHERE NOT t.tgisinternal AND {USER_SCHEMAS}""",
         "relations": f"""
             SELECT n.nspname, c.relname, c.relkind
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind IN ('v', 'm', 'S', 'f') AND {_USER}""",
+            WHERE c.relkind IN ('v', 'm', 'S', 'f') AND {USER_SCHEMAS}""",
     }
 
 

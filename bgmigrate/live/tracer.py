@@ -28,6 +28,7 @@ from bgmigrate.dsn import (
     redact,
     redact_text,
 )
+from bgmigrate.live.introspect import USER_SCHEMAS
 from bgmigrate.live.trace import Lock, Relation, TracedStatement, TraceResult
 from bgmigrate.migration import Migration
 from bgmigrate.statements import Statement
@@ -35,12 +36,10 @@ from bgmigrate.statements import Statement
 if TYPE_CHECKING:
     import psycopg
 
-_RELATIONS = """
+_RELATIONS = f"""
     SELECT c.oid, n.nspname, c.relname, c.relkind, c.relfilenode
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind IN ('r', 'p', 'i', 'I', 'm', 'S', 'v', 'f')
-      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'"""
+    WHERE c.relkind IN ('r', 'p', 'i', 'I', 'm', 'S', 'v', 'f') AND {USER_SCHEMAS}"""
 _LOCKS = """
     SELECT relation, mode FROM pg_locks
     WHERE pid = pg_backend_pid() AND locktype = 'relation' AND granted AND relation IS NOT NULL"""

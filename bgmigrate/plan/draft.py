@@ -114,10 +114,6 @@ class Draft:
         """Leave ``item`` out of every phase, saying why (transaction control the phases own)."""
         return replace(self, done=self.done | {item.index}, passthrough=(*self.passthrough, note))
 
-    def same_statement(self, item: Item) -> list[Item]:
-        """Every item parsed from the same statement as ``item`` (ALTER TABLE with several actions)."""
-        return [i for i in self.items if i.op.stmt is item.op.stmt]
-
 
 def combine(*rewrites: Rewrite, recipe: str = "") -> Rewrite:
     """One rewrite doing each of ``rewrites`` in turn, phase by phase."""

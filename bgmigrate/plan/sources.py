@@ -8,10 +8,10 @@ from. Only the CLI command and the Alembic hook import this module; the planner 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from bgmigrate.config import Config
+from bgmigrate.dsn import redact_text
 from bgmigrate.findings import InputError
 from bgmigrate.linter import parse_migration
 from bgmigrate.migration import Migration
@@ -99,27 +99,6 @@ def earlier_migrations(path: Path, migration: Migration) -> list[Migration]:
     return earlier
 
 
-def sibling_knowledge(path: Path, migration: Migration) -> Knowledge:
-    """The schema the migrations before this one in its folder build."""
-    return learn(earlier_migrations(path, migration))
-
-
-def redact(text: str, dsn: str | None) -> str:
-    """``text`` with the DSN's password replaced, wherever it appears.
-
-    >>> redact("could not connect to postgresql://app:s3cret@db/x", "postgresql://app:s3cret@db/x")
-    'could not connect to postgresql://app:***@db/x'
-    >>> redact("bad: host=db password=s3cret", "host=db password=s3cret")
-    'bad: host=db password=***'
-    """
-    if not dsn:
-        return text
-    found = re.search(r"://[^:/@]*:([^@]*)@", dsn) or re.search(r"password\s*=\s*('(?:[^']|\\')*'|\S+)", dsn)
-    if found and found.group(1):
-        return text.replace(found.group(1), "***")
-    return text
-
-
 def live_knowledge(dsn: str | None, snapshot: str | None) -> Knowledge:
     """The schema of a live database or snapshot (needs ``bgmigrate.live``)."""
     try:
@@ -130,10 +109,13 @@ def live_knowledge(dsn: str | None, snapshot: str | None) -> Knowledge:
         schema = load_base_schema(dsn, snapshot)
         index_sql = _index_definitions(dsn) if dsn else {}
     except Exception as exc:  # any failure to read the schema is one line, password redacted
-        raise PlanError(redact(f"cannot read the schema: {exc}", dsn)) from None
+        raise PlanError(redact_text(f"cannot read the schema: {exc}", dsn)) from None
     if schema is None:
         raise PlanError("no schema could be read from --dsn/--schema")
     return Knowledge(schema=schema, index_sql=index_sql)
+
+
+_INDEX_QUERY_TIMEOUT_MS = 10_000
 
 
 def _index_definitions(dsn: str) -> dict[tuple[str, str], str]:
@@ -141,9 +123,16 @@ def _index_definitions(dsn: str) -> dict[tuple[str, str], str]:
     expression indexes on the new column (the schema model keeps only their columns)."""
     import psycopg
 
+    from bgmigrate.dsn import close_quietly, connect, describe
+
     query = (
         "SELECT schemaname, indexname, indexdef FROM pg_indexes "
         "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
     )
-    with psycopg.connect(dsn, connect_timeout=10, options="-c statement_timeout=10000") as conn:
+    conn = connect(dsn, statement_timeout_ms=_INDEX_QUERY_TIMEOUT_MS)
+    try:
         return {(str(s), str(n)): str(d) for s, n, d in conn.execute(query).fetchall()}
+    except psycopg.Error as exc:
+        raise describe(exc, dsn, "index definitions", _INDEX_QUERY_TIMEOUT_MS) from None
+    finally:
+        close_quietly(conn)

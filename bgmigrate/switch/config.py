@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bgmigrate.durations import parse_duration
 from bgmigrate.plan.model import PHASES
-from bgmigrate.switch.durations import parse_duration
 
 CONFIG_NAME = "bgmigrate.toml"
 DSN_ENV = "BGMIGRATE_DSN"

@@ -1,4 +1,4 @@
-"""Connecting for the switch: bgmigrate.dsn's connect, made autocommit and named.
+"""Connecting for the switch: bgmigrate.dsn's connect, autocommit and named.
 
 The coordinator manages its own transactions (one per action, holding the switch lock), so
 it needs autocommit; its sessions are named ``bgmigrate-switch`` so they never pass for an
@@ -24,12 +24,4 @@ def connect(dsn: str | None) -> Connection:
     """An autocommit, read-write connection; raises :class:`DatabaseError` (one redacted line)."""
     if not dsn:
         raise DatabaseError("no database: set [database] dsn in bgmigrate.toml or BGMIGRATE_DSN")
-    conn = _connect(dsn, read_only=False)
-    try:
-        conn.commit()  # end the transaction connect() opened for its settings
-        conn.autocommit = True
-        conn.execute("SELECT set_config('application_name', %s, false)", (APPLICATION_NAME,))
-    except psycopg.Error as exc:
-        conn.close()
-        raise describe(exc, dsn, "cannot set up the connection") from None
-    return conn
+    return _connect(dsn, read_only=False, autocommit=True, application_name=APPLICATION_NAME)

@@ -128,10 +128,10 @@ def requirement_gate(ledger: Ledger, env: Environment, req: Requirement) -> Gate
     names = [p.name for p in plan.phases]
     if req.phase not in names:
         return failed(name, f"plan {req.plan_id} has no {req.phase} phase (it has {', '.join(names)})")
-    applied = [phase for phase in names if ledger.status(req.plan_id, phase) == APPLIED]
+    statuses = {phase: ledger.status(req.plan_id, phase) for phase in names}
+    applied = [phase for phase in names if statuses[phase] == APPLIED]
     if req.phase not in applied:
-        status = ledger.status(req.plan_id, req.phase) or "not applied"
-        return failed(name, f"{req} is {status}")
+        return failed(name, f"{req} is {statuses[req.phase] or 'not applied'}")
     latest = applied[-1]
     results = ledger.verify(effective_checks(plan, applied))
     broken = [r for r in results if not r.ok]
