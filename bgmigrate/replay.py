@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -166,11 +167,17 @@ def _checks_column(constraint: Constraint, column: str) -> bool:
     >>> _checks_column(Constraint("c", "check", definition="CHECK (b > a)"), "a")
     True
     """
-    from bgmigrate.sql_tokens import tokenize
-
     if constraint.kind != "check":
         return False
-    return any(t.kind in ("word", "qident") and t.ident == column for t in tokenize(constraint.definition))
+    return column in _identifiers(constraint.definition)
+
+
+@functools.lru_cache(maxsize=8192)
+def _identifiers(sql: str) -> frozenset[str]:
+    """The names an expression mentions (read once per text: every DROP COLUMN asks again)."""
+    from bgmigrate.sql_tokens import tokenize
+
+    return frozenset(t.ident for t in tokenize(sql) if t.kind in ("word", "qident"))
 
 
 def _rename_column(schema: Schema, op: ops.RenameColumn, migration: str) -> None:
