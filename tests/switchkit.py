@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from click.testing import CliRunner, Result
+from loadgen import LoadGenerator
 from proxies import App, Haproxy, Nginx
 
 from bgmigrate.cli import main
@@ -130,3 +131,22 @@ def haproxy_rig(root: Path, dsn: str) -> Iterator[Rig]:
             yield Rig(root, dsn, blue, green, proxy)
         finally:
             proxy.stop()
+
+
+def act_under_load(rig: Rig, *args: str) -> tuple[int, str, LoadGenerator]:
+    """Run one CLI action while the load generator hammers the proxy; return its report too."""
+    assert rig.proxy is not None
+    with LoadGenerator(rig.proxy.url) as load:
+        load.wait_requests(50)
+        result = rig.cli(*args)
+        load.wait_requests(50)
+    return result.exit_code, result.output, load
+
+
+def served_by(rig: Rig, seconds: float = 0.3) -> set[str]:
+    """Which backends answer through the proxy right now (and that none of them fails)."""
+    assert rig.proxy is not None
+    with LoadGenerator(rig.proxy.url, threads=2, max_seconds=seconds) as load:
+        load.wait_requests(20)
+    assert load.report.failures == 0, load.report
+    return set(load.report.by_server)

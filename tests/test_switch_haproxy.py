@@ -6,8 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from loadgen import LoadGenerator
-from switchkit import Rig, haproxy_rig
+from switchkit import Rig, act_under_load, haproxy_rig, served_by
 
 from bgmigrate.exitcodes import FAILED
 
@@ -18,21 +17,6 @@ def rig(tmp_path: Path, pg_dsn: str) -> Iterator[Rig]:
         yield r
 
 
-def act_under_load(rig: Rig, *args: str) -> tuple[int, str, LoadGenerator]:
-    assert rig.proxy is not None
-    with LoadGenerator(rig.proxy.url) as load:
-        load.wait_requests(50)
-        result = rig.cli(*args)
-        load.wait_requests(50)
-    return result.exit_code, result.output, load
-
-
-def served_by(rig: Rig) -> set[str]:
-    assert rig.proxy is not None
-    with LoadGenerator(rig.proxy.url, threads=2, max_seconds=0.3) as load:
-        load.wait_requests(20)
-    assert load.report.failures == 0, load.report
-    return set(load.report.by_server)
 
 
 def test_promote_and_rollback_without_reload_lose_no_request(rig: Rig) -> None:

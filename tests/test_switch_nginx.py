@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from loadgen import LoadGenerator
 from proxies import free_port
-from switchkit import Rig, nginx_rig
+from switchkit import Rig, act_under_load, nginx_rig, served_by
 
 from bgmigrate.exitcodes import FAILED, REFUSED
 from bgmigrate.switch.coordinator import Outcome
@@ -21,34 +21,18 @@ def rig(tmp_path: Path, pg_dsn: str) -> Iterator[Rig]:
         yield r
 
 
-def switch_under_load(rig: Rig, *args: str) -> tuple[int, str, LoadGenerator]:
-    """Run one CLI action while the load generator hammers the proxy; return its report too."""
-    assert rig.proxy is not None
-    with LoadGenerator(rig.proxy.url) as load:
-        load.wait_requests(50)
-        result = rig.cli(*args)
-        load.wait_requests(50)
-    return result.exit_code, result.output, load
-
-
-def served_by(rig: Rig, seconds: float = 0.3) -> set[str]:
-    assert rig.proxy is not None
-    with LoadGenerator(rig.proxy.url, threads=2, max_seconds=seconds) as load:
-        load.wait_requests(20)
-    assert load.report.failures == 0, load.report
-    return set(load.report.by_server)
 
 
 def test_promote_and_rollback_lose_no_request(rig: Rig) -> None:
     assert rig.cli("init", "blue").exit_code == 0
-    code, output, load = switch_under_load(rig, "promote", "green")
+    code, output, load = act_under_load(rig, "promote", "green")
     assert code == 0, output
     assert load.report.failures == 0, load.report
     assert rig.green.address in load.report.by_server  # the switch happened under that load
     assert served_by(rig) == {rig.green.address}
     assert rig.status()["active"] == "green" and rig.status()["rollback_target"] == "blue"
 
-    code, output, load = switch_under_load(rig, "rollback")
+    code, output, load = act_under_load(rig, "rollback")
     assert code == 0, output
     assert load.report.failures == 0, load.report
     assert served_by(rig) == {rig.blue.address}
@@ -62,7 +46,7 @@ def test_unhealthy_target_is_refused_and_nothing_changes(rig: Rig) -> None:
     assert rig.proxy is not None
     before, workers = rig.proxy.upstream_file.read_bytes(), rig.proxy.worker_pids()
     rig.green.healthy = False
-    code, output, load = switch_under_load(rig, "promote", "green")
+    code, output, load = act_under_load(rig, "promote", "green")
     assert code == REFUSED, output
     assert "health: green" in output and "503" in output
     assert load.report.failures == 0, load.report
@@ -86,7 +70,7 @@ def test_broken_nginx_config_is_never_reloaded(rig: Rig) -> None:
     before, workers = rig.proxy.upstream_file.read_bytes(), rig.proxy.worker_pids()
     rig.addresses["green"] = "127.0.0.1:99999"  # nginx -t: invalid port
     rig.write_config()
-    code, output, load = switch_under_load(rig, "promote", "green")
+    code, output, load = act_under_load(rig, "promote", "green")
     assert code == FAILED, output
     assert "nginx: test" in output and "restored" in output
     assert load.report.failures == 0, load.report
