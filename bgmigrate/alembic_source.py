@@ -72,9 +72,12 @@ def is_alembic_revision(text: str) -> bool:
     return bool(_REVISION_RE.search(text) and _UPGRADE_RE.search(text))
 
 
-def load_alembic(path: Path, *, search_paths: Sequence[Path] = ()) -> Migration:
-    """Read one Alembic revision script into a Migration (runs its ``upgrade()`` offline)."""
-    text = _read(path)
+def load_alembic(path: Path, *, search_paths: Sequence[Path] = (), text: str | None = None) -> Migration:
+    """Read one Alembic revision script into a Migration (runs its ``upgrade()`` offline).
+
+    ``text``: the script's content when the caller read it already (then it is what is analysed).
+    """
+    text = _read(path) if text is None else text
     tree = _parse(path, text)
     if not any(
         isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "upgrade"
@@ -330,6 +333,9 @@ class _Recorder:
         self._invoke_main: Callable[[Any], Any] = lambda operation: None
         self._impl: Any = None
         self.dialect: Any = None
+        # Where the operation being recorded was written, when no frame of the script runs it
+        # (the static reader, which executes nothing of the script).
+        self.at: _Location | None = None
 
     def attach(self, operations: Any, context: Any) -> None:
         """Install the recording hooks on one Operations instance and its MigrationContext."""
@@ -350,6 +356,8 @@ class _Recorder:
         context.autocommit_block = self.autocommit_block
 
     def caller(self) -> _Location:
+        if self.at is not None:
+            return self.at
         return self.source.frame_location(sys._getframe(1)) or _Location(1, 1, 1, 1)
 
     def invoke(self, original: Callable[[Any], Any], operation: Any) -> Any:
@@ -676,7 +684,7 @@ def _dialect_class() -> type[Any]:
 
 
 @contextlib.contextmanager
-def _offline_operations(recorder: _Recorder) -> Iterator[None]:
+def _offline_operations(recorder: _Recorder) -> Iterator[Any]:
     """An offline PostgreSQL MigrationContext whose ``alembic.op`` records into ``recorder``."""
     from alembic import context as context_module
     from alembic import op as op_module
@@ -702,7 +710,7 @@ def _offline_operations(recorder: _Recorder) -> Iterator[None]:
     environment._migration_context = context
     environment.get_bind = recorder.connection
     with _proxy_installed(op_module, operations), _proxy_installed(context_module, environment):
-        yield
+        yield operations
 
 
 @contextlib.contextmanager

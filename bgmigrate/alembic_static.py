@@ -38,22 +38,23 @@ class Placeholder(UserDefinedType[Any]):
     cache_ok = True
 
     def __init__(self, name: str) -> None:
-        self.name = name
+        # A private name: a public one (``name``) would answer ``OrderStatus.name`` with "OrderStatus".
+        self._bgmigrate_label = name
 
     def get_col_spec(self, **kw: Any) -> str:
-        return self.name
+        return self._bgmigrate_label
 
     def __call__(self, *args: Any, **kwargs: Any) -> Placeholder:
-        return Placeholder(self.name)
+        return Placeholder(self._bgmigrate_label)
 
     def __getattr__(self, attr: str) -> Placeholder:
         # Private and dunder lookups are SQLAlchemy's and Python's own probes: answer them honestly.
         if attr.startswith("_"):
             raise AttributeError(attr)
-        return Placeholder(f"{self.name}.{attr}")
+        return Placeholder(f"{self._bgmigrate_label}.{attr}")
 
     def __repr__(self) -> str:
-        return f"<unknown {self.name}>"
+        return f"<unknown {self._bgmigrate_label}>"
 
 
 _FAILED = object()  # what a failed step returns (None is a legitimate value)
@@ -144,13 +145,14 @@ class _Runner:
         for item in stmt.items:
             manager = self._guarded(stmt, functools.partial(self._eval, item.context_expr))
             value = _FAILED if manager is _FAILED else self._guarded(stmt, manager.__enter__)
+            if isinstance(item.optional_vars, ast.Name) and _calls_method(item.context_expr, "batch_alter_table"):
+                # Even when the batch could not start: its body's calls then fail, and are reported.
+                self.op_names.add(item.optional_vars.id)
             if value is _FAILED:
                 continue  # run the body anyway: its op calls are what matters
             managers.append(manager)
             if isinstance(item.optional_vars, ast.Name):
                 self.namespace[item.optional_vars.id] = value
-                if _calls_method(item.context_expr, "batch_alter_table"):
-                    self.op_names.add(item.optional_vars.id)
         try:
             self.run(stmt.body)
         finally:

@@ -1,12 +1,20 @@
 """The result cache: a folder's lint results, keyed by everything that decides them.
 
-A migration is judged against the schema its earlier siblings build, so the unit cached is a
-whole folder (a *sequence*): its key covers every file's path and content in replay order, the
-settings, the rule catalogue and bgmigrate's own code. One entry per folder and settings: a
-changed key overwrites it, so the cache never grows with history.
+A migration is judged against the schema its earlier siblings build, so each file's result is
+keyed by a *chain*: the key of file i covers the engine (rule catalogue, bgmigrate's version
+and code), the settings, the live base's digest and the path and content of files 1..i in
+replay order. One entry per folder and settings holds every file's result under its chain key
+and the replayed schema at a few points (before the last file, before the first file asked
+about, at the end). A run reuses the results and the schema up to the first file whose chain
+key differs and replays from there, so editing the newest migration re-lints that file alone,
+and a changed earlier file invalidates everything from it on. A changed key overwrites the
+entry, so the cache never grows with history.
+
+Alembic revisions are also cached one by one (``revisions/``), by their content: what the
+worker process read from a revision (see ``bgmigrate.alembic_worker``).
 
 Layout (like ruff's and black's): ``.bgmigrate_cache/`` with ``CACHEDIR.TAG`` and a
-``.gitignore`` of ``*``, entries as JSON under ``v1/``. Entries are data, never pickles, and a
+``.gitignore`` of ``*``, entries as JSON under ``v2/``. Entries are data, never pickles, and a
 corrupt one is a warning and a rebuild, never a crash.
 """
 
@@ -15,14 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bgmigrate.catalogue import Catalogue
 from bgmigrate.findings import Finding, InputError, Severity
 
-FORMAT = "v1"  # bump when the entry layout or the meaning of a key changes
+FORMAT = "v2"  # bump when the entry layout or the meaning of a key changes
 DIR_NAME = ".bgmigrate_cache"
 ENV_DIR = "BGMIGRATE_CACHE_DIR"
 
@@ -73,18 +81,67 @@ def engine_fingerprint(catalogue: Catalogue) -> str:
     return digest.hexdigest()
 
 
-def sequence_key(fingerprint: str, settings_key: str, files: Iterable[tuple[str, bytes]]) -> str:
-    """The key of one folder's result: engine, settings, and each ``(shown path, content)`` in order.
+def chain_start(fingerprint: str, settings_key: str) -> str:
+    """The key before the first file: what every result of the folder depends on."""
+    return hashlib.sha256(f"{FORMAT}\0{fingerprint}\0{settings_key}".encode()).hexdigest()
 
-    >>> sequence_key("e", "s", [("a.sql", b"x")]) == sequence_key("e", "s", [("a.sql", b"y")])
-    False
+
+def chain_keys(start: str, files: Iterable[tuple[str, bytes]]) -> list[str]:
+    """Each file's key: the previous key, its shown path and its content, in replay order.
+
+    >>> a = chain_keys("s", [("a.sql", b"x"), ("b.sql", b"y")])
+    >>> b = chain_keys("s", [("a.sql", b"X"), ("b.sql", b"y")])
+    >>> a[1] != b[1], len(a)
+    (True, 2)
     """
-    digest = hashlib.sha256(f"{FORMAT}\0{fingerprint}\0{settings_key}\0".encode())
+    keys: list[str] = []
+    key = start
     for shown, data in files:
         # The length keeps one file's end from being read as the next file's start.
-        digest.update(f"{shown}\0{len(data)}\0".encode())
+        digest = hashlib.sha256(f"{key}\0{shown}\0{len(data)}\0".encode())
         digest.update(data)
-    return digest.hexdigest()
+        key = digest.hexdigest()
+        keys.append(key)
+    return keys
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One file's part of a folder's result (``loaded``: it was read and replayed)."""
+
+    path: str
+    loaded: bool
+    findings: tuple[Finding, ...]
+    errors: tuple[InputError, ...]
+
+
+@dataclass(frozen=True)
+class FolderEntry:
+    """A folder's cached results: file i's result under ``chain[i]``, schemas by files replayed."""
+
+    chain: tuple[str, ...]
+    files: tuple[FileResult, ...]
+    snapshots: dict[int, object]  # files replayed → the schema then (``schema_codec`` data)
+
+    def reusable(self, keys: Sequence[str]) -> int:
+        """How many leading files of ``keys`` have their result here (the chains agree)."""
+        count = 0
+        for mine, theirs in zip(self.chain, keys, strict=False):
+            if mine != theirs:
+                break
+            count += 1
+        return count
+
+
+def sequence_result(files: Iterable[FileResult]) -> SequenceResult:
+    """The folder's result from its files' results, read errors first (as a cold run orders them)."""
+    results = list(files)
+    unread = [e for r in results if not r.loaded for e in r.errors]
+    return SequenceResult(
+        tuple(f for r in results for f in r.findings),
+        (*unread, *(e for r in results if r.loaded for e in r.errors)),
+        tuple(r.path for r in results if r.loaded),
+    )
 
 
 def slot_name(folder: Path, settings_key: str) -> str:
@@ -101,36 +158,53 @@ class ResultCache:
         self._warn = warn
         self._writable = True
 
+    def warn(self, message: str) -> None:
+        self._warn(message)
+
     def entry_path(self, slot: str) -> Path:
         return self.entries / f"{slot}.json"
 
-    def load(self, slot: str, key: str) -> SequenceResult | None:
-        """The cached result when its key matches; None on a miss or an unreadable entry."""
-        path = self.entry_path(slot)
+    def load(self, slot: str) -> FolderEntry | None:
+        """The folder's entry; None when there is none or it cannot be read (with a warning)."""
+        raw = self._read(self.entry_path(slot))
+        if raw is None:
+            return None
         try:
-            raw = path.read_bytes()
+            return decode_entry(raw)
+        except KeyError as exc:
+            reason = f"no {exc}"
+        except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
+            reason = str(exc) or type(exc).__name__
+        self._warn(f"cache entry {self.entry_path(slot)} is corrupt ({' '.join(reason.split())}); rebuilding it")
+        return None
+
+    def store(self, slot: str, entry: FolderEntry) -> None:
+        """Write an entry atomically (a reader sees the old entry or the new one, never half)."""
+        self._write(self.entry_path(slot), encode_entry(entry))
+
+    def load_revision(self, key: str) -> bytes | None:
+        """What the worker read from a revision with this key, as stored; None on a miss."""
+        return self._read(self.entries / "revisions" / f"{key}.json")
+
+    def store_revision(self, key: str, data: bytes) -> None:
+        self._write(self.entries / "revisions" / f"{key}.json", data)
+
+    def _read(self, path: Path) -> bytes | None:
+        try:
+            return path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             return None  # nothing cached yet (a folder that cannot exist is reported when writing)
         except OSError as exc:
             self._warn(f"cannot read cache entry {path} ({exc.strerror or exc}); rebuilding it")
             return None
-        try:
-            return decode_entry(raw, key)
-        except KeyError as exc:
-            reason = f"no {exc}"
-        except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
-            reason = str(exc) or type(exc).__name__
-        self._warn(f"cache entry {path} is corrupt ({' '.join(reason.split())}); rebuilding it")
-        return None
 
-    def store(self, slot: str, key: str, result: SequenceResult) -> None:
-        """Write an entry atomically (a reader sees the old entry or the new one, never half)."""
+    def _write(self, path: Path, data: bytes) -> None:
         if not self._writable:
             return
-        path = self.entry_path(slot)
         try:
             self._prepare()
-            _write_atomic(path, encode_entry(key, result))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(path, data)
         except OSError as exc:
             self._writable = False
             self._warn(f"cannot write the cache in {self.root} ({exc.strerror or exc}); not caching")
@@ -155,36 +229,55 @@ def _write_atomic(path: Path, data: bytes) -> None:
 # ---- JSON form --------------------------------------------------------------------------------
 
 
-def encode_entry(key: str, result: SequenceResult) -> bytes:
+def encode_entry(entry: FolderEntry) -> bytes:
     """An entry as JSON bytes.
 
-    >>> decode_entry(encode_entry("k", SequenceResult((), (), ("a.sql",))), "k").loaded
-    ('a.sql',)
+    >>> e = FolderEntry(("k1",), (FileResult("a.sql", True, (), ()),), {1: {}})
+    >>> decode_entry(encode_entry(e)) == e
+    True
     """
-    entry = {
-        "key": key,
-        "findings": [_finding_to_json(f) for f in result.findings],
-        "errors": [{"path": e.path, "line": e.line, "message": e.message} for e in result.errors],
-        "loaded": list(result.loaded),
+    data = {
+        "chain": list(entry.chain),
+        "files": [
+            {
+                "path": r.path,
+                "loaded": r.loaded,
+                "findings": [_finding_to_json(f) for f in r.findings],
+                "errors": [{"path": e.path, "line": e.line, "message": e.message} for e in r.errors],
+            }
+            for r in entry.files
+        ],
+        "snapshots": {str(count): schema for count, schema in entry.snapshots.items()},
     }
-    return json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def decode_entry(raw: bytes, key: str) -> SequenceResult | None:
-    """The result an entry holds, None when it was written for another key.
+def decode_entry(raw: bytes) -> FolderEntry:
+    """The entry ``encode_entry`` wrote; raises ValueError (or KeyError/TypeError) on anything else."""
+    data = _object(json.loads(raw.decode("utf-8")))
+    chain = tuple(_string(k) for k in _array(data["chain"]))
+    files = tuple(_file_result(_object(r)) for r in _array(data["files"]))
+    if len(chain) != len(files):
+        raise ValueError("chain and files differ in length")
+    snapshots: dict[int, object] = {}
+    for count, schema in _object(data["snapshots"]).items():
+        if not count.isdigit():
+            raise ValueError(f"snapshot {count!r}: expected a count of files")
+        snapshots[int(count)] = schema
+    return FolderEntry(chain, files, snapshots)
 
-    Raises ValueError (or KeyError/TypeError) when the entry is not what ``encode_entry`` writes.
-    """
-    entry = _object(json.loads(raw.decode("utf-8")))
-    if entry.get("key") != key:
-        return None
-    return SequenceResult(
-        findings=tuple(_finding_from_json(_object(f)) for f in _array(entry["findings"])),
+
+def _file_result(d: dict[str, object]) -> FileResult:
+    loaded = d["loaded"]
+    if not isinstance(loaded, bool):
+        raise ValueError("loaded: expected true or false")
+    return FileResult(
+        path=_text(d, "path"),
+        loaded=loaded,
+        findings=tuple(_finding_from_json(_object(f)) for f in _array(d["findings"])),
         errors=tuple(
-            InputError(_text(e, "path"), _int(e, "line"), _text(e, "message"))
-            for e in map(_object, _array(entry["errors"]))
+            InputError(_text(e, "path"), _int(e, "line"), _text(e, "message")) for e in map(_object, _array(d["errors"]))
         ),
-        loaded=tuple(_string(p) for p in _array(entry["loaded"])),
     )
 
 

@@ -21,9 +21,25 @@ DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
 DEFAULT_CONNECT_TIMEOUT_S = 10
 
 _URL = re.compile(r"^(?P<scheme>postgres(?:ql)?://)(?P<rest>.*)$", re.IGNORECASE | re.DOTALL)
+# Anything URL-shaped: a mistyped scheme (``postgresq://``, ``postgres:/``) or none at all
+# (``app:pw@db/prod``). libpq rejects these and echoes them whole, so they are masked as URLs.
+_URL_LIKE = re.compile(r"^(?:[A-Za-z][\w+.-]*:/+)?(?P<rest>[^\s=]*:[^\s=]*@.*)$", re.DOTALL)
+# libpq keywords whose values are never secret; any other keyword's value is masked, so a
+# misspelt "pasword=" or "passwd=" is hidden as well as "password=".
+_SAFE_KEYWORDS = frozenset({
+    "host", "hostaddr", "port", "dbname", "user", "connect_timeout", "client_encoding", "options",
+    "application_name", "fallback_application_name", "keepalives", "keepalives_idle",
+    "keepalives_interval", "keepalives_count", "tcp_user_timeout", "replication", "gssencmode",
+    "sslmode", "sslnegotiation", "sslcompression", "sslcert", "sslkey", "sslrootcert", "sslcrl",
+    "sslcrldir", "sslsni", "requirepeer", "ssl_min_protocol_version", "ssl_max_protocol_version",
+    "krbsrvname", "gsslib", "gssdelegation", "service", "target_session_attrs", "load_balance_hosts",
+    "channel_binding", "passfile", "require_auth",
+})  # fmt: skip
+# A quoted piece of a libpq message that is an option name, safe to keep.
+_OPTION_NAME = re.compile(r"[A-Za-z_]{1,40}|\W")
 # libpq's key=value form: a value is a single-quoted string (with \' and \\ escapes) or a bare word.
 _KEYWORD_VALUE = re.compile(r"(?P<key>\w+)\s*=\s*(?P<value>'(?:[^'\\]|\\.)*'|\S+)")
-_QUERY_PASSWORD = re.compile(r"(?P<key>[?&]password=)(?P<value>[^&#]*)", re.IGNORECASE)
+_QUERY_PASSWORD = re.compile(r"(?P<key>[?&](?P<name>[^=&#]*)=)(?P<value>[^&#]*)", re.IGNORECASE)
 
 
 class DatabaseError(Exception):
@@ -60,7 +76,8 @@ def _url_passwords(rest: str) -> list[str]:
         meant = authority[: authority.rfind("@")].split(":", 1)[1]
         found += [meant, *(piece for piece in meant.split("@") if len(piece) > 2)]
     for match in _QUERY_PASSWORD.finditer(rest):
-        found += [match["value"], urllib.parse.unquote(match["value"])]
+        if match["name"].lower() not in _SAFE_KEYWORDS:
+            found += [match["value"], urllib.parse.unquote(match["value"])]
     return found
 
 
@@ -71,7 +88,7 @@ _LOOSE_PASSWORD = re.compile(r"\bpassword\s*=\s*(?P<value>.*?)(?=\s+\w+\s*=|\s*$
 def _keyword_passwords(dsn: str) -> list[str]:
     found: list[str] = []
     for match in _KEYWORD_VALUE.finditer(dsn):
-        if match["key"].lower() == "password":
+        if match["key"].lower() not in _SAFE_KEYWORDS:
             found += [match["value"], _unquote_value(match["value"])]
     for match in _LOOSE_PASSWORD.finditer(dsn):
         found += [match["value"], *(piece for piece in match["value"].split() if len(piece) > 2)]
@@ -93,7 +110,7 @@ def passwords(dsn: str) -> list[str]:
     ["'a b'", 'a b']
     """
     found: list[str] = []
-    url = _URL.match(dsn.strip())
+    url = _URL.match(dsn.strip()) or _URL_LIKE.match(dsn.strip())
     found += _url_passwords(url["rest"]) if url else _keyword_passwords(dsn)
     env = os.environ.get("PGPASSWORD")
     if env:
@@ -122,11 +139,13 @@ def redact(dsn: str) -> str:
         at = _userinfo_end(rest)
         if at >= 0 and ":" in rest[:at]:
             rest = rest[:at].split(":", 1)[0] + ":" + MASK + rest[at:]
-        rest = _QUERY_PASSWORD.sub(lambda m: m["key"] + MASK, rest)
+        rest = _QUERY_PASSWORD.sub(
+            lambda m: m["key"] + MASK if m["name"].lower() not in _SAFE_KEYWORDS else m.group(0), rest
+        )
         text = url["scheme"] + rest
     else:
         text = _KEYWORD_VALUE.sub(
-            lambda m: f"{m['key']}={MASK}" if m["key"].lower() == "password" else m.group(0), text
+            lambda m: f"{m['key']}={MASK}" if m["key"].lower() not in _SAFE_KEYWORDS else m.group(0), text
         )
     return redact_text(text, dsn)
 
@@ -164,7 +183,22 @@ def describe(exc: BaseException, dsn: str | None, doing: str, timeout_ms: int | 
         reason = f"timed out after {timeout_ms / 1000:g} s (statement_timeout): {reason}"
     elif sqlstate == "42501":
         reason = f"missing privileges: {reason}"
+    if dsn is not None and _malformed(dsn):
+        # A malformed DSN: libpq quotes pieces of it back (``missing "=" after "…"``). Keep the
+        # quoted option names, which say what is wrong; hide every other quoted piece.
+        reason = re.sub(r'"([^"]*)"', lambda m: m.group(0) if _OPTION_NAME.fullmatch(m[1]) else f'"{MASK}"', reason)
     return DatabaseError(redact_text(f"{doing}: {reason}", dsn), sqlstate)
+
+
+def _malformed(dsn: str) -> bool:
+    """Whether libpq cannot even parse ``dsn`` (its error then quotes pieces of it)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(dsn)
+    except Exception:
+        return True
+    return False
 
 
 def connect(

@@ -12,6 +12,7 @@ from bgmigrate import operations as ops
 from bgmigrate.catalogue import Catalogue
 from bgmigrate.checks import discover
 from bgmigrate.checks.api import Hit, OpContext, RegisteredRule, TableSize
+from bgmigrate.checks.history import NewTables, Prefix, new_table_changes
 from bgmigrate.findings import Finding, InputError, Severity
 from bgmigrate.locks import ACCESS_EXCLUSIVE, lock_taken
 from bgmigrate.migration import Migration
@@ -74,7 +75,10 @@ def analyse(
     registry = discover()
     hits: list[tuple[str, Hit]] = []
     state = _TxState(in_transaction=migration.implicit_transaction)
-    new_tables: set[tuple[str, str]] = set()
+    # Each context sees the operations and new tables *before* it as views over one shared
+    # history, never as copies: a copy per operation made a file of N statements cost N².
+    new_tables = NewTables()
+    done: list[ops.Operation] = []
     seen: list[tuple[ops.Operation, OpContext]] = []
     block: Statement | None = None  # the DO block whose statements are being walked
     for op in operations:
@@ -92,15 +96,16 @@ def analyse(
             settings=settings,
             in_transaction=in_tx,
             lock_timeout_set=state.lock_timeout or state.local_lock_timeout,
-            earlier=tuple(o for o, _ in seen),
+            earlier=Prefix(done, len(done)),
             exclusive_lock_holder=state.holder if in_tx else None,
-            new_tables=frozenset(new_tables),
+            new_tables=new_tables.now(),
         )
         for rule in _rules_for(type(op)):
             assert rule.on_op is not None
             hits.extend((rule.name, _with_size(hit, ctx)) for hit in rule.on_op(op, ctx))
         seen.append((op, ctx))
-        track_new_tables(op, new_tables)
+        done.append(op)
+        new_tables.track(op)
         if in_tx and state.holder is None and _takes_exclusive_on_existing(op, ctx):
             state.holder = op
         state.observe(op)
@@ -137,12 +142,11 @@ def _with_size(hit: Hit, ctx: OpContext) -> Hit:
 
 def track_new_tables(op: ops.Operation, new_tables: set[tuple[str, str]]) -> None:
     """Keep ``new_tables`` (created in this migration, so no traffic yet) up to date after ``op``."""
-    if isinstance(op, ops.CreateTable):
-        new_tables.add(op.target.key)
-    elif isinstance(op, ops.RenameTable) and op.target.key in new_tables:
-        new_tables.add((op.target.key[0], op.new_name))
-    elif isinstance(op, ops.DropTable):
-        new_tables.discard(op.target.key)
+    for key, present in new_table_changes(op, new_tables):
+        if present:
+            new_tables.add(key)
+        else:
+            new_tables.discard(key)
 
 
 def _takes_exclusive_on_existing(op: ops.Operation, ctx: OpContext) -> bool:

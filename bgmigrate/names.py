@@ -1,27 +1,12 @@
-"""Object names as PostgreSQL resolves them, and identifier quoting for generated SQL."""
+"""Object names as PostgreSQL resolves them (quoting lives in ``bgmigrate.sqlquote``)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-_PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")
+from bgmigrate.sqlquote import quote_ident, quote_qualified
 
-# Reserved words that must be quoted even when lower-case (PostgreSQL's reserved list).
-_RESERVED = frozenset(
-    ["all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "both", "case", "cast", "check", "collate", "column", "constraint", "create", "current_catalog", "current_date", "current_role", "current_time", "current_timestamp", "current_user", "default", "deferrable", "desc", "distinct", "do", "else", "end", "except", "false", "fetch", "for", "foreign", "from", "grant", "group", "having", "in", "initially", "intersect", "into", "lateral", "leading", "limit", "localtime", "localtimestamp", "not", "null", "offset", "on", "only", "or", "order", "placing", "primary", "references", "returning", "select", "session_user", "some", "symmetric", "system_user", "table", "then", "to", "trailing", "true", "union", "unique", "user", "using", "variadic", "when", "where", "window", "with", "authorization", "binary", "collation", "concurrently", "cross", "current_schema", "freeze", "full", "ilike", "inner", "is", "isnull", "join", "left", "like", "natural", "notnull", "outer", "overlaps", "right", "similar", "tablesample", "verbose"]
-)
-
-
-def quote_ident(name: str) -> str:
-    """Quote an identifier only when PostgreSQL needs it.
-
-    >>> quote_ident("orders"), quote_ident("Order"), quote_ident("user"), quote_ident('a"b')
-    ('orders', '"Order"', '"user"', '"a""b"')
-    """
-    if _PLAIN.fullmatch(name) and name not in _RESERVED:
-        return name
-    return '"' + name.replace('"', '""') + '"'
+__all__ = ["Name", "fold_ident", "quote_ident"]
 
 
 def fold_ident(raw: str, quoted: bool) -> str:
@@ -51,10 +36,7 @@ class Name:
         >>> Name("Orders", "shop").sql()
         'shop."Orders"'
         """
-        if self.schema:
-            return f"{quote_ident(self.schema)}.{quote_ident(self.name)}"
-        return quote_ident(self.name)
+        return quote_qualified(self.name, self.schema)
 
     def __str__(self) -> str:
         return f"{self.schema}.{self.name}" if self.schema else self.name
-

@@ -14,23 +14,41 @@ from bgmigrate.sql_tokens import tokenize
 NAMEDATALEN = 64
 
 
+def clip(text: str, max_bytes: int) -> str:
+    """The longest start of ``text`` that fits ``max_bytes`` UTF-8 bytes without splitting a character.
+
+    >>> clip("abc", 2), clip("aé", 2), clip("aé", 3)
+    ('ab', 'a', 'aé')
+    """
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= max_bytes:
+        return text
+    return data[:max_bytes].decode("utf-8", "ignore")
+
+
 def object_name(name1: str, name2: str | None, label: str | None) -> str:
     """PostgreSQL's ``makeObjectName``: shorten the longer part until the whole fits 63 bytes.
+
+    Lengths are counted in bytes, as PostgreSQL counts them, and a part is never cut inside a
+    multibyte character.
 
     >>> object_name("orders", "customer_id", "fkey")
     'orders_customer_id_fkey'
     >>> len(object_name("a" * 50, "b" * 50, "idx"))
     63
+    >>> len(object_name("a" + "é" * 40, None, "pkey").encode())  # 58 bytes free: 57 without splitting é
+    62
     """
     overhead = (len(label) + 1 if label else 0) + (1 if name2 else 0)
     avail = NAMEDATALEN - 1 - overhead
-    n1, n2 = len(name1), len(name2 or "")
+    n1 = len(name1.encode("utf-8", "surrogatepass"))
+    n2 = len((name2 or "").encode("utf-8", "surrogatepass"))
     while n1 + n2 > avail:
         if n1 > n2:
             n1 -= 1
         else:
             n2 -= 1
-    parts = [name1[:n1]] + ([name2[:n2]] if name2 else []) + ([label] if label else [])
+    parts = [clip(name1, n1)] + ([clip(name2, n2)] if name2 else []) + ([label] if label else [])
     return "_".join(parts)
 
 

@@ -79,7 +79,10 @@ def _constraint_from_spec(table: Table, spec: ops.ConstraintSpec) -> Constraint:
 
 
 def _create_table(schema: Schema, op: ops.CreateTable, migration: str) -> None:
-    if op.if_not_exists and schema.table(op.target) is not None:
+    existing = schema.table(op.target)
+    # A table the live database already has stays as it is (with its size): this CREATE is an
+    # applied migration replayed, and must judge what follows as linting that file alone would.
+    if existing is not None and (op.if_not_exists or existing.live):
         return
     name = Name(op.target.name, op.target.schema or "public")
     table = Table(name, created_by=migration)

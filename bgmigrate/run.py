@@ -23,14 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bgmigrate.cache import ResultCache, SequenceResult, Warn
+from bgmigrate.alembic_loader import AlembicLoader
+from bgmigrate.cache import FileResult, FolderEntry, ResultCache, SequenceResult, Warn, sequence_result
 from bgmigrate.catalogue import Catalogue, load_catalogue
-from bgmigrate.config import Config, find_config, load_config, with_overrides
-from bgmigrate.findings import Finding, InputError, Severity
+from bgmigrate.config import Config, check_selectors, find_config, load_config, with_overrides
+from bgmigrate.findings import InputError, Severity
 from bgmigrate.migration import Migration
 from bgmigrate.result import LintResult
 from bgmigrate.schema import Schema
-from bgmigrate.selection import RuleSelection, select_rules
+from bgmigrate.selection import RuleSelection, SelectionError, known_selectors, select_rules, selects_something
 
 if TYPE_CHECKING:
     from bgmigrate.operations import Operation
@@ -54,6 +55,8 @@ class LintRequest:
     overrides: dict[str, object] = field(default_factory=dict)
     dsn: str | None = None  # lint against this live database (read-only)
     schema_path: str | None = None  # or against a snapshot written by `bgmigrate inspect`
+    alembic_mode: str = "run"  # run: revisions run in a worker process; static: read, never run
+    alembic_timeout: float = 60.0  # seconds one revision may take in the worker
 
 
 @dataclass
@@ -295,64 +298,112 @@ def _import_before_fork(sources: Sequence[SourceFile]) -> None:
 
 @dataclass
 class _Replay:
-    """One folder being linted: the schema so far and what the migrations replayed onto it produced."""
+    """One folder being linted: the schema so far, replayed onto by each migration in turn."""
 
     config: Config
     catalogue: Catalogue
     selection: RuleSelection
-    schema: Schema = field(default_factory=Schema)  # a copy of the live base, when there is one
-    findings: list[Finding] = field(default_factory=list)
-    errors: list[InputError] = field(default_factory=list)
-    linted: list[Migration] = field(default_factory=list)
+    schema: Schema = field(default_factory=Schema)
 
-    def lint(self, migration: Migration, parsed: tuple[list[Operation], list[InputError]]) -> None:
+    def lint(self, migration: Migration, parsed: tuple[list[Operation], list[InputError]]) -> FileResult:
         from bgmigrate.linter import lint_migrations
 
         settings = self.config.settings
         findings, errors = lint_migrations(
             [migration], self.catalogue, settings, self.selection, schema=self.schema, parsed=[parsed]
         )
-        self.findings.extend(findings)
-        self.errors.extend(errors)
-        self.linted.append(migration)
+        return FileResult(migration.path, True, tuple(findings), tuple(errors))
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One file in replay order: an Alembic revision comes read already (its order needs it)."""
+
+    source: SourceFile
+    migration: Migration | None = None
+    error: InputError | None = None  # why it cannot be linted
+
+
+def _unread(item: _Item, error: InputError) -> FileResult:
+    return FileResult(item.source.shown, False, (), (error,))
 
 
 def lint_sequence(
-    sources: Sequence[SourceFile],
+    items: Sequence[_Item],
     config: Config,
     catalogue: Catalogue,
     selection: RuleSelection,
     jobs: int = 0,
-    base: Schema | None = None,
-) -> tuple[SequenceResult, dict[str, str]]:
-    """Lint one folder's files (in run order) against each other; also each linted file's text.
+    schema: Schema | None = None,
+    *,
+    offset: int = 0,
+    snapshot_at: frozenset[int] = frozenset(),
+) -> tuple[list[FileResult], dict[int, object]]:
+    """Lint files in replay order, each against the schema the ones before it built.
 
-    SQL files replay as soon as they are parsed, while workers parse the later ones; Alembic
-    revisions wait for all of them, since their order comes from the revision graph.
+    ``schema`` is replayed onto (the caller passes a copy); ``offset`` files came before
+    ``items``. Returns each item's result and the schema (as data) before each position in
+    ``snapshot_at`` (and after the last, when its position is there). SQL files replay as soon
+    as they are parsed, while helper processes parse the later ones.
     """
-    # Replay changes the schema it is given: every folder starts from its own copy of the base.
-    replay = _Replay(config, catalogue, selection, schema=copy.deepcopy(base) if base is not None else Schema())
-    read_errors: list[InputError] = []
-    alembic: dict[str, tuple[Migration, tuple[list[Operation], list[InputError]]]] = {}
-    for outcome in _load_stream(sources, config, jobs):
+    from bgmigrate.linter import parse_migration
+    from bgmigrate.schema_codec import schema_to_data
+
+    replay = _Replay(config, catalogue, selection, schema=schema if schema is not None else Schema())
+    unparsed = [item.source for item in items if item.migration is None and item.error is None]
+    stream = _load_stream(unparsed, config, jobs)
+    results: list[FileResult] = []
+    snapshots: dict[int, object] = {}
+    for position, item in enumerate(items, start=offset):
+        if position in snapshot_at:
+            snapshots[position] = schema_to_data(replay.schema)
+        if item.error is not None:
+            results.append(_unread(item, item.error))
+            continue
+        if item.migration is not None:
+            outcome: Loaded = (item.migration, *parse_migration(item.migration))
+        else:
+            outcome = next(stream)
         if isinstance(outcome, InputError):
-            read_errors.append(outcome)
+            results.append(_unread(item, outcome))
             continue
         migration, operations, parse_errors = outcome
-        if migration.kind == "alembic":
-            alembic[migration.path] = (migration, (operations, parse_errors))
+        results.append(replay.lint(migration, (operations, parse_errors)))
+    if offset + len(items) in snapshot_at:
+        snapshots[offset + len(items)] = schema_to_data(replay.schema)
+    return results, snapshots
+
+
+def _prepare(run: _GroupRun, sources: Sequence[SourceFile]) -> tuple[list[_Item], bool]:
+    """The folder's files in replay order, Alembic revisions read; and whether caching may keep it.
+
+    SQL files come in the order given, then revisions in the order of their graph, then the
+    revisions that could not be read.
+    """
+    sql: list[_Item] = []
+    revisions: dict[str, _Item] = {}
+    failed: list[_Item] = []
+    lasting = True
+    for source in sources:
+        if source.path.suffix != ".py":
+            sql.append(_Item(source))
+        elif source.data is None:
+            failed.append(_Item(source, error=InputError(source.shown, 0, source.error)))
         else:
-            replay.lint(migration, (operations, parse_errors))
-    if alembic:
+            store = run.cache.store if run.cache is not None else None
+            fingerprint = run.cache.fingerprint if run.cache is not None else ""
+            loaded = run.alembic.load(source.path, source.shown, source.data, store, fingerprint)
+            lasting = lasting and loaded.lasting
+            if isinstance(loaded.outcome, InputError):
+                failed.append(_Item(source, error=loaded.outcome))
+            else:
+                revisions[source.shown] = _Item(source, migration=loaded.outcome)
+    if revisions:
         from bgmigrate.ordering import order_alembic
 
-        ordered, _problems = order_alembic([m for m, _ in alembic.values()])
-        for migration in ordered:
-            replay.lint(migration, alembic[migration.path][1])
-    result = SequenceResult(
-        tuple(replay.findings), (*read_errors, *replay.errors), tuple(m.path for m in replay.linted)
-    )
-    return result, {m.path: m.text for m in replay.linted}
+        ordered, _problems = order_alembic([item.migration for item in revisions.values() if item.migration])
+        return [*sql, *(revisions[m.path] for m in ordered), *failed], lasting
+    return [*sql, *failed], lasting
 
 
 # ---- the cache -------------------------------------------------------------------------------
@@ -368,9 +419,8 @@ class _CacheContext:
 
 
 def _cacheable(sources: Sequence[SourceFile]) -> bool:
-    # Alembic revisions run project code (models, enums) whose content the key cannot see, and an
-    # unreadable file's error is no result worth keeping: lint those folders afresh every time.
-    return all(s.data is not None and s.path.suffix == ".sql" for s in sources)
+    # An unreadable file's error is no result worth keeping: lint such folders afresh every time.
+    return all(s.data is not None for s in sources)
 
 
 @dataclass(frozen=True)
@@ -383,27 +433,87 @@ class _GroupRun:
     jobs: int
     cache: _CacheContext | None
     shown: set[str]  # display paths of the files the user asked about
+    alembic: AlembicLoader
     base: Schema | None = None  # the live database or snapshot to start from
 
 
 def _lint_folder(run: _GroupRun, folder: Path, sources: Sequence[SourceFile]) -> tuple[SequenceResult, dict[str, str]]:
-    """A folder's result from the cache when its key matches, else linted (and then stored)."""
+    """A folder's result: cached files' results reused up to the first changed one, the rest linted."""
+    items, lasting = _prepare(run, sources)
+    texts = _texts(items, run.shown)
     cache = run.cache
+    # Replay changes the schema it is given: every folder starts from its own copy of the base.
+    base = copy.deepcopy(run.base) if run.base is not None else Schema()
     if cache is None or not _cacheable(sources):
-        return lint_sequence(sources, run.config, run.catalogue, run.selection, run.jobs, run.base)
-    from bgmigrate.cache import sequence_key, slot_name
+        results, _ = lint_sequence(items, run.config, run.catalogue, run.selection, run.jobs, base)
+        return sequence_result(results), texts
+    from bgmigrate.cache import chain_keys, chain_start, slot_name
 
     slot = slot_name(folder, cache.settings_key)
-    key = sequence_key(cache.fingerprint, cache.settings_key, ((s.shown, s.data or b"") for s in sources))
-    hit = cache.store.load(slot, key)
-    if hit is not None:
-        # Cacheable sources are SQL files, whose text is exactly their bytes decoded.
-        wanted = run.shown.intersection(hit.loaded)
-        texts = {s.shown: (s.data or b"").decode("utf-8") for s in sources if s.shown in wanted}
-        return hit, texts
-    result, texts = lint_sequence(sources, run.config, run.catalogue, run.selection, run.jobs, run.base)
-    cache.store.store(slot, key, result)
-    return result, texts
+    keys = chain_keys(chain_start(cache.fingerprint, cache.settings_key), _chain_files(items))
+    entry = cache.store.load(slot)
+    reused, schema = _resume_point(entry, keys, cache)
+    if entry is not None and reused == len(items):
+        return sequence_result(entry.files[:reused]), texts
+    kept = list(entry.files[:reused]) if entry is not None else []
+    wanted = _snapshot_points(items, run.shown)
+    results, snapshots = lint_sequence(
+        items[reused:], run.config, run.catalogue, run.selection, run.jobs, schema or base,
+        offset=reused, snapshot_at=frozenset(p for p in wanted if p >= reused),
+    )  # fmt: skip
+    if lasting:
+        if entry is not None:
+            snapshots.update({p: s for p, s in entry.snapshots.items() if p <= reused and p in wanted})
+        cache.store.store(slot, FolderEntry(tuple(keys), (*kept, *results), snapshots))
+    return sequence_result([*kept, *results]), texts
+
+
+def _chain_files(items: Sequence[_Item]) -> list[tuple[str, bytes]]:
+    return [(item.source.shown, item.source.data or b"") for item in items]
+
+
+def _texts(items: Sequence[_Item], shown: set[str]) -> dict[str, str]:
+    """The text of each file the user asked about, for code frames (a file's text is its bytes)."""
+    found: dict[str, str] = {}
+    for item in items:
+        data = item.source.data
+        if item.source.shown in shown and data is not None and item.error is None:
+            with contextlib.suppress(UnicodeDecodeError):
+                found[item.source.shown] = data.decode("utf-8")
+    return found
+
+
+def _resume_point(entry: FolderEntry | None, keys: Sequence[str], cache: _CacheContext) -> tuple[int, Schema | None]:
+    """How many leading files' results to reuse, and the schema after them (None: start afresh).
+
+    Only as far as a stored schema reaches: results are reused up to the latest snapshot within
+    the files whose chain keys still agree (all of them, when every key agrees).
+    """
+    if entry is None:
+        return 0, None
+    agree = entry.reusable(keys)
+    if agree == len(keys) == len(entry.chain):
+        return agree, None
+    from bgmigrate.schema_codec import schema_from_data
+
+    for position in sorted((p for p in entry.snapshots if 0 < p <= agree), reverse=True):
+        try:
+            return position, schema_from_data(entry.snapshots[position])
+        except (ValueError, KeyError, TypeError):
+            cache.store.warn("a cache entry holds a corrupt schema; replaying its files instead")
+    return 0, None
+
+
+def _snapshot_points(items: Sequence[_Item], shown: set[str]) -> set[int]:
+    """Where to keep the replayed schema: before the last file, before the first asked about, at the end.
+
+    Editing the newest migration (pre-commit) then replays only that file.
+    """
+    points = {len(items), max(len(items) - 1, 0)}
+    first = next((i for i, item in enumerate(items) if item.source.shown in shown), None)
+    if first is not None:
+        points.add(first)
+    return points
 
 
 class _CacheOpener:
@@ -463,14 +573,19 @@ def run_lint(
     changed = _changed_since(request.diff_ref) if request.diff_ref else None
     base = _base_schema(request)
     caches = _CacheOpener(request, catalogue, warn)
-    base_key = _schema_digest(base) if base is not None else ""
+    base_key = (_schema_digest(base) if base is not None else "") + f"-alembic:{request.alembic_mode}"
     fail_on = Severity.ERROR
-    with _fewer_collections():
-        for group in groups:
-            fail_on = Severity.parse(group.config.fail_on)
-            report = group.report if changed is None else group.report & changed
-            cache = caches.open(group.config, base_key)
-            _lint_group(group, {_shown(p) for p in report}, catalogue, request.jobs, cache, result, base)
+    alembic = AlembicLoader(request.alembic_mode, request.alembic_timeout)
+    try:
+        with _fewer_collections():
+            for group in groups:
+                fail_on = Severity.parse(group.config.fail_on)
+                report = group.report if changed is None else group.report & changed
+                cache = caches.open(group.config, base_key)
+                shown = {_shown(p) for p in report}
+                _lint_group(group, shown, catalogue, request.jobs, cache, result, base, alembic)
+    finally:
+        alembic.close()
     return result, fail_on
 
 
@@ -501,10 +616,11 @@ def _lint_group(
     jobs: int,
     cache: _CacheContext | None,
     result: LintResult,
-    base: Schema | None = None,
+    base: Schema | None,
+    alembic: AlembicLoader,
 ) -> None:
-    selection = select_rules(catalogue, group.config.settings)
-    run = _GroupRun(group.config, catalogue, selection, jobs, cache, shown, base)
+    selection = _selection(catalogue, group.config)
+    run = _GroupRun(group.config, catalogue, selection, jobs, cache, shown, alembic, base)
     for folder, files in group.sequences.items():
         ordered = [(path, _shown(path)) for path in _run_order(files)]
         if base is not None:
@@ -515,6 +631,16 @@ def _lint_group(
             continue  # context for no file the user asked about (--diff)
         outcome, texts = _lint_folder(run, folder, [read_source(path, name) for path, name in ordered])
         _collect(result, outcome, texts, shown)
+
+
+def _selection(catalogue: Catalogue, config: Config) -> RuleSelection:
+    """The rules a group runs; a rule name nobody knows is an error at the line that wrote it."""
+    check_selectors(config, lambda selector: selects_something(catalogue, selector), known_selectors(catalogue))
+    try:
+        return select_rules(catalogue, config.settings)
+    except SelectionError as exc:
+        # The file's own names were checked above: this one came from the command line.
+        raise SelectionError(f"--select/--ignore: {exc}") from None
 
 
 @contextlib.contextmanager

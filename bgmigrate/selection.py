@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from dataclasses import dataclass
 
-from bgmigrate.catalogue import Catalogue
+from bgmigrate.catalogue import GROUPS, Catalogue
 from bgmigrate.findings import Severity
 from bgmigrate.settings import LintSettings
 
@@ -39,8 +40,20 @@ def names_for(catalogue: Catalogue, selector: str) -> set[str]:
     """Rule names a selector (name, code, prefix, group, alias, ``all``) stands for."""
     found = {e.name for e in catalogue.select(selector)}
     if not found:
-        raise SelectionError(f"unknown rule selector {selector!r}")
+        close = difflib.get_close_matches(selector.strip().lower(), sorted(known_selectors(catalogue)), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise SelectionError(f"unknown rule selector {selector!r}{hint}")
     return found
+
+
+def known_selectors(catalogue: Catalogue) -> set[str]:
+    """Every whole word a selector may be: rule names, codes, groups and ``all``."""
+    return {e.name for e in catalogue} | {e.code.lower() for e in catalogue} | set(GROUPS) | {"all"}
+
+
+def selects_something(catalogue: Catalogue, selector: str) -> bool:
+    """Whether ``selector`` names at least one rule."""
+    return bool(catalogue.select(selector))
 
 
 def select_rules(catalogue: Catalogue, settings: LintSettings) -> RuleSelection:

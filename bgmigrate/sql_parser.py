@@ -429,6 +429,11 @@ def _dml_handler(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
 
 
 def _dml(stmt: Statement, sql: str) -> list[ops.Operation]:
+    from bgmigrate.sql_dml_fast import fast_dml  # plain INSERT/UPDATE/DELETE: no sqlglot needed
+
+    found = fast_dml(stmt, sql)
+    if found is not None:
+        return found
     from bgmigrate.sql_dml import parse_dml
 
     return parse_dml(stmt, sql)

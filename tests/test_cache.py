@@ -12,12 +12,16 @@ from click.testing import CliRunner
 from bgmigrate import run as run_module
 from bgmigrate.cache import (
     DIR_NAME,
+    FORMAT,
+    FileResult,
+    FolderEntry,
     ResultCache,
     SequenceResult,
     cache_dir,
     decode_entry,
     encode_entry,
     engine_fingerprint,
+    sequence_result,
 )
 from bgmigrate.catalogue import load_catalogue, rules_dir
 from bgmigrate.cli import main
@@ -75,7 +79,7 @@ def same(a: LintResult, b: LintResult) -> bool:
 
 
 def entries(root: Path) -> list[Path]:
-    return sorted((root / "v1").glob("*.json"))
+    return sorted((root / FORMAT).glob("*.json"))
 
 
 def test_a_hit_gives_what_a_cold_run_gives_without_linting(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -107,8 +111,9 @@ def test_the_cache_folder_is_tagged_ignored_and_json(project: Path) -> None:
     assert (root / ".gitignore").read_text().splitlines()[-1] == "*"
     [entry] = entries(root)
     data = json.loads(entry.read_text(encoding="utf-8"))
-    assert set(data) == {"key", "findings", "errors", "loaded"}
-    assert not list((root / "v1").glob("*.tmp")), "writes go through a temporary file and a rename"
+    assert set(data) == {"chain", "files", "snapshots"}
+    assert [f["path"] for f in data["files"]] == ["migrations/0001_create.sql", "migrations/0002_change.sql"]
+    assert not list((root / FORMAT).glob("*.tmp")), "writes go through a temporary file and a rename"
 
 
 def test_the_cache_lives_beside_the_config_file_else_in_the_cwd(
@@ -235,10 +240,11 @@ def _corrupt(good: bytes, kind: str) -> bytes:
     if kind == "truncated":
         return good[: len(good) // 2]
     data = json.loads(good)
+    finding = next(f for r in data["files"] for f in r["findings"])
     if kind == "wrong-types":
-        data["findings"][0]["line"] = "1"
+        finding["line"] = "1"
     else:
-        data["findings"][0]["severity"] = "catastrophic"
+        finding["severity"] = "catastrophic"
     return json.dumps(data).encode()
 
 
@@ -319,9 +325,13 @@ def test_entries_round_trip_exactly() -> None:
         for severity, table in ((Severity.ERROR, "orders"), (Severity.WARNING, None), (Severity.INFO, "s.t"))
     )
     errors = (InputError("a.sql", 0, "cannot read: Permission denied"), InputError("b.sql", 7, "syntax error"))
-    original = SequenceResult(findings, errors, ("a.sql", "b.sql"))
-    assert decode_entry(encode_entry("k", original), "k") == original
-    assert decode_entry(encode_entry("k", original), "other key") is None
+    files = (
+        FileResult("a.sql", True, findings, errors[1:]),
+        FileResult("b.sql", False, (), errors[:1]),
+    )
+    original = FolderEntry(("k1", "k2"), files, {1: {"tables": []}, 2: {}})
+    assert decode_entry(encode_entry(original)) == original
+    assert sequence_result(files) == SequenceResult(findings, (errors[0], errors[1]), ("a.sql",))
 
 
 def test_a_stale_entry_is_replaced_not_accumulated(project: Path) -> None:
@@ -334,9 +344,9 @@ def test_a_stale_entry_is_replaced_not_accumulated(project: Path) -> None:
 def test_the_store_writes_atomically(tmp_path: Path) -> None:
     warnings: list[str] = []
     store = ResultCache(tmp_path / "c", warnings.append)
-    result = SequenceResult((), (), ("x.sql",))
-    store.store("slot", "key", result)
-    assert store.load("slot", "key") == result
-    assert store.load("slot", "another") is None
-    assert store.load("missing", "key") is None
+    entry = FolderEntry(("k",), (FileResult("x.sql", True, (), ()),), {})
+    store.store("slot", entry)
+    assert store.load("slot") == entry
+    assert store.load("missing") is None
+    assert not list(store.entries.glob("*.tmp"))
     assert warnings == []

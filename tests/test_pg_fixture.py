@@ -35,8 +35,7 @@ def test_each_test_gets_its_own_empty_database(pg_dsn: str, run: str) -> None:
     _seen_databases.add(name)
     with psycopg.connect(pg_dsn) as conn:
         tables = conn.execute(
-            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = 'public'"
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
         ).fetchone()
         assert tables == (0,)
         conn.execute(f"CREATE TABLE marker_{run} (id int)")
@@ -102,3 +101,41 @@ def test_missing_database_fails_in_ci_and_skips_elsewhere(
     with pytest.raises(outcome):
         give_up("no PostgreSQL available")
     assert os.environ["CI"] == ci
+
+
+def test_a_returned_database_is_reused_only_when_verified_empty(pg_server: PgServer) -> None:
+    # Reuse is what keeps the suite fast; it must never leak one test's objects into the next.
+    first = pg_server.create_database()
+    with psycopg.connect(first, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA app; CREATE TABLE app.t (id serial PRIMARY KEY)")
+        conn.execute("CREATE TABLE public.u (id int); CREATE TYPE mood AS ENUM ('a')")
+        conn.execute("CREATE FUNCTION public.f() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+
+    pg_server.drop_database(first)
+    assert pg_server._pool, "a database that reset cleanly goes back to the pool"
+    second = pg_server.create_database()
+    try:
+        assert dbname_of(second) != dbname_of(first)
+        with psycopg.connect(second) as conn:
+            leftovers = conn.execute(
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+            ).fetchone()
+            schemas = conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'app'").fetchone()
+            types = conn.execute("SELECT count(*) FROM pg_type WHERE typname = 'mood'").fetchone()
+        assert (leftovers, schemas, types) == ((0,), (0,), (0,))
+    finally:
+        pg_server.drop_database(second)
+
+
+def test_a_database_the_reset_cannot_prove_clean_is_dropped(pg_server: PgServer) -> None:
+    # Default privileges survive DROP SCHEMA: the fingerprint must catch them and force a drop.
+    dsn = pg_server.create_database()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO PUBLIC")
+    pooled_before = list(pg_server._pool)
+    pg_server.drop_database(dsn)
+    assert pg_server._pool == pooled_before
+    with pg_server.connect() as conn:
+        left = conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (dbname_of(dsn),)).fetchone()
+    assert left == (0,)

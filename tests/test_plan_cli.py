@@ -92,16 +92,36 @@ def test_unknown_key_is_a_visible_assumption(tmp_path: Path) -> None:
 
 def test_unsupported_statements_pass_through_with_a_note(tmp_path: Path) -> None:
     write(tmp_path, "001_t.sql", "CREATE TABLE t (id int PRIMARY KEY, a int);")
-    sql = "DO $$ BEGIN EXECUTE 'SELECT 1'; END $$;\nTRUNCATE t;\nALTER TABLE t ADD COLUMN b int;\nSET lock_timeout = '5s';\n"
+    sql = "DO $$ BEGIN EXECUTE 'SELECT 1'; END $$;\nREINDEX INDEX CONCURRENTLY t_pkey;\nALTER TABLE t ADD COLUMN b int;\nSET lock_timeout = '5s';\n"
     path = write(tmp_path, "002_misc.sql", sql)
-    code, _, stderr = run(str(path), "--out", str(tmp_path / "out"))
+    code, stdout, stderr = run(str(path), "--out", str(tmp_path / "out"))
     assert code == 0, stderr
+    assert "unparsed-statement" in stdout  # a warning lint still reports, not a refusal
     expand = (tmp_path / "out" / "01_expand.sql").read_text()
-    assert "DO $$ BEGIN EXECUTE 'SELECT 1'; END $$;" in expand and "TRUNCATE t;" in expand
+    assert "DO $$ BEGIN EXECUTE 'SELECT 1'; END $$;" in expand and "REINDEX INDEX CONCURRENTLY t_pkey;" in expand
     md = (tmp_path / "out" / "PLAN.md").read_text()
     assert "line 1: DO $$ BEGIN EXECUTE 'SELECT 1'; END $$ — not analysed" in md
-    assert "line 2: TRUNCATE t — bgmigrate has no online recipe" in md
     assert "line 4: SET lock_timeout = '5s' — left out" in md
+
+
+@pytest.mark.parametrize(
+    ("statement", "rule", "phase"),
+    [
+        ("TRUNCATE t", "truncate-table", "expand"),
+        ("ALTER TABLE t ADD CONSTRAINT t_x EXCLUDE USING gist (a WITH =)", "exclusion-constraint", "expand"),
+        ("VACUUM FULL t", "table-rewrite", "expand"),
+        ("DELETE FROM t", "delete-all-rows", "migrate"),
+    ],
+)
+def test_a_phase_lint_would_fault_is_a_refusal(tmp_path: Path, statement: str, rule: str, phase: str) -> None:
+    """Issue 9 C11: the plan's own phase files are linted; any error there refuses, naming rule and phase."""
+    write(tmp_path, "001_t.sql", "CREATE TABLE t (id int PRIMARY KEY, a int);")
+    path = write(tmp_path, "002_misc.sql", statement + ";\n")
+    code, stdout, stderr = run(str(path), "--out", str(tmp_path / "out"))
+    assert code == 2 and stdout == "" and stderr.count("\n") == 1, stderr
+    assert f"its {phase} phase (0" in stderr and f"would ship error {rule}:" in stderr
+    assert f"bgmigrate explain {rule}" in stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_dsn_password_is_never_shown(tmp_path: Path) -> None:

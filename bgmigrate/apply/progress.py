@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,6 +20,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.text import Text
+
+from bgmigrate.safetext import display
 
 
 class BackfillProgress(Protocol):
@@ -96,7 +99,7 @@ class RichProgress:
 
     def begin(self, label: str, total: int) -> None:
         self.bar.start()
-        self.task = self.bar.add_task(label, total=total)
+        self.task = self.bar.add_task(escape(display(label)), total=total)  # a name may hold "[" or a newline
 
     def advance(self, walked: int) -> None:
         if self.task is not None:

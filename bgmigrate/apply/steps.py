@@ -16,6 +16,7 @@ from bgmigrate.apply.retry import OnRetry, with_retries
 from bgmigrate.apply.runner import run_sql
 from bgmigrate.apply.state import DONE, Checkpoint, PlanState
 from bgmigrate.plan.model import Phase, Step
+from bgmigrate.safetext import display
 
 T = TypeVar("T")
 
@@ -31,7 +32,7 @@ class StepRunner:
 
     def label(self, index: int, verb: str = "step") -> str:
         step = self.phase.steps[index - 1]
-        return f"{self.phase.name} {verb} {index}/{len(self.phase.steps)} ({step.description})"
+        return f"{self.phase.name} {verb} {index}/{len(self.phase.steps)} ({display(step.description)})"
 
     def run_sql(
         self,

@@ -10,6 +10,7 @@ with the catalogue's code and severity.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from bgmigrate import operations as ops
@@ -79,7 +80,7 @@ class OpContext:
     # The first operation of the open transaction that took ACCESS EXCLUSIVE on an existing table.
     exclusive_lock_holder: ops.Operation | None = None
     # Tables created earlier in this same migration (no traffic yet).
-    new_tables: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+    new_tables: AbstractSet[tuple[str, str]] = field(default_factory=frozenset)
 
     @property
     def pg_version(self) -> int:

@@ -111,7 +111,9 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 
 def _say(message: str) -> None:
-    click.echo(message)
+    from bgmigrate.safetext import display
+
+    click.echo(display(message))  # names in a message never break the line or reach the terminal raw
     sys.stdout.flush()
 
 

@@ -23,5 +23,7 @@ def explicit_base(dsn: str | None, schema_path: str | None) -> str | None:
 
 def fail(message: str, code: int = INPUT_ERROR) -> NoReturn:
     """Print ``bgmigrate: error: message`` on stderr and exit."""
-    click.echo(f"bgmigrate: error: {message}", err=True)
+    from bgmigrate.safetext import display
+
+    click.echo(f"bgmigrate: error: {display(message)}", err=True)  # one line, whatever names it quotes
     sys.exit(code)

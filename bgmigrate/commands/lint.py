@@ -33,6 +33,22 @@ _SEVERITIES = click.Choice(["error", "warning", "info"], case_sensitive=False)
 )
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file to use.")
 @click.option("--alembic-config", type=click.Path(dir_okay=False), help="Lint the versions of this Alembic project.")
+@click.option(
+    "--alembic-mode",
+    type=click.Choice(["run", "static"]),
+    default="run",
+    show_default=True,
+    help="run: import each revision and run its upgrade() offline in a worker process (runs the project's "
+    "code); static: read op.* calls from the source, executing nothing.",
+)
+@click.option(
+    "--alembic-timeout",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long one Alembic revision may run in the worker before it is an error.",
+)
 @click.option("--dsn", envvar="BGMIGRATE_DSN", metavar="DSN", help="Lint against this live database (read-only).")
 @click.option(
     "--schema", "schema_path", type=click.Path(dir_okay=False), help="Lint against a snapshot from `bgmigrate inspect`."
@@ -52,6 +68,8 @@ def lint(
     assume_in_transaction: bool | None,
     config_path: str | None,
     alembic_config: str | None,
+    alembic_mode: str,
+    alembic_timeout: float,
     dsn: str | None,
     schema_path: str | None,
     diff_ref: str | None,
@@ -69,6 +87,8 @@ def lint(
         paths=paths,
         config_path=config_path,
         alembic_config=alembic_config,
+        alembic_mode=alembic_mode,
+        alembic_timeout=alembic_timeout,
         diff_ref=diff_ref,
         use_cache=not no_cache,
         jobs=jobs,

@@ -10,6 +10,8 @@ import click
 from bgmigrate.commands.errors import explicit_base, fail
 
 if TYPE_CHECKING:
+    from bgmigrate.catalogue import Catalogue
+    from bgmigrate.findings import Finding
     from bgmigrate.migration import Migration
     from bgmigrate.schema import Schema
 
@@ -104,19 +106,45 @@ def _lint_summary(result: object, earlier: list[Migration], schema: Schema | Non
     from bgmigrate.plan.request import PlanError
 
     assert isinstance(result, Plan)
+    catalogue = load_catalogue()
     try:
-        findings = lint_phases(result, earlier, load_catalogue(), schema=schema)
+        findings = lint_phases(result, earlier, catalogue, schema=schema)
     except PhaseCheckError as exc:
         # The planner's own guards should have refused already: a plan that cannot run is never written.
         raise PlanError(
             f"the plan failed its own check, nothing written (a bgmigrate bug, please report it): {exc}"
         ) from None
+    _refuse_errors(findings, catalogue)
     if not findings:
         return "\nlint of the phases: clean"
     lines = [f"\nlint of the phases: {len(findings)} finding(s) left"]
     for f in findings[:10]:
         lines.append(f"  {Path(f.path).name}:{f.line} {f.severity.label} {f.rule}: {f.message.splitlines()[0][:100]}")
     return "\n".join(lines)
+
+
+def _refuse_errors(findings: list[Finding], catalogue: Catalogue) -> None:
+    """An error lint finds in a phase file is a hazard the plan would ship: refuse, naming it and its phase.
+
+    So is any finding that breaks the old version before contract, whatever its severity.
+    """
+    from bgmigrate.findings import Severity
+    from bgmigrate.plan.invariants import breaking_findings
+    from bgmigrate.plan.request import PlanError
+
+    breaking = breaking_findings(findings, catalogue)
+    errors = breaking + [f for f in findings if f.severity >= Severity.ERROR and f not in breaking]
+    if not errors:
+        return
+    first = errors[0]
+    name = Path(first.path).name
+    phase = name.removesuffix(".sql").partition("_")[2] or name
+    more = f" (and {len(errors) - 1} more error(s))" if len(errors) > 1 else ""
+    raise PlanError(
+        f"no safe plan: its {phase} phase ({name}:{first.line}) would ship error {first.rule}: "
+        f"{first.message.strip().splitlines()[0] if first.message.strip() else first.rule}{more}; nothing written. Run `bgmigrate explain {first.rule}` for the manual "
+        "recipe, or plan the statements it names as a migration of their own"
+    )
 
 
 def _write(result: object, out: Path, fmt: str) -> str:

@@ -14,12 +14,14 @@ import re
 from dataclasses import dataclass
 
 from bgmigrate.names import Name
+from bgmigrate.pgnames import object_name
 from bgmigrate.plan.constraints import NewConstraint, strip_name
 from bgmigrate.plan.facts import Facts
 from bgmigrate.plan.request import PlanError
 from bgmigrate.plan.sqlgen import PREFIX, in_schema_of, q, rename_ident, short_name
 from bgmigrate.schema import Column, Constraint, Index
 from bgmigrate.sql_tokens import tokenize
+from bgmigrate.sqlquote import quote_literal
 
 _NEXTVAL = re.compile(r"nextval\('((?:[^']|'')+)'(?:::regclass)?\)", re.IGNORECASE)
 
@@ -141,13 +143,13 @@ def sequence_of(default: str | None, table: Name, column: str) -> str | None:
     match = _NEXTVAL.search(default)
     if match:
         return match.group(1).replace("''", "'")
-    return in_schema_of(table, f"{table.name}_{column}_seq")
+    return in_schema_of(table, object_name(table.name, column, "seq"))  # as PostgreSQL names a serial's sequence
 
 
 def default_sql(column: Column, table: Name, name: str) -> str | None:
     """The column's default as SQL (a replayed serial's placeholder becomes its real nextval)."""
     if column.default == "nextval()":
-        return f"nextval('{sequence_of(column.default, table, name)}'::regclass)"
+        return f"nextval({quote_literal(str(sequence_of(column.default, table, name)))}::regclass)"
     return column.default
 
 

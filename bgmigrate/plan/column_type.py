@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bgmigrate import operations as ops
+from bgmigrate.names import Name
 from bgmigrate.plan import shadow
 from bgmigrate.plan.carry import Carry, plan_carry
 from bgmigrate.plan.draft import CONTRACT, EXPAND, Draft, Item, Rewrite, suppressed
+from bgmigrate.plan.narrowing import fits
 from bgmigrate.plan.sqlgen import PREFIX, q, short_name
 from bgmigrate.plan.triggers import row_expression
 from bgmigrate.sql_text import is_binary_coercible
@@ -52,6 +54,25 @@ def _until_using(text: str, toks: list[Tok]) -> str:
     return text[toks[0].start :].strip() if toks else ""
 
 
+PREPARED = "Prepared statements break at contract"
+
+
+def prepared_statements_note(table: Name) -> str:
+    """What contract does to server-side prepared statements, and what to do about it (PLAN.md says it twice)."""
+    return (
+        f"{PREPARED}: every statement a connection prepared on {table} before contract and whose result includes "
+        "the retyped column fails on EVERY execution afterwards with 'ERROR: cached plan must not change result "
+        "type', until that connection re-prepares it or closes; PL/pgSQL functions reading the table fail the same "
+        "way in sessions that ran them before. Drivers prepare on the server by default or after a few executions "
+        "(JDBC prepareThreshold, psycopg 3 prepare_threshold, asyncpg, Npgsql auto-prepare, Rails "
+        "prepared_statements). Mitigation: right after contract recycle every connection of the new version "
+        "(pool recycle / rolling restart, or DISCARD ALL on each pooled connection), or turn server-side prepared "
+        "statements off for the window. Behind pgbouncer, DISCARD ALL from a client does not reach the server "
+        "connections that hold them: with max_prepared_statements (transaction mode) or session mode, run "
+        "RECONNECT in pgbouncer's admin console (or restart it) after contract."
+    )
+
+
 def change_type(item: Item, draft: Draft, carry: Carry | None = None) -> Rewrite:
     """The recipe; ``carry`` overrides what the converted column gets (by default: all the old one had)."""
     op = item.op
@@ -63,18 +84,23 @@ def change_type(item: Item, draft: Draft, carry: Carry | None = None) -> Rewrite
         to_new, value = row_expression(op.using), f"({op.using})"
     else:
         to_new, value = f"CAST(NEW.{q(op.column)} AS {new_type})", f"CAST({q(op.column)} AS {new_type})"
+    # A USING expression's type is not known: only what the target type alone decides is tested.
+    source = None if op.using else carry.column.type
+    row_value = f"({op.using})" if op.using else q(op.column)
     spec = shadow.Shadow(
         table=op.target, old=op.column, new=new, type_sql=new_type, to_new=to_new,
         to_old=f"CAST(NEW.{q(new)} AS {carry.column.type})", backfill_value=value,
         take_old_name=True, indexes_early=False,
+        fits_row=fits(row_value, source, new_type), fits_new=fits(to_new if op.using else f"NEW.{q(op.column)}", source, new_type),
+        target=new_type,
     )  # fmt: skip
     c, t = q(op.column), op.target
     notes = (
         (EXPAND, f"Both versions keep reading and writing {c} by name, as type {carry.column.type}; never use "
                  f"{q(new)} in app code. A trigger converts every write into it."),
         (CONTRACT, f"{c} becomes {new_type} in one short transaction. Until then the new version must work with "
-                   f"{c} as {carry.column.type}. Connections that prepared statements on {t} may fail once with "
-                   "'cached plan must not change result type' after contract: retry, or DISCARD ALL."),
+                   f"{c} as {carry.column.type}."),
+        (CONTRACT, prepared_statements_note(t)),
     )  # fmt: skip
     assumptions: tuple[str, ...] = ()
     if op.using:

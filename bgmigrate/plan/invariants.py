@@ -67,6 +67,26 @@ def lint_phases(
     return findings
 
 
+# Compatibility rules whose hazard the planner may leave in expand: dropping NOT NULL only relaxes
+# what the old version sees (docs/planning.md, "Drops").
+_RELAXING = frozenset({"drop-not-null"})
+
+
+def breaking_findings(findings: Sequence[Finding], catalogue: Catalogue) -> list[Finding]:
+    """Findings that break the old version in a phase it still uses (expand or migrate): none allowed.
+
+    Whatever their configured severity: a plan exists to keep the old version working until
+    contract, so any compatibility hazard before contract is the plan being wrong.
+    """
+    found = []
+    for finding in findings:
+        entry = catalogue.get(finding.rule)
+        shared = not finding.path.endswith("_contract.sql")
+        if shared and entry is not None and entry.group == "compatibility" and finding.rule not in _RELAXING:
+            found.append(finding)
+    return found
+
+
 def replay_failures(plan: Plan, before: Sequence[Migration], schema: Schema | None = None) -> list[str]:
     """Statements of the phase files that cannot succeed, replayed in order after ``before`` (on ``schema``).
 

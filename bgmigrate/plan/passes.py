@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from bgmigrate import operations as ops
 from bgmigrate.plan.add_column import add_columns
 from bgmigrate.plan.assemble import assemble
+from bgmigrate.plan.breaking import refuse_breaking
 from bgmigrate.plan.collisions import guard
 from bgmigrate.plan.column_type import change_types
 from bgmigrate.plan.constraints import add_constraints
@@ -48,6 +49,7 @@ def known_tables(draft: Draft) -> Draft:
 
 PASSES: tuple[Pass, ...] = (
     known_tables,
+    refuse_breaking,
     rename_tables,
     replace_columns,
     rename_columns,

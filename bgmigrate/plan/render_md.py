@@ -6,8 +6,12 @@ once it is done, and what the application release must do before the next phase.
 
 from __future__ import annotations
 
+import re
+
+from bgmigrate.plan.column_type import PREPARED
 from bgmigrate.plan.model import PHASES, Phase, Plan, Step
 from bgmigrate.plan.render_sql import LOCK_TIMEOUT, file_name
+from bgmigrate.safetext import display
 
 _BETWEEN = {
     "expand": "Deploy the new app version now: from here on the old and the new version run side by side "
@@ -21,7 +25,20 @@ _LIVE = {"expand": "old and new", "migrate": "old and new", "contract": "new onl
 
 def _label(text: str) -> str:
     """Text safe inside a quoted Mermaid label."""
-    return text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+    return display(text).replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+
+
+def _code(text: str) -> str:
+    """A Markdown code span that no backtick inside ``text`` can end early.
+
+    >>> _code("t"), _code("a`b")
+    ('`t`', '`` a`b ``')
+    """
+    text = display(text)
+    if "`" not in text:
+        return f"`{text}`"
+    fence = "`" * (max(len(run) for run in re.findall("`+", text)) + 1)
+    return f"{fence} {text} {fence}"
 
 
 def _summary(phase: Phase, limit: int = 3) -> str:
@@ -59,12 +76,12 @@ def mermaid(plan: Plan) -> list[str]:
 def _step_line(number: int, step: Step) -> str:
     tags = []
     if step.takes_lock:
-        tags.append(f"`{step.takes_lock}` on `{step.table}`")
+        tags.append(f"{_code(step.takes_lock)} on {_code(step.table)}")
     if not step.transactional:
         tags.append("outside a transaction")
     if step.kind == "backfill" and step.backfill is not None:
         tags.append(f"batches of {step.backfill.batch_size}, each its own transaction")
-    return f"{number}. {step.description}" + (f" — {'; '.join(tags)}" if tags else "")
+    return f"{number}. {display(step.description)}" + (f" — {'; '.join(tags)}" if tags else "")
 
 
 def _locks(phase: Phase) -> list[str]:
@@ -76,7 +93,7 @@ def _locks(phase: Phase) -> list[str]:
                 modes.append(step.takes_lock)
     if not seen:
         return ["No lock on an existing table."]
-    lines = [f"- `{table}`: {', '.join(modes)}" for table, modes in seen.items()]
+    lines = [f"- {_code(table)}: {display(', '.join(modes))}" for table, modes in seen.items()]
     return [*lines, f"Each locking statement runs with `lock_timeout = {LOCK_TIMEOUT}` and is retried; "
             "ACCESS EXCLUSIVE is held only for the one catalog change."]  # fmt: skip
 
@@ -94,29 +111,33 @@ def _phase(plan: Plan, phase: Phase) -> list[str]:
     lines += ["", "**Locks**", "", *_locks(phase), ""]
     if phase.checks:
         lines += ["**Holds afterwards** (checked by apply and the traffic switch)", ""]
-        lines += [f"- {c.description or c.kind}" for c in phase.checks] + [""]
+        lines += [f"- {display(c.description or c.kind)}" for c in phase.checks] + [""]
     lines += ["**The application release**", ""]
-    lines += [f"- {note}" for note in phase.notes] + [f"- {_BETWEEN[phase.name]}", ""]
+    lines += [f"- {display(note)}" for note in phase.notes] + [f"- {_BETWEEN[phase.name]}", ""]
     return lines
 
 
 def render_md(plan: Plan) -> str:
     """The whole PLAN.md."""
-    lines = [*mermaid(plan), "", f"# Plan `{plan.id}` for `{plan.source}`", ""]
+    lines = [*mermaid(plan), "", f"# Plan {_code(plan.id)} for {_code(plan.source)}", ""]
     if plan.rewrites:
-        lines += ["Rewritten into phases:", "", *[f"- {r}" for r in plan.rewrites], ""]
+        lines += ["Rewritten into phases:", "", *[f"- {display(r)}" for r in plan.rewrites], ""]
     else:
         lines += ["Nothing needed rewriting: every statement is safe as written and runs in expand.", ""]
     if plan.assumptions:
         lines += ["**Assumptions** — check these before you run anything:", ""]
-        lines += [f"- ⚠ {a}" for a in plan.assumptions] + [""]
+        lines += [f"- ⚠ {display(a)}" for a in plan.assumptions] + [""]
+    warnings = [n for n in plan.phase("contract").notes if n.startswith(PREPARED)]
+    if warnings:
+        lines += ["**⚠ Before contract** — plan for this, or the new version fails after contract:", ""]
+        lines += [f"- {display(w)}" for w in warnings] + [""]
     if plan.preconditions:
         lines += ["**Before expand** (apply checks these first):", ""]
-        lines += [f"- {c.description or c.kind}" for c in plan.preconditions] + [""]
+        lines += [f"- {display(c.description or c.kind)}" for c in plan.preconditions] + [""]
     for phase in plan.phases:
         lines += _phase(plan, phase)
     if plan.passthrough:
-        lines += ["## Carried over unchanged, or left out", "", *[f"- {n}" for n in plan.passthrough], ""]
+        lines += ["## Carried over unchanged, or left out", "", *[f"- {display(n)}" for n in plan.passthrough], ""]
     lines += [
         "## Running it",
         "",

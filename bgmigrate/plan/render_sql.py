@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from bgmigrate.plan.model import PHASES, Backfill, Phase, Plan, Step
 from bgmigrate.plan.suppress import ignore
+from bgmigrate.safetext import comment
+from bgmigrate.sqlquote import dollar_quote
 from bgmigrate.statements import split_sql
 
 LOCK_TIMEOUT = "2s"
@@ -30,9 +32,9 @@ def _header(plan: Plan, phase: Phase) -> list[str]:
     number = PHASES.index(phase.name) + 1
     serves = " and ".join(phase.serves)
     return [
-        f"-- bgmigrate plan {plan.id} · phase {number} of {len(PHASES)}: {phase.name}",
-        f"-- from {plan.source}; app versions live while this phase is in place: {serves}.",
-        f"-- Run: bgmigrate apply <plan dir> --phase {phase.name} --dsn DSN",
+        comment(f"bgmigrate plan {plan.id} · phase {number} of {len(PHASES)}: {phase.name}"),
+        comment(f"from {plan.source}; app versions live while this phase is in place: {serves}."),
+        comment(f"Run: bgmigrate apply <plan dir> --phase {phase.name} --dsn DSN"),
         "-- or with psql, statement by statement (autocommit; stop on the first error). Never wrap this",
         "-- whole file in one transaction: some statements cannot run inside one, and every lock would be held to the end.",
         HEADER_SET,
@@ -48,8 +50,8 @@ def backfill_loop(fill: Backfill) -> str:
     sets = ", ".join(f"{column} = {value}" for column, value in fill.assignments)
     scan = f"SELECT {k} FROM {t}"
     last = f" ORDER BY {k} DESC LIMIT 1"  # the batch's last key (max() does not take uuid)
-    return "\n".join([
-        "DO $bgmigrate$",
+    body = "\n".join([
+        "",
         "DECLARE",
         f"  last_key {t}.{k}%TYPE;",
         f"  batch_end {t}.{k}%TYPE;",
@@ -70,8 +72,9 @@ def backfill_loop(fill: Backfill) -> str:
         "    COMMIT;",
         "  END LOOP;",
         "END",
-        "$bgmigrate$",
+        "",
     ])  # fmt: skip
+    return f"DO {dollar_quote(body)}"
 
 
 def backfill_sql(fill: Backfill) -> str:
@@ -87,11 +90,12 @@ def backfill_sql(fill: Backfill) -> str:
 def _backfill(step: Step) -> list[str]:
     assert step.backfill is not None
     fill = step.backfill
+    batches = f"({fill.batch_size} rows by {fill.key})"
     return [
-        f"--    `bgmigrate apply … --phase migrate` runs this batch by batch ({fill.batch_size} rows by {fill.key}),",
+        comment(f"   `bgmigrate apply … --phase migrate` runs this batch by batch {batches},"),
         "--    with progress, and resumes after a crash. By hand, the loop below commits after every batch",
         "--    (not in a transaction block). Rows still to do:",
-        f"--    SELECT count(*) FROM {fill.table} WHERE {fill.where};",
+        comment(f"   SELECT count(*) FROM {fill.table} WHERE {fill.where};"),
         backfill_sql(fill) + ";",
     ]
 
@@ -102,7 +106,7 @@ def _step(number: int, step: Step) -> list[str]:
         tags.append(f"locks {step.table}: {step.takes_lock}")
     if not step.transactional:
         tags.append("not in a transaction")
-    label = f"-- {number}. {step.description}" + (f" [{'; '.join(tags)}]" if tags else "")
+    label = comment(f"{number}. {step.description}" + (f" [{'; '.join(tags)}]" if tags else ""))
     if step.kind == "backfill":
         return [label, *_backfill(step)]
     statements = step.sql.rstrip().rstrip(";")

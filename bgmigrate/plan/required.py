@@ -47,7 +47,7 @@ def require(item: Item, table: Name, column: str, value: str, request: PlanReque
         step(f"drop the fill trigger on {table}", fill.drops()[0], table=table, lock=ACCESS_EXCLUSIVE, line=line),
         step("drop its function", fill.drops()[1], line=line),
     )
-    trigger = fill.trigger.strip('"')
+    trigger = fill.trigger_name
     checks = (
         (EXPAND, Check("trigger_exists", table=str(table), name=trigger, description="the fill trigger is installed")),
         (MIGRATE, left_behind(table, key, is_null, f"{column} NULL")),

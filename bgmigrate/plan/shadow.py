@@ -39,6 +39,10 @@ class Shadow:
     backfill_value: str  # old → new, over the row (backfill UPDATE)
     take_old_name: bool = False  # type change: the replacement is renamed to the old name at contract
     indexes_early: bool = True  # rename: the new version queries the new column from expand on
+    # A narrowing type change: the old value converts without loss (over the row / over NEW); None: always.
+    fits_row: str | None = None
+    fits_new: str | None = None
+    target: str = ""  # the new type, for messages
 
     @property
     def final(self) -> str:
@@ -111,7 +115,7 @@ def _swap(shadow: Shadow, sync: triggers.TriggerSql, carry: Carry, plan_id: str)
 
 def _checks(shadow: Shadow, sync: triggers.TriggerSql, carry: Carry, key: str) -> tuple[tuple[str, Check], ...]:
     t, table = shadow.table, str(shadow.table)
-    trigger = sync.trigger.strip('"')
+    trigger = sync.trigger_name
     checks: list[tuple[str, Check]] = [
         (EXPAND, Check("column_exists", table=table, column=shadow.new, description=f"{t}.{shadow.new} exists")),
         (EXPAND, Check("trigger_exists", table=table, name=trigger, description="the sync trigger is installed")),
@@ -138,12 +142,39 @@ def where(shadow: Shadow) -> str:
     return f"{q(shadow.new)} IS DISTINCT FROM {shadow.backfill_value}"
 
 
+def _backfill_where(shadow: Shadow) -> str:
+    """Rows to backfill: out of step, and (narrowing) only values that convert unchanged — never truncate one."""
+    return where(shadow) + (f" AND {shadow.fits_row}" if shadow.fits_row else "")
+
+
+def _guard(shadow: Shadow) -> triggers.Guard | None:
+    if shadow.fits_new is None:
+        return None
+    return triggers.Guard(shadow.fits_new, f"{shadow.table}.{shadow.old} as {shadow.target}")
+
+
+def _misfits(shadow: Shadow, key: str) -> Check | None:
+    """Rows whose value would not survive the conversion: none may exist before expand (nor after migrate)."""
+    if shadow.fits_row is None:
+        return None
+    t = shadow.table
+    return Check(
+        kind="no_rows",
+        table=str(t),
+        sql=f"SELECT {q(key)} FROM {t.sql()} WHERE NOT {shadow.fits_row} LIMIT 100",
+        description=f"every value of {t}.{shadow.old} fits {shadow.target} (no row would be truncated or rounded)",
+    )
+
+
 def rewrite(item: Item, shadow: Shadow, carry: Carry, request: PlanRequest) -> Rewrite:
     """The three phases of replacing ``shadow.old`` by ``shadow.new``."""
     line = item.op.stmt.line
-    sync = triggers.sync(shadow.table, shadow.old, shadow.new, shadow.to_new, shadow.to_old, request.pg_version)
+    sync = triggers.sync(
+        shadow.table, shadow.old, shadow.new, shadow.to_new, shadow.to_old, request.pg_version, _guard(shadow)
+    )
     key, assumptions = batch_key(shadow.table, item.facts, request)
-    fill = backfill_step(shadow.table, key, shadow.new, shadow.backfill_value, where(shadow), request, line)
+    fill = backfill_step(shadow.table, key, shadow.new, shadow.backfill_value, _backfill_where(shadow), request, line)
+    misfits = _misfits(shadow, key)
     swap = step(
         f"in one transaction: drop the trigger and {shadow.table}.{shadow.old}; the copies take their original names",
         _swap(shadow, sync, carry, request.id), table=shadow.table, lock=ACCESS_EXCLUSIVE, line=line,
@@ -153,12 +184,13 @@ def rewrite(item: Item, shadow: Shadow, carry: Carry, request: PlanRequest) -> R
         Check("table_exists", table=str(t), description=f"{t} exists"),
         Check("column_exists", table=str(t), column=shadow.old, description=f"{t}.{shadow.old} exists"),
         Check("column_absent", table=str(t), column=shadow.new, description=f"{t}.{shadow.new} does not exist yet"),
+        *((misfits,) if misfits else ()),
     )
     return Rewrite(
         expand=_expand(shadow, sync, carry, line),
         migrate=(fill,),
         contract=(*_prepare(shadow, carry, request.pg_version, line), swap),
-        checks=_checks(shadow, sync, carry, key),
+        checks=_checks(shadow, sync, carry, key) + (((MIGRATE, misfits),) if misfits else ()),
         preconditions=precondition,
         assumptions=assumptions,
     )

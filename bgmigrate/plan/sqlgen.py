@@ -6,6 +6,7 @@ Everything generated goes through ``quote_ident``/``Name.sql``; user text is nev
 from __future__ import annotations
 
 import hashlib
+import re
 
 from bgmigrate.names import Name, quote_ident
 from bgmigrate.plan.model import Step
@@ -13,6 +14,8 @@ from bgmigrate.sql_tokens import tokenize
 
 MAX_IDENT = 63  # PostgreSQL's NAMEDATALEN - 1, in bytes
 PREFIX = "bgm"  # every object the planner invents starts with it, so it is easy to find and drop
+_HASH_LEN = 8
+_UNSAFE_RUN = re.compile(r"[^a-z0-9_]+")
 
 
 def q(name: str) -> str:
@@ -24,22 +27,51 @@ def q(name: str) -> str:
     return quote_ident(name)
 
 
-def short_name(*parts: str) -> str:
-    """Join ``parts`` with ``_`` into an identifier that fits in 63 bytes.
+def _stem(part: str) -> str:
+    """``part`` reduced to lower-case ASCII letters, digits and single ``_``."""
+    return _UNSAFE_RUN.sub("_", part.lower()).strip("_")
 
-    Too long a name keeps its start and gets a hash of the whole, so two long names differ.
 
-    >>> short_name("orders", "status", "state")
-    'orders_status_state'
-    >>> len(short_name("x" * 40, "y" * 40).encode())
-    63
+def literal(value: str) -> str:
+    r"""A SQL string literal; an enum label may hold quotes or control characters, which stay escaped.
+
+    >>> print(literal("it's"), literal("a\nb"))
+    'it''s' E'a\u000ab'
     """
-    name = "_".join(p for p in parts if p)
-    if len(name.encode()) <= MAX_IDENT:
+    if value.isprintable():
+        return "'" + value.replace("'", "''") + "'"
+    return "E'" + "".join(_escape(c) for c in value) + "'"
+
+
+def _escape(char: str) -> str:
+    if char.isprintable() and char not in "'\\":
+        return char
+    return f"\\u{ord(char):04x}" if ord(char) < 0x10000 else f"\\U{ord(char):08x}"
+
+
+def short_name(*parts: str) -> str:
+    """A name for an object the planner invents: ``parts`` joined by ``_``, safe and at most 63 bytes.
+
+    Only lower-case ASCII letters, digits and ``_`` survive, so the name needs no quoting and
+    carries nothing into comments or messages. When a part had to change, or the whole is too
+    long (PostgreSQL would cut it at 63 bytes, silently), a hash of the exact parts is appended:
+    two names that differ anywhere, even after byte 63, give different results.
+
+    >>> short_name("bgm", "orders", "status")
+    'bgm_orders_status'
+    >>> short_name("bgm", "sync", "x\\nDROP TABLE t; --")
+    'bgm_sync_x_drop_table_t_d8cb391d'
+    >>> len(short_name("x" * 40, "y" * 40)), short_name("a" * 70) != short_name("a" * 71)
+    (63, True)
+    """
+    parts = tuple(p for p in parts if p)
+    stems = [_stem(p) for p in parts]
+    name = "_".join(s for s in stems if s)
+    if stems == list(parts) and len(name) <= MAX_IDENT:
         return name
-    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-    head = name.encode()[: MAX_IDENT - 9].decode(errors="ignore")
-    return f"{head}_{digest}"
+    exact = "\x00".join(parts).encode("utf-8", "surrogatepass")  # NUL never occurs in a name
+    digest = hashlib.sha256(exact).hexdigest()[:_HASH_LEN]
+    return f"{name[: MAX_IDENT - _HASH_LEN - 1].rstrip('_')}_{digest}"
 
 
 def in_schema_of(table: Name, name: str) -> str:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bgmigrate.safetext import display
+
 
 def ignore(rules: Sequence[str], reason: str) -> str:
-    """A comment line to put before a statement.
+    """A comment line to put before a statement (the reason may name anything: it stays on the line).
 
     >>> ignore(["drop-column"], "old version retired")
     '-- bgmigrate: ignore[drop-column] old version retired\\n'
     """
-    return f"-- bgmigrate: ignore[{', '.join(rules)}] {reason}\n"
+    return f"-- bgmigrate: ignore[{display(', '.join(rules))}] {display(reason)}\n"

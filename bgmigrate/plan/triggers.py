@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bgmigrate.names import Name
-from bgmigrate.plan.sqlgen import PREFIX, in_schema_of, q, short_name
+from bgmigrate.plan.sqlgen import PREFIX, in_schema_of, literal, q, short_name
 from bgmigrate.plan.suppress import ignore
-
-BODY_TAG = "$bgmigrate$"
+from bgmigrate.safetext import comment
+from bgmigrate.sqlquote import dollar_quote
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class TriggerSql:
 
     function: str  # qualified, quoted function name
     trigger: str  # quoted trigger name (triggers are named per table)
+    trigger_name: str  # the trigger's name as the catalog stores it (apply's checks match it)
     create_function: str
     create_trigger: str
     drop_trigger: str
@@ -47,19 +48,20 @@ def row_expression(expression: str) -> str:
 
 
 def _function(name: str, body: list[str]) -> str:
-    lines = [f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS {BODY_TAG}", "BEGIN"]
-    lines += [f"  {line}" for line in body]
-    lines += ["  RETURN NEW;", "END", BODY_TAG]
-    return "\n".join(lines)
+    """The function; its dollar-quote tag never occurs in the body (a quoted name may hold ``$bgmigrate$``)."""
+    code = "\n".join(["", "BEGIN", *(f"  {line}" for line in body), "  RETURN NEW;", "END", ""])
+    return f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS {dollar_quote(code)}"
 
 
 def _trigger_sql(table: Name, purpose: str, column: str, body: list[str], pg_version: int) -> TriggerSql:
     function = in_schema_of(table, short_name(PREFIX, purpose, table.name, column))
-    trigger = q(short_name(PREFIX, purpose, column))
+    trigger_name = short_name(PREFIX, purpose, column)
+    trigger = q(trigger_name)
     execute = "FUNCTION" if pg_version >= 11 else "PROCEDURE"
     return TriggerSql(
         function=function,
         trigger=trigger,
+        trigger_name=trigger_name,
         create_function=_function(function, body),
         create_trigger=(
             f"CREATE TRIGGER {trigger} BEFORE INSERT OR UPDATE ON {table.sql()}\n"
@@ -70,12 +72,36 @@ def _trigger_sql(table: Name, purpose: str, column: str, body: list[str], pg_ver
     )
 
 
-def sync(table: Name, old: str, new: str, to_new: str, to_old: str, pg_version: int) -> TriggerSql:
-    """Keep ``old`` and ``new`` equal both ways; ``to_new``/``to_old`` convert (over ``NEW``)."""
+@dataclass(frozen=True)
+class Guard:
+    """A value the conversion would change (truncate, round) is refused, never converted."""
+
+    fits: str  # predicate over NEW: the old column's value converts without loss
+    detail: str  # what does not fit what, for the error (plain text; quoted here)
+
+    def raise_unless_fits(self, indent: str) -> list[str]:
+        message = "bgmigrate: value does not fit the column's new type; not written (it would be truncated or rounded)"
+        return [
+            f"{indent}IF NOT {self.fits} THEN",
+            f"{indent}  RAISE EXCEPTION USING ERRCODE = '22000', MESSAGE = {literal(message)}, "
+            f"DETAIL = {literal(self.detail)};",
+            f"{indent}END IF;",
+        ]
+
+
+def sync(
+    table: Name, old: str, new: str, to_new: str, to_old: str, pg_version: int, guard: Guard | None = None
+) -> TriggerSql:
+    """Keep ``old`` and ``new`` equal both ways; ``to_new``/``to_old`` convert (over ``NEW``).
+
+    With a ``guard``, a write of ``old`` whose value the conversion would change fails instead.
+    """
     o, n = f"NEW.{q(old)}", f"NEW.{q(new)}"
+    check = guard.raise_unless_fits("  ") if guard else []
     body = [
-        f"-- keeps {q(old)} (old app) and {q(new)} (new app) equal while both versions write",
+        comment(f"keeps {q(old)} (old app) and {q(new)} (new app) equal while both versions write"),
         "IF TG_OP = 'INSERT' THEN",
+        *check,
         f"  IF {n} IS NULL THEN",
         f"    {n} := {to_new};",
         f"  ELSIF {n} IS DISTINCT FROM {to_new} THEN",
@@ -86,6 +112,7 @@ def sync(table: Name, old: str, new: str, to_new: str, to_old: str, pg_version: 
         f"    {o} := {to_old};",
         "  END IF;",
         f"ELSIF {o} IS DISTINCT FROM OLD.{q(old)} THEN",
+        *check,
         f"  {n} := {to_new};",
         "END IF;",
     ]
@@ -96,7 +123,7 @@ def fill(table: Name, column: str, value: str, pg_version: int) -> TriggerSql:
     """Set ``column`` to ``value`` (an expression over the row) where a writer left it NULL."""
     c = f"NEW.{q(column)}"
     body = [
-        f"-- gives {q(column)} a value where a writer (the old app) leaves it NULL",
+        comment(f"gives {q(column)} a value where a writer (the old app) leaves it NULL"),
         f"IF {c} IS NULL THEN",
         f"  {c} := {row_expression(value)};",
         "END IF;",

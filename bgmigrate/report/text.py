@@ -145,37 +145,50 @@ def lexer_for(path: str) -> str:
     return _LEXERS.get(PurePath(path).suffix.lower(), "text")
 
 
-def code_frame(finding: Finding, source: str | None) -> tuple[Syntax, int] | None:
+def source_lines(source: str) -> list[str]:
+    """A file's lines as the lexer counts them (split at ``\\n``; a final newline adds none).
+
+    >>> source_lines("a\\nb\\n"), source_lines("")
+    (['a', 'b'], [])
+    """
+    lines = source.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def code_frame(finding: Finding, lines: list[str] | None) -> tuple[Syntax, int] | None:
     """The statement's lines with a line of context, and how many lines were cut off.
 
-    None when the source is missing or the finding points outside it.
+    Only the excerpt shown is highlighted (highlighting the whole file for every finding made a
+    report quadratic). None when the source is missing or the finding points outside it.
     """
-    if source is None:
+    if lines is None:
         return None
-    total = len(source.splitlines())
+    total = len(lines)
     if not 1 <= finding.line <= total:
         return None
     end = min(max(finding.end_line, finding.line), total)
     first = max(1, finding.line - CONTEXT_LINES)
     last = min(total, end + CONTEXT_LINES, first + MAX_FRAME_LINES - 1)
     syntax = Syntax(
-        source,
+        "\n".join(lines[first - 1 : last]),
         lexer_for(finding.path),
         theme="ansi_dark",  # the terminal's own palette, readable on dark and light backgrounds
         background_color="default",
         line_numbers=True,
-        line_range=(first, last),
+        start_line=first,
         highlight_lines=set(range(finding.line, end + 1)),
         word_wrap=True,
     )
     return syntax, max(0, end - last)
 
 
-def _print_finding(console: Console, finding: Finding, source: str | None, entry: RuleEntry | None) -> None:
+def _print_finding(console: Console, finding: Finding, lines: list[str] | None, entry: RuleEntry | None) -> None:
     width = console.width
     console.print(header(finding))
     console.print(_block("  ", finding.message, width))
-    frame = code_frame(finding, source)
+    frame = code_frame(finding, lines)
     if frame is not None:
         syntax, cut = frame
         console.print(syntax)
@@ -202,7 +215,11 @@ def render(result: LintResult, out: TextIO, *, catalogue: Catalogue, color: bool
         console.print(input_error_line(error))
     if result.errors:
         console.print()
+    split: dict[str, list[str]] = {}  # each file split into lines once, not once per finding
     for finding in result.sorted_findings():
         entry = catalogue.get(finding.rule) or catalogue.get(finding.code)
-        _print_finding(console, finding, result.sources.get(finding.path), entry)
+        source = result.sources.get(finding.path)
+        if source is not None and finding.path not in split:
+            split[finding.path] = source_lines(source)
+        _print_finding(console, finding, split.get(finding.path), entry)
     console.print(Text(summary(result), style=_summary_style(result)))

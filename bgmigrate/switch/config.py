@@ -18,6 +18,7 @@ from typing import Any
 
 from bgmigrate.durations import parse_duration
 from bgmigrate.plan.model import PHASES
+from bgmigrate.switch.promql import env_placement_problem
 
 CONFIG_NAME = "bgmigrate.toml"
 DSN_ENV = "BGMIGRATE_DSN"
@@ -112,8 +113,30 @@ class HaproxySettings:
 
 @dataclass(frozen=True)
 class CommandSettings:
-    switch: tuple[str, ...]  # argv with {to} {from} {to_addresses} placeholders
+    switch: tuple[str, ...]  # argv with {to} {from} {to_addresses} {weight} placeholders
     check: tuple[str, ...] = ()  # optional confirmation, same placeholders
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """``[switch.metrics]``: a Prometheus query whose value past ``max`` means the target is failing."""
+
+    url: str
+    query: str  # PromQL; {env} is the target's name, escaped as a double-quoted string
+    max: float
+    watch: float = 300.0  # after promote: keep reading this long, roll back on a bad reading
+    interval: float = 15.0
+    timeout: float = 5.0  # per HTTP request to Prometheus
+    fail_open: bool = False  # True: no answer or no data counts as passing (still logged)
+
+
+@dataclass(frozen=True)
+class SmokeSettings:
+    """``[switch.smoke]``: URLs and commands that must pass against the target before traffic moves."""
+
+    urls: tuple[str, ...] = ()  # placeholders {to} and {address} (run once per address)
+    commands: tuple[tuple[str, ...], ...] = ()  # argv; {to} {from} {to_addresses} {address}
+    timeout: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -126,6 +149,8 @@ class SwitchConfig:
     nginx: NginxSettings | None = None
     haproxy: HaproxySettings | None = None
     command: CommandSettings | None = None
+    metrics: MetricsSettings | None = None
+    smoke: SmokeSettings = SmokeSettings()
     source: Path | None = None
 
     def environment(self, name: str) -> Environment:
@@ -163,7 +188,7 @@ def load_switch_config(path: Path, environ: Mapping[str, str] | None = None) -> 
 def _config(data: dict[str, Any], path: Path, environ: Mapping[str, str]) -> SwitchConfig:
     base = path.parent
     switch = _table(data, "switch")
-    _known(switch, "[switch]", {"backend", "health", "confirm", "nginx", "haproxy", "command"})
+    _known(switch, "[switch]", {"backend", "health", "confirm", "nginx", "haproxy", "command", "metrics", "smoke"})
     backend = str(switch.get("backend", "nginx"))
     if backend not in BACKENDS:
         raise ValueError(f"[switch] backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -181,6 +206,8 @@ def _config(data: dict[str, Any], path: Path, environ: Mapping[str, str]) -> Swi
         nginx=_nginx(_table(switch, "nginx"), base) if "nginx" in switch else None,
         haproxy=_haproxy(_table(switch, "haproxy"), base) if "haproxy" in switch else None,
         command=_command(_table(switch, "command")) if "command" in switch else None,
+        metrics=_metrics(_table(switch, "metrics")) if "metrics" in switch else None,
+        smoke=_smoke(_table(switch, "smoke")),
         source=path,
     )
     if getattr(config, backend) is None:
@@ -301,4 +328,61 @@ def _command(table: dict[str, Any]) -> CommandSettings:
     return CommandSettings(
         switch=_argv(table["switch"], "[switch.command] switch"),
         check=_argv(table["check"], "[switch.command] check") if "check" in table else (),
+    )
+
+
+def _metrics(table: dict[str, Any]) -> MetricsSettings:
+    where = "[switch.metrics]"
+    _known(table, where, {"url", "query", "max", "watch", "interval", "timeout", "fail_open"})
+    for key in ("url", "query", "max"):
+        if key not in table:
+            raise ValueError(f"{where} needs url, query and max")
+    url, query = table["url"], table["query"]
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ValueError(f"{where} url must be an http:// or https:// URL, got {url!r}")
+    if not isinstance(query, str) or not query.strip():
+        raise ValueError(f"{where} query must be a non-empty string")
+    problem = env_placement_problem(query)
+    if problem:
+        raise ValueError(f"{where} query: {problem}")
+    fail_open = table.get("fail_open", False)
+    if not isinstance(fail_open, bool):
+        raise ValueError(f"{where} fail_open must be true or false")
+    settings = MetricsSettings(
+        url=url.rstrip("/"),
+        query=query,
+        max=_number(table["max"], f"{where} max"),
+        watch=parse_duration(table.get("watch", MetricsSettings.watch)),
+        interval=parse_duration(table.get("interval", MetricsSettings.interval)),
+        timeout=parse_duration(table.get("timeout", MetricsSettings.timeout)),
+        fail_open=fail_open,
+    )
+    if settings.interval <= 0 or settings.timeout <= 0:
+        raise ValueError(f"{where} interval and timeout must be more than 0")
+    return settings
+
+
+def _number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value < 0:
+        raise ValueError(f"{what} must be a number, 0 or more, got {value!r}")
+    return float(value)
+
+
+def _smoke(table: dict[str, Any]) -> SmokeSettings:
+    where = "[switch.smoke]"
+    _known(table, where, {"urls", "commands", "timeout"})
+    urls = _strings(table["urls"], f"{where} urls") if "urls" in table else ()
+    bad = [u for u in urls if not u.startswith(("http://", "https://"))]
+    if bad:
+        raise ValueError(f"{where} urls: {bad[0]!r} is not an http:// or https:// URL")
+    commands = table.get("commands", [])
+    if not isinstance(commands, list):
+        raise ValueError(f"{where} commands must be a list of commands (each a string or a list of strings)")
+    timeout = parse_duration(table.get("timeout", SmokeSettings.timeout))
+    if timeout <= 0:
+        raise ValueError(f"{where} timeout must be more than 0")
+    return SmokeSettings(
+        urls=urls,
+        commands=tuple(_argv(c, f"{where} commands[{i}]") for i, c in enumerate(commands)),
+        timeout=timeout,
     )

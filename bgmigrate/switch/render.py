@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from bgmigrate.safetext import display
 from bgmigrate.switch.coordinator import Outcome
 from bgmigrate.switch.lock import Holder
 from bgmigrate.switch.store import LogEntry, SwitchState
@@ -28,7 +29,7 @@ def _mark(gate: GateResult) -> str:
 
 def _gate_lines(out: Console, gates: Iterable[GateResult], indent: str = "  ") -> None:
     for gate in gates:
-        out.print(f"{indent}{_mark(gate)} [bold]{escape(gate.name)}[/]: {escape(gate.detail)}")
+        out.print(f"{indent}{_mark(gate)} [bold]{escape(display(gate.name))}[/]: {escape(display(gate.detail))}")
 
 
 def print_outcome(out: Console, outcome: Outcome) -> None:
@@ -44,7 +45,7 @@ def print_outcome(out: Console, outcome: Outcome) -> None:
         out.print(f"[yellow]refused, nothing changed; {len(failed)} failed gate(s):[/]")
         _gate_lines(out, failed)
     elif outcome.outcome == "failed":
-        out.print(f"[red]failed: {escape(outcome.detail)}[/]")
+        out.print(f"[red]failed: {escape(display(outcome.detail))}[/]")
 
 
 def status_json(state: SwitchState | None, holder: Holder | None) -> dict[str, object]:

@@ -62,5 +62,5 @@ def make_backend(config: SwitchConfig) -> Backend:
     if config.backend == "command" and config.command is not None:
         from bgmigrate.switch.backends.command import CommandBackend
 
-        return CommandBackend(config.command)
+        return CommandBackend(config.command, config.environments)
     raise ValueError(f"backend {config.backend!r} is not configured")

@@ -1,57 +1,98 @@
 """The command backend: the user's own commands move traffic (a cloud load balancer, DNS).
 
-Placeholders in each argument: ``{to}``, ``{from}`` (empty on the first deploy) and
-``{to_addresses}`` (comma-separated). Arguments are substituted one by one and never passed
-through a shell, so an environment's name or address cannot inject a command.
+Placeholders in each argument: ``{to}``, ``{from}`` (empty on the first deploy),
+``{to_addresses}`` (comma-separated), ``{weight}`` (the target's share, 0-100), and the side
+traffic moves away from: ``{other}``, ``{other_addresses}``, ``{other_weight}`` (100 minus
+``{weight}``). ``{other}`` is ``{from}``, or on the first deploy the one other configured
+environment, so a weighted record set can be written whole even then. Arguments are filled
+one by one and never passed through a shell, so a name or address cannot inject a command.
+
+With ``{weight}`` in the switch command, ``--gradual`` runs it once per step.
 """
 
 from __future__ import annotations
 
-import re
+import time
+from collections.abc import Mapping
 
 from bgmigrate.switch.backends import Gradual, Routed
 from bgmigrate.switch.backends.process import run
 from bgmigrate.switch.config import CommandSettings, Environment
+from bgmigrate.switch.placeholders import mentions, substitute_all
 from bgmigrate.switch.verdict import GateResult, failed, passed
 
-# Only these three are replaced: other braces (JSON arguments, say) pass through untouched.
-_PLACEHOLDER = re.compile(r"\{(to_addresses|to|from)\}")
+FULL = 100
 
 
-def fill(argv: tuple[str, ...], target: Environment, previous: Environment | None) -> list[str]:
+def placeholder_values(
+    target: Environment, previous: Environment | None, weight: int = FULL, other: Environment | None = None
+) -> dict[str, str]:
+    """The placeholder values for routing ``weight`` % to ``target``; ``other`` defaults to ``previous``."""
+    away = previous or other
+    return {
+        "to": target.name,
+        "from": previous.name if previous else "",
+        "to_addresses": ",".join(target.addresses),
+        "weight": str(weight),
+        "other": away.name if away else "",
+        "other_addresses": ",".join(away.addresses) if away else "",
+        "other_weight": str(FULL - weight),
+    }
+
+
+def fill(argv: tuple[str, ...], target: Environment, previous: Environment | None, weight: int = FULL) -> list[str]:
     """``argv`` with the placeholders filled in.
 
     >>> env = Environment("green", ("10.0.2.10:80",), "http://x/health")
-    >>> fill(("swap", "--to={to}", "{from}", "{to_addresses}", '{"k": 1}'), env, None)
-    ['swap', '--to=green', '', '10.0.2.10:80', '{"k": 1}']
+    >>> fill(("swap", "--to={to}", "{from}", "{to_addresses}", '{"k": 1}', "{weight}"), env, None, 10)
+    ['swap', '--to=green', '', '10.0.2.10:80', '{"k": 1}', '10']
     """
-    values = {"to": target.name, "from": previous.name if previous else "", "to_addresses": ",".join(target.addresses)}
-    return [_PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in argv]
+    return substitute_all(argv, placeholder_values(target, previous, weight))
 
 
 class CommandBackend:
     name = "command"
-    supports_gradual = False
 
-    def __init__(self, settings: CommandSettings) -> None:
+    def __init__(self, settings: CommandSettings, environments: Mapping[str, Environment] | None = None) -> None:
         self.settings = settings
+        self.environments = environments or {}
+        # Weighted steps only make sense if the command is told the weight.
+        self.supports_gradual = mentions(settings.switch, "weight")
 
     def identifiers(self, env: Environment) -> frozenset[str]:
         return frozenset(env.addresses) | {env.name}
 
+    def _values(self, target: Environment, previous: Environment | None, weight: int) -> dict[str, str]:
+        others = [e for e in self.environments.values() if e.name != target.name]
+        only_other = others[0] if previous is None and len(others) == 1 else None
+        return placeholder_values(target, previous, weight, only_other)
+
+    def _run(self, target: Environment, previous: Environment | None, weight: int) -> tuple[bool, str]:
+        return run(substitute_all(self.settings.switch, self._values(target, previous, weight)))
+
     def route(self, target: Environment, previous: Environment | None, gradual: Gradual | None) -> Routed:
-        ok, detail = run(fill(self.settings.switch, target, previous))
-        if ok:
-            return Routed(True, (passed("command: switch", detail),))
-        steps = [failed("command: switch", detail)]
-        if previous is not None:
-            # The command may have done half its work; run it toward the previous environment.
-            back_ok, back = run(fill(self.settings.switch, previous, target))
-            steps.append(passed("command: switch back", back) if back_ok else failed("command: switch back", back))
-        return Routed(False, tuple(steps))
+        weights = gradual.steps if gradual is not None and previous is not None else (FULL,)
+        steps: list[GateResult] = []
+        for weight in weights:
+            ok, detail = self._run(target, previous, weight)
+            name = "command: switch" if gradual is None else f"command: {weight}%"
+            if not ok:
+                steps.append(failed(name, detail))
+                return Routed(False, (*steps, *self._back(target, previous)))
+            steps.append(passed(name, f"{target.name} at {weight}%: {detail}"))
+            if gradual is not None and previous is not None:
+                time.sleep(gradual.step_wait)
+        return Routed(True, tuple(steps))
+
+    def _back(self, target: Environment, previous: Environment | None) -> tuple[GateResult, ...]:
+        if previous is None:
+            return ()
+        # The command may have done half its work; run it toward the previous environment.
+        ok, detail = self._run(previous, target, FULL)
+        return (passed("command: switch back", detail) if ok else failed("command: switch back", detail),)
 
     def check(self, target: Environment, previous: Environment | None) -> GateResult | None:
         if not self.settings.check:
             return None
-        ok, detail = run(fill(self.settings.check, target, previous))
+        ok, detail = run(substitute_all(self.settings.check, self._values(target, previous, FULL)))
         return passed("command: check", detail) if ok else failed("command: check", detail)

@@ -1,0 +1,56 @@
+"""Display text that is safe in SQL comments, file names, Markdown, logs and terminals.
+
+Names from a live schema or a migration may hold newlines, carriage returns, escape sequences
+and ``*/``. Copied raw into a ``-- comment`` the text after a newline becomes a statement; into
+a ``/* comment */`` a ``*/`` ends it early; on a terminal an escape sequence rewrites the
+screen. ``display`` is the one function all such text goes through: it keeps printable text
+as it is and writes every control, format (bidi override, zero-width) or separator character
+as a visible backslash escape, and breaks up ``/*`` and ``*/``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def _escape(char: str) -> str:
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def _unsafe(char: str) -> bool:
+    if char.isascii():
+        return not char.isprintable()  # all C0 controls and DEL; the space is printable
+    return unicodedata.category(char) in _UNSAFE_CATEGORIES
+
+
+def display(text: str) -> str:
+    """``text`` on one line, with nothing that could end a comment or control a terminal.
+
+    >>> display("x\\nDROP TABLE t; --*/")
+    'x\\\\nDROP TABLE t; --*\\\\/'
+    >>> display("naïve café"), display("a\\u202eb")
+    ('naïve café', 'a\\\\u202eb')
+    """
+    if text.isascii() and text.isprintable() and "*/" not in text and "/*" not in text:
+        return text  # the common case, without a per-character walk
+    out = "".join(_escape(c) if _unsafe(c) else c for c in text)
+    return out.replace("*/", "*\\/").replace("/*", "/\\*")
+
+
+def comment(text: str) -> str:
+    """A ``--`` comment line carrying ``text``.
+
+    >>> comment("keeps a\\nb")
+    '-- keeps a\\\\nb'
+    """
+    return "-- " + display(text)

@@ -1,0 +1,168 @@
+"""Lint and its text report stay linear in the size of one file (issue 11 B1, B2).
+
+Timing belongs in tests/bench/bench_large_file.py; these tests check the structure that makes
+it linear: no per-operation copies of the earlier operations, no whole-file highlighting per
+finding, with the per-operation facts rules see unchanged.
+"""
+
+from __future__ import annotations
+
+import io
+import tracemalloc
+from collections.abc import Sequence
+
+import pytest
+
+from bgmigrate import operations as ops
+from bgmigrate.catalogue import load_catalogue
+from bgmigrate.checks.api import OpContext
+from bgmigrate.checks.history import NewTables, Prefix
+from bgmigrate.findings import Finding, Severity
+from bgmigrate.linter import analyse, parse_migration
+from bgmigrate.names import Name
+from bgmigrate.report import text as text_report
+from bgmigrate.report.text import MAX_FRAME_LINES, render
+from bgmigrate.result import LintResult
+from bgmigrate.schema import Schema
+from bgmigrate.settings import LintSettings
+from bgmigrate.sql_source import load_sql
+
+
+def _contexts(sql: str) -> list[tuple[ops.Operation, OpContext]]:
+    """Every (operation, context) pair the linter hands to migration rules."""
+    import bgmigrate.checks.api as api
+
+    captured: list[Sequence[tuple[ops.Operation, OpContext]]] = []
+    migration = load_sql("m.sql", sql)
+    operations, _ = parse_migration(migration)
+    def probe_rule(seen: Sequence[tuple[ops.Operation, OpContext]]) -> list[api.Hit]:
+        captured.append(seen)
+        return []
+
+    probe = api.RegisteredRule("probe-test", on_migration=probe_rule)
+    api.REGISTRY["probe-test"] = probe
+    try:
+        analyse(migration, operations, Schema(), LintSettings())
+    finally:
+        del api.REGISTRY["probe-test"]
+    return list(captured[0])
+
+
+def _peak_bytes(statements: int) -> int:
+    migration = load_sql("m.sql", ";\n".join(f"SET x.v{i} = 1" for i in range(statements)))
+    operations, _ = parse_migration(migration)
+    tracemalloc.start()
+    try:
+        analyse(migration, operations, Schema(), LintSettings())
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_analysis_memory_grows_linearly_with_statements() -> None:
+    # Four times the statements: about four times the memory, not sixteen (a copy of every
+    # earlier operation per operation was quadratic: 1.6 GB for 20,000 INSERTs).
+    small, large = _peak_bytes(500), _peak_bytes(2000)
+    assert large < 6 * small, (small, large)
+
+
+def test_each_context_sees_exactly_the_operations_before_it() -> None:
+    seen = _contexts("CREATE TABLE a (id int);\nALTER TABLE a ADD COLUMN b int;\nDROP TABLE a;\nSELECT 1;")
+    for i, (op, ctx) in enumerate(seen):
+        assert list(ctx.earlier) == [o for o, _ in seen[:i]]
+        assert list(reversed(ctx.earlier)) == [o for o, _ in seen[:i]][::-1]
+        assert len(ctx.earlier) == i
+        assert op not in list(ctx.earlier)
+    assert list(seen[-1][1].earlier[1:]) == [seen[1][0], seen[2][0]]
+    assert seen[-1][1].earlier[-1] is seen[2][0]
+
+
+def test_new_tables_are_the_ones_created_before_each_operation() -> None:
+    seen = _contexts(
+        "CREATE TABLE a (id int);\nALTER TABLE a RENAME TO b;\nDROP TABLE a;\nCREATE TABLE c (id int);\nSELECT 1;"
+    )
+    moments = [set(ctx.new_tables) for _, ctx in seen]
+    assert moments == [
+        set(),
+        {("public", "a")},
+        {("public", "a"), ("public", "b")},
+        {("public", "b")},
+        {("public", "b"), ("public", "c")},
+    ]
+    assert [("public", "a") in ctx.new_tables for _, ctx in seen] == [False, True, True, False, False]
+    assert seen[1][1].is_new_table(seen[0][0].table)
+
+
+def test_a_prefix_view_is_bounded_and_does_not_grow() -> None:
+    items: list[ops.Operation] = []
+    view = Prefix(items, 0)
+    items.append(ops.Other(load_sql("m.sql", "SELECT 1").statements[0]))
+    assert len(view) == 0 and list(view) == [] and list(view[:]) == []
+    try:
+        view[0]
+    except IndexError:
+        pass
+    else:
+        raise AssertionError("a view must not show items added after it was taken")
+
+
+def test_a_new_tables_view_does_not_see_later_changes() -> None:
+    history = NewTables()
+    before = history.now()
+    history.track(ops.CreateTable(load_sql("m.sql", "SELECT 1").statements[0], target=_name("t")))
+    after = history.now()
+    assert ("public", "t") not in before and len(before) == 0
+    assert ("public", "t") in after and set(after) == {("public", "t")}
+
+
+def _name(table: str) -> Name:
+    return Name(table, "public")
+
+
+# ---- the text report ------------------------------------------------------------------------
+
+
+def _finding(line: int, end_line: int | None = None) -> Finding:
+    return Finding(
+        rule="drop-table", code="BG001", severity=Severity.ERROR, path="big.sql", line=line, column=1,
+        end_line=end_line or line, end_column=5, message="Dropping a table.", fix="",
+    )  # fmt: skip
+
+
+def test_the_report_highlights_only_the_excerpt_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    highlighted: list[str] = []
+    real = text_report.Syntax  # type: ignore[attr-defined]
+
+    def recording(code: str, *args: object, **kwargs: object) -> object:
+        highlighted.append(code)
+        return real(code, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(text_report, "Syntax", recording)
+    source = "\n" * 100_000 + "DROP TABLE orders;\n" + "SELECT 1;\n" * 1000
+    findings = [_finding(100_001), _finding(100_002)]
+    out = io.StringIO()
+    render(LintResult(findings=findings, sources={"big.sql": source}, files=1), out, catalogue=load_catalogue())
+    # Highlighting the whole file for each finding made 2,000 findings take minutes.
+    assert len(highlighted) == 2
+    assert all(code.count("\n") < MAX_FRAME_LINES for code in highlighted), [len(c) for c in highlighted]
+    assert "DROP TABLE orders;" in highlighted[0]
+    assert "100001" in out.getvalue().replace(" ", "")
+
+
+def test_the_report_numbers_excerpt_lines_as_in_the_file() -> None:
+    source = "".join(f"SELECT {i};\n" for i in range(1, 200)) + "DROP TABLE orders;\n" + "SELECT 0;\n"
+    result = LintResult(findings=[_finding(200)], sources={"big.sql": source}, files=1)
+    out = io.StringIO()
+    render(result, out, catalogue=load_catalogue(), color=False)
+    text = out.getvalue()
+    assert "200 DROP TABLE orders;" in text.replace("│", "").replace("❱", "").replace("  ", " ")
+    assert "199 SELECT 199;" in text.replace("│", "").replace("❱", "").replace("  ", " ")
+    assert "SELECT 1;" not in text and "SELECT 198;" not in text
+
+
+def test_a_long_frame_is_cut_and_says_how_much() -> None:
+    source = "DROP TABLE orders\n" + "  -- x\n" * 40 + ";\n"
+    result = LintResult(findings=[_finding(1, 42)], sources={"big.sql": source}, files=1)
+    out = io.StringIO()
+    render(result, out, catalogue=load_catalogue(), color=False)
+    assert "more lines" in out.getvalue()
