@@ -270,7 +270,9 @@ class _Reader:
             return self._call(node)
         if isinstance(node, ast.List | ast.Tuple | ast.Set):
             values = [self.eval(e) for e in node.elts]
-            return tuple(values) if isinstance(node, ast.Tuple) else values if isinstance(node, ast.List) else set(values)
+            return (
+                tuple(values) if isinstance(node, ast.Tuple) else values if isinstance(node, ast.List) else set(values)
+            )
         if isinstance(node, ast.Dict):
             return {self.eval(k): self.eval(v) for k, v in zip(node.keys, node.values, strict=True) if k is not None}
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):

@@ -80,8 +80,7 @@ def load_alembic(path: Path, *, search_paths: Sequence[Path] = (), text: str | N
     text = _read(path) if text is None else text
     tree = _parse(path, text)
     if not any(
-        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "upgrade"
-        for node in tree.body
+        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "upgrade" for node in tree.body
     ):
         raise AlembicInputError(path, 1, "not an Alembic revision: it defines no upgrade() function")
     source = _Source(path, text, tree)
@@ -416,8 +415,7 @@ class _Recorder:
         self, piece: Statement, origin: str, call: _Location, span: _Location, line_offset: int | None = None
     ) -> Statement:
         own = tuple(
-            replace(s, line=call.line if line_offset is None else s.line + line_offset)
-            for s in piece.suppressions
+            replace(s, line=call.line if line_offset is None else s.line + line_offset) for s in piece.suppressions
         )
         suppressions = self.source.suppressions_for(call) + tuple(
             s for batch in self._batch_suppressions for s in batch
@@ -572,15 +570,11 @@ class _OfflineConnection:
     def engine(self) -> _OfflineConnection:
         return self
 
-    def execute(
-        self, statement: Any, parameters: Any = None, execution_options: Any = None
-    ) -> _OfflineResult:
+    def execute(self, statement: Any, parameters: Any = None, execution_options: Any = None) -> _OfflineResult:
         self._recorder.connection_sql(statement, parameters)
         return _OfflineResult()
 
-    def exec_driver_sql(
-        self, statement: str, parameters: Any = None, execution_options: Any = None
-    ) -> _OfflineResult:
+    def exec_driver_sql(self, statement: str, parameters: Any = None, execution_options: Any = None) -> _OfflineResult:
         self._recorder.connection_sql(statement, None)
         return _OfflineResult()
 
@@ -636,9 +630,7 @@ def _exec_module(source: _Source, module_name: str) -> dict[str, Any]:
 
 def _import_failure_notice(source: _Source, exc: BaseException) -> Notice:
     where = source.traceback_location(exc) or _Location(1, 1, 1, 1)
-    message = (
-        f"could not run upgrade() ({_summary(exc)}); analysed its op.* calls statically, analysis is partial"
-    )
+    message = f"could not run upgrade() ({_summary(exc)}); analysed its op.* calls statically, analysis is partial"
     return Notice(RULE, message, where.line, where.column, "warning")
 
 
@@ -650,9 +642,7 @@ def _run_static(source: _Source, recorder: _Recorder, module_name: str) -> None:
             recorder.notices.append(recorder.stopped_notice(exc))
             return False
         if mentions_op:
-            where = source.traceback_location(exc) or _Location(
-                stmt.lineno, stmt.col_offset + 1, stmt.lineno, 1
-            )
+            where = source.traceback_location(exc) or _Location(stmt.lineno, stmt.col_offset + 1, stmt.lineno, 1)
             message = f"could not analyse this statement statically ({_summary(exc)}); it was skipped"
             recorder.notices.append(Notice(RULE, message, where.line, where.column, "warning"))
         return True
@@ -774,9 +764,7 @@ def _script_paths(path: Path, search_paths: Sequence[Path]) -> list[Path]:
     dirs: list[Path] = [Path(p).resolve() for p in search_paths]
     if ini is not None:
         dirs.extend(_prepend_sys_path(ini))
-        dirs.extend(
-            d for d in [script_dir, *script_dir.parents] if d == ini.parent or ini.parent in d.parents
-        )
+        dirs.extend(d for d in [script_dir, *script_dir.parents] if d == ini.parent or ini.parent in d.parents)
     else:
         dirs.append(script_dir)
     dirs.append(Path.cwd().resolve())
@@ -812,9 +800,7 @@ def _prepend_sys_path(ini: Path) -> list[Path]:
 def _installed_roots() -> tuple[Path, ...]:
     """Where the interpreter's own and installed packages live (never the project's)."""
     roots = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix)}
-    roots.update(
-        Path(p) for key in ("stdlib", "platstdlib", "purelib", "platlib") if (p := sysconfig.get_path(key))
-    )
+    roots.update(Path(p) for key in ("stdlib", "platstdlib", "purelib", "platlib") if (p := sysconfig.get_path(key)))
     return tuple(r.resolve() for r in roots)
 
 

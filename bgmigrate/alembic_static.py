@@ -67,11 +67,7 @@ class _Stop(Exception):
 def run_statically(tree: ast.Module, filename: str, module_name: str, on_failure: OnFailure) -> None:
     """Run the statements of ``upgrade()`` one by one in a namespace built leniently from the module."""
     upgrade = next(
-        (
-            s
-            for s in tree.body
-            if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef) and s.name == "upgrade"
-        ),
+        (s for s in tree.body if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef) and s.name == "upgrade"),
         None,
     )
     if upgrade is None:

@@ -177,10 +177,7 @@ class _Process:
     requests: IO[bytes]
 
 
-_BOOT = (
-    "import sys; sys.path.insert(0, {root!r}); "
-    "from bgmigrate.alembic_worker import serve; serve({answers})"
-)
+_BOOT = "import sys; sys.path.insert(0, {root!r}); from bgmigrate.alembic_worker import serve; serve({answers})"
 
 
 class AlembicWorker:
@@ -192,6 +189,8 @@ class AlembicWorker:
 
     def analyse(self, path: Path, text: str, shown: str) -> Migration:
         """The revision as a Migration; raises RevisionFailed when the worker gives no valid answer."""
+        if self._process is not None and self._process.popen.poll() is not None:
+            self._stop()  # ended after its last answer (a revision's leftover thread, a signal)
         process = self._process or self._start()
         token = secrets.token_hex(16)
         request = json.dumps({"token": token, "path": str(path), "text": text}) + "\n"

@@ -20,11 +20,12 @@ corrupt one is a warning and a rebuild, never a crash.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bgmigrate.catalogue import Catalogue
@@ -107,21 +108,51 @@ def chain_keys(start: str, files: Iterable[tuple[str, bytes]]) -> list[str]:
 
 @dataclass(frozen=True)
 class FileResult:
-    """One file's part of a folder's result (``loaded``: it was read and replayed)."""
+    """One file's part of a folder's result (``loaded``: it was read and replayed).
+
+    From the cache, ``body`` holds the findings and errors as stored, decoded only for the
+    files a run reports on (``decoded``) and written back as they were for the others.
+    """
 
     path: str
     loaded: bool
-    findings: tuple[Finding, ...]
-    errors: tuple[InputError, ...]
+    findings: tuple[Finding, ...] = ()
+    errors: tuple[InputError, ...] = ()
+    body: str | None = field(default=None, compare=False, repr=False)
+
+    def decoded(self) -> FileResult:
+        """The result with its findings and errors read from ``body``; ValueError when corrupt."""
+        if self.body is None:
+            return self
+        data = _object(json.loads(self.body))
+        findings = tuple(_finding_from_json(_object(f)) for f in _array(data["findings"]))
+        errors = tuple(
+            InputError(_text(e, "path"), _int(e, "line"), _text(e, "message"))
+            for e in map(_object, _array(data["errors"]))
+        )
+        return FileResult(self.path, self.loaded, findings, errors, self.body)
+
+    def encoded(self) -> str:
+        if self.body is not None:
+            return self.body
+        data = {
+            "findings": [_finding_to_json(f) for f in self.findings],
+            "errors": [{"path": e.path, "line": e.line, "message": e.message} for e in self.errors],
+        }
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
 class FolderEntry:
-    """A folder's cached results: file i's result under ``chain[i]``, schemas by files replayed."""
+    """A folder's cached results: file i's result under ``chain[i]``, and where schemas are kept.
+
+    ``snapshots`` maps a count of files replayed to the chain key the schema after them is
+    stored under (a file of its own: the entry is read on every run, a schema only when used).
+    """
 
     chain: tuple[str, ...]
     files: tuple[FileResult, ...]
-    snapshots: dict[int, object]  # files replayed → the schema then (``schema_codec`` data)
+    snapshots: dict[int, str]
 
     def reusable(self, keys: Sequence[str]) -> int:
         """How many leading files of ``keys`` have their result here (the chains agree)."""
@@ -134,7 +165,7 @@ class FolderEntry:
 
 
 def sequence_result(files: Iterable[FileResult]) -> SequenceResult:
-    """The folder's result from its files' results, read errors first (as a cold run orders them)."""
+    """The folder's result from its files' (decoded) results, read errors first as a cold run orders them."""
     results = list(files)
     unread = [e for r in results if not r.loaded for e in r.errors]
     return SequenceResult(
@@ -178,9 +209,34 @@ class ResultCache:
         self._warn(f"cache entry {self.entry_path(slot)} is corrupt ({' '.join(reason.split())}); rebuilding it")
         return None
 
-    def store(self, slot: str, entry: FolderEntry) -> None:
-        """Write an entry atomically (a reader sees the old entry or the new one, never half)."""
+    def store(self, slot: str, entry: FolderEntry, schemas: dict[str, object]) -> None:
+        """Write an entry and the new schemas it names, atomically; drop the slot's schemas it no longer names.
+
+        A reader sees the old entry or the new one, never half; the schemas go first, so an
+        entry never names a schema not yet written.
+        """
+        for key, schema in schemas.items():
+            self._write(self._schema_path(slot, key), json.dumps(schema, separators=(",", ":")).encode("utf-8"))
         self._write(self.entry_path(slot), encode_entry(entry))
+        named = {self._schema_path(slot, key).name for key in entry.snapshots.values()}
+        with contextlib.suppress(OSError):
+            for path in (self.entries / "schemas").glob(f"{slot}.*.json"):
+                if path.name not in named:
+                    path.unlink(missing_ok=True)
+
+    def load_schema(self, slot: str, key: str) -> object | None:
+        """A schema an entry names (as JSON data); None when missing or not JSON."""
+        raw = self._read(self._schema_path(slot, key))
+        if raw is None:
+            return None
+        try:
+            data: object = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):
+            return None
+        return data
+
+    def _schema_path(self, slot: str, key: str) -> Path:
+        return self.entries / "schemas" / f"{slot}.{key}.json"
 
     def load_revision(self, key: str) -> bytes | None:
         """What the worker read from a revision with this key, as stored; None on a miss."""
@@ -232,38 +288,30 @@ def _write_atomic(path: Path, data: bytes) -> None:
 def encode_entry(entry: FolderEntry) -> bytes:
     """An entry as JSON bytes.
 
-    >>> e = FolderEntry(("k1",), (FileResult("a.sql", True, (), ()),), {1: {}})
+    >>> e = FolderEntry(("k1",), (FileResult("a.sql", True),), {1: "k1"})
     >>> decode_entry(encode_entry(e)) == e
     True
     """
     data = {
         "chain": list(entry.chain),
-        "files": [
-            {
-                "path": r.path,
-                "loaded": r.loaded,
-                "findings": [_finding_to_json(f) for f in r.findings],
-                "errors": [{"path": e.path, "line": e.line, "message": e.message} for e in r.errors],
-            }
-            for r in entry.files
-        ],
-        "snapshots": {str(count): schema for count, schema in entry.snapshots.items()},
+        "files": [{"path": r.path, "loaded": r.loaded, "body": r.encoded()} for r in entry.files],
+        "snapshots": {str(count): key for count, key in entry.snapshots.items()},
     }
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def decode_entry(raw: bytes) -> FolderEntry:
-    """The entry ``encode_entry`` wrote; raises ValueError (or KeyError/TypeError) on anything else."""
+    """The entry ``encode_entry`` wrote (bodies still encoded); raises ValueError (or KeyError/TypeError) on anything else."""
     data = _object(json.loads(raw.decode("utf-8")))
     chain = tuple(_string(k) for k in _array(data["chain"]))
     files = tuple(_file_result(_object(r)) for r in _array(data["files"]))
     if len(chain) != len(files):
         raise ValueError("chain and files differ in length")
-    snapshots: dict[int, object] = {}
-    for count, schema in _object(data["snapshots"]).items():
+    snapshots: dict[int, str] = {}
+    for count, key in _object(data["snapshots"]).items():
         if not count.isdigit():
             raise ValueError(f"snapshot {count!r}: expected a count of files")
-        snapshots[int(count)] = schema
+        snapshots[int(count)] = _string(key)
     return FolderEntry(chain, files, snapshots)
 
 
@@ -271,14 +319,7 @@ def _file_result(d: dict[str, object]) -> FileResult:
     loaded = d["loaded"]
     if not isinstance(loaded, bool):
         raise ValueError("loaded: expected true or false")
-    return FileResult(
-        path=_text(d, "path"),
-        loaded=loaded,
-        findings=tuple(_finding_from_json(_object(f)) for f in _array(d["findings"])),
-        errors=tuple(
-            InputError(_text(e, "path"), _int(e, "line"), _text(e, "message")) for e in map(_object, _array(d["errors"]))
-        ),
-    )
+    return FileResult(path=_text(d, "path"), loaded=loaded, body=_text(d, "body"))
 
 
 def _finding_to_json(f: Finding) -> dict[str, object]:

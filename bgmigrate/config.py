@@ -28,6 +28,7 @@ class Config:
     settings: LintSettings = field(default_factory=LintSettings)
     fail_on: str = "error"
     exclude: tuple[str, ...] = ()
+    sql_extensions: tuple[str, ...] = (".sql",)  # file name endings read as SQL migrations
     alembic_config: str | None = None
     source: Path | None = None  # the file it came from
     root: Path | None = None  # its directory: per-path globs are relative to it
@@ -39,10 +40,13 @@ class Config:
 _KEYS = {
     "select", "ignore", "extend-select", "severity", "per-path-ignores", "pg-version",
     "assume-in-transaction", "small-table-rows", "fail-on", "exclude", "alembic-config",
+    "order", "down-migrations", "sql-extensions",
 }  # fmt: skip
 # Keys whose values name rules; checked against the catalogue by :func:`check_selectors`.
 SELECTOR_KEYS = ("select", "extend-select", "ignore", "severity", "per-path-ignores")
 FAIL_ON = ("error", "warning", "info")
+ORDERS = ("natural", "flyway", "lexical")
+DOWN_MIGRATIONS = ("skip", "lint")
 PG_VERSIONS = range(10, 19)
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 
@@ -160,6 +164,8 @@ def _from_table(table: dict[str, Any], where: _Where) -> Config:
             (str(glob), _strings({"per-path-ignores": names}, "per-path-ignores", where))
             for glob, names in _table(raw, "per-path-ignores", where).items()
         ),
+        order=_choice(raw, "order", ORDERS, where),
+        down_migrations=_choice(raw, "down-migrations", DOWN_MIGRATIONS, where),
     )
     alembic_config = raw.get("alembic-config")
     if alembic_config is not None and not isinstance(alembic_config, str):
@@ -168,6 +174,7 @@ def _from_table(table: dict[str, Any], where: _Where) -> Config:
         settings=settings,
         fail_on=_choice(raw, "fail-on", FAIL_ON, where),
         exclude=_strings(raw, "exclude", where),
+        sql_extensions=_extensions(raw, where),
         alembic_config=alembic_config,
         source=where.path,
         root=where.path.parent,
@@ -217,6 +224,16 @@ def _strings(raw: dict[str, Any], key: str, where: _Where) -> tuple[str, ...]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
     raise where.error(key, f"expected a list of strings, got {value!r}")
+
+
+def _extensions(raw: dict[str, Any], where: _Where) -> tuple[str, ...]:
+    """``sql-extensions``: file name endings such as ".sql" or ".pgsql" (a leading dot is added)."""
+    if "sql-extensions" not in raw:
+        return (".sql",)
+    found = _strings(raw, "sql-extensions", where)
+    if not found or any(not e.strip(".") or "/" in e or e.strip(".") == "py" for e in found):
+        raise where.error("sql-extensions", f"expected file name endings such as [\".sql\", \".pgsql\"], got {list(found)!r}")
+    return tuple(e if e.startswith(".") else "." + e for e in found)
 
 
 def _table(raw: dict[str, Any], key: str, where: _Where) -> dict[str, Any]:

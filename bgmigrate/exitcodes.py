@@ -1,7 +1,8 @@
-"""Exit statuses, in one place (documented in the README)."""
+"""Exit statuses, in one place: one meaning each, the same for every subcommand (README, docs/switch.md)."""
 
 OK = 0
 FINDINGS = 1  # findings at or above --fail-on
 INPUT_ERROR = 2  # unreadable or unparseable input, bad configuration, usage error
-REFUSED = 3  # an action refused by its gates (switch, contract)
-FAILED = 4  # an action that was tried and undone (a switch that did not confirm and switched back)
+REFUSED = 3  # refused by its gates before any change: nothing was changed
+FAILED = 4  # tried, failed, and undone (verified): things are as they were before the action
+NOT_UNDONE = 5  # tried, failed, and NOT undone (or the undo could not be verified): an operator must act

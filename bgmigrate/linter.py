@@ -12,7 +12,7 @@ from bgmigrate import operations as ops
 from bgmigrate.catalogue import Catalogue
 from bgmigrate.checks import discover
 from bgmigrate.checks.api import Hit, OpContext, RegisteredRule, TableSize
-from bgmigrate.checks.history import NewTables, Prefix, new_table_changes
+from bgmigrate.checks.history import AddedColumns, NewTables, Prefix, new_table_changes
 from bgmigrate.findings import Finding, InputError, Severity
 from bgmigrate.locks import ACCESS_EXCLUSIVE, lock_taken
 from bgmigrate.migration import Migration
@@ -34,6 +34,9 @@ def parse_migration(migration: Migration) -> tuple[list[ops.Operation], list[Inp
             operations.extend(parse_statement(stmt))
         except StatementSyntaxError as exc:
             errors.append(InputError(migration.path, stmt.line, f"{exc.message} (statement skipped)"))
+        except (Exception, RecursionError) as exc:  # one unreadable statement never blinds the file
+            reason = f"bgmigrate could not read it ({type(exc).__name__})"
+            operations.append(ops.Unparsed(stmt, reason=reason))
     return operations, errors
 
 
@@ -78,6 +81,7 @@ def analyse(
     # Each context sees the operations and new tables *before* it as views over one shared
     # history, never as copies: a copy per operation made a file of N statements cost N².
     new_tables = NewTables()
+    added_columns = AddedColumns()
     done: list[ops.Operation] = []
     seen: list[tuple[ops.Operation, OpContext]] = []
     block: Statement | None = None  # the DO block whose statements are being walked
@@ -96,7 +100,7 @@ def analyse(
             settings=settings,
             in_transaction=in_tx,
             lock_timeout_set=state.lock_timeout or state.local_lock_timeout,
-            earlier=Prefix(done, len(done)),
+            earlier=Prefix(done, len(done), added_columns.now()),
             exclusive_lock_holder=state.holder if in_tx else None,
             new_tables=new_tables.now(),
         )
@@ -106,6 +110,7 @@ def analyse(
         seen.append((op, ctx))
         done.append(op)
         new_tables.track(op)
+        added_columns.track(op)
         if in_tx and state.holder is None and _takes_exclusive_on_existing(op, ctx):
             state.holder = op
         state.observe(op)
@@ -257,9 +262,7 @@ def _notice_hits(migration: Migration) -> list[tuple[str, Hit]]:
     return hits
 
 
-def _finding(
-    migration: Migration, rule: str, hit: Hit, catalogue: Catalogue, selection: RuleSelection
-) -> Finding:
+def _finding(migration: Migration, rule: str, hit: Hit, catalogue: Catalogue, selection: RuleSelection) -> Finding:
     entry = catalogue.entries[rule]
     severity = selection.severity(rule) if rule in selection.severities else entry.severity
     if hit.severity is not None and not _overridden(rule, selection, entry.severity):

@@ -55,8 +55,10 @@ def _mode(op: ops.Operation) -> str | None:
         return SHARE_UPDATE_EXCLUSIVE
     if isinstance(op, ops.CreateObject | ops.DropObject) and op.kind == "trigger":
         return SHARE_ROW_EXCLUSIVE if isinstance(op, ops.CreateObject) else ACCESS_EXCLUSIVE
-    if isinstance(op, ops.AlterTableSet) and op.what == "options":
-        return SHARE_UPDATE_EXCLUSIVE  # fillfactor, autovacuum and toast parameters
+    if isinstance(op, ops.AlterTableSet) and op.what in ("options", "cluster"):
+        return SHARE_UPDATE_EXCLUSIVE  # fillfactor, autovacuum and toast parameters; CLUSTER ON
+    if isinstance(op, ops.AlterTableSet) and op.what == "trigger":
+        return SHARE_ROW_EXCLUSIVE  # ENABLE / DISABLE TRIGGER
     if isinstance(op, ops.AlterColumnOther) and op.what.startswith(("set statistics", "set (", "reset (")):
         return SHARE_UPDATE_EXCLUSIVE
     if isinstance(op, ops.DetachPartition):

@@ -192,6 +192,14 @@ class AddConstraint(Operation):
 
 
 @dataclass(frozen=True)
+class AlterDomainAddConstraint(Operation):
+    """ALTER DOMAIN … ADD CONSTRAINT / SET NOT NULL: checks every column of the domain unless NOT VALID."""
+
+    domain: Name = Name("")
+    constraint: ConstraintSpec = ConstraintSpec("check")
+
+
+@dataclass(frozen=True)
 class ValidateConstraint(Operation):
     target: Name = Name("")
     name: str = ""

@@ -32,13 +32,100 @@ def natural_key(name: str) -> tuple[tuple[int, int, str], ...]:
     return tuple(parts)
 
 
-def order_sql_files(paths: Iterable[Path]) -> list[Path]:
-    """SQL migration files in the order they run: by file name, numbers compared as numbers.
+# A leading version: optional letters (Flyway's V), then numbers joined by ".", "_" or "-"
+# (1, 1.2, 2024-01-31, 20240131120000). What follows is the description.
+_VERSION = re.compile(r"([A-Za-z]*)(\d+(?:[._-]\d+)*)")
+_SEPARATORS = "._- "
+_FLYWAY = re.compile(r"([VRB])(\d+(?:[._]\d+)*)?__(.*)", re.IGNORECASE)
+
+ORDERS = ("natural", "flyway", "lexical")
+
+
+def version_key(name: str) -> tuple[object, ...]:
+    """Sort key of a migration file name: its leading version as numbers, then the rest.
+
+    Separators do not matter (``1-a`` and ``1_a`` are both version 1), and a longer version
+    comes after its prefix (V10 < V10.1 < V11), as Flyway, golang-migrate and dbmate read them.
+
+    >>> sorted(["V10.1__b.sql", "V2__a.sql", "V10__c.sql", "V1_1__d.sql"], key=version_key)
+    ['V1_1__d.sql', 'V2__a.sql', 'V10__c.sql', 'V10.1__b.sql']
+    """
+    found = _VERSION.match(name)
+    if found is None:
+        # No version: by the name's text, as natural order would (numbers still before text).
+        return (re.split(r"\d", name, maxsplit=1)[0].casefold(), 1, (), natural_key(name))
+    numbers = tuple(int(part) for part in re.split(r"[._-]", found[2]))
+    rest = name[found.end() :].lstrip(_SEPARATORS)
+    return (found[1].casefold(), 0, numbers, natural_key(rest))
+
+
+def flyway_key(name: str) -> tuple[object, ...]:
+    """Flyway's order: versioned (``V``/baseline ``B``) by version, then repeatable ``R__`` by description.
+
+    >>> sorted(["R__views.sql", "V10__c.sql", "V2__a.sql", "V10.1__b.sql"], key=flyway_key)
+    ['V2__a.sql', 'V10__c.sql', 'V10.1__b.sql', 'R__views.sql']
+    """
+    found = _FLYWAY.fullmatch(name)
+    if found is None:
+        return (2, (), natural_key(name))  # not a Flyway migration name: after the others
+    if found[1].upper() == "R" or found[2] is None:
+        return (1, (), natural_key(found[3]))
+    numbers = tuple(int(part) for part in re.split(r"[._]", found[2]))
+    while len(numbers) > 1 and numbers[-1] == 0:  # Flyway reads 1.0 as 1
+        numbers = numbers[:-1]
+    return (0, numbers, natural_key(found[3]))
+
+
+def order_sql_files(paths: Iterable[Path], order: str = "natural") -> list[Path]:
+    """SQL migration files in the order they run.
+
+    ``natural`` (default): by leading version, numbers compared as numbers, then the rest of the
+    name; ``flyway``: Flyway's versioned-then-repeatable order; ``lexical``: plain name compare.
 
     >>> [p.name for p in order_sql_files([Path("10_x.sql"), Path("b/2_x.sql"), Path("a/1_x.sql")])]
     ['1_x.sql', '2_x.sql', '10_x.sql']
     """
-    return sorted(paths, key=lambda p: (natural_key(p.name), str(p)))
+    if order == "lexical":
+        return sorted(paths, key=lambda p: (p.name, str(p)))
+    key = flyway_key if order == "flyway" else version_key
+    return sorted(paths, key=lambda p: (key(p.name), p.name, str(p)))
+
+
+def sqitch_plan_changes(plan: str) -> list[str]:
+    """The deploy scripts' names (without ``.sql``) of a ``sqitch.plan``, in deploy order.
+
+    A reworked change runs twice: first its old script, kept as ``name@tag`` after the tag that
+    followed it, and later the current ``name``.
+
+    >>> sqitch_plan_changes("%project=x\\nusers 2024 a <a@b>\\n@v1 2024 a <a@b>\\nposts 2024 a <a@b>\\nusers [users@v1] 2024 a <a@b>\\n")
+    ['users@v1', 'posts', 'users']
+    """
+    entries: list[list[str]] = []  # [change, first tag after it]
+    for raw in plan.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("%", "#")):
+            continue
+        if line.startswith("@"):
+            for entry in entries:
+                if len(entry) == 1:
+                    entry.append(line.split()[0][1:])
+            continue
+        entries.append([line.split()[0]])
+    last = {entry[0]: i for i, entry in enumerate(entries)}
+    return [
+        entry[0] if last[entry[0]] == i or len(entry) == 1 else f"{entry[0]}@{entry[1]}"
+        for i, entry in enumerate(entries)
+    ]
+
+
+def order_by_plan(paths: Iterable[Path], changes: Sequence[str]) -> list[Path]:
+    """Files named after plan changes (``users.sql``, ``users@v1.sql``) in plan order; the rest after them."""
+    rank = {name: i for i, name in enumerate(changes)}
+
+    def key(path: Path) -> tuple[int, tuple[object, ...], str]:
+        return (rank.get(path.name.split(".")[0], len(rank)), version_key(path.name), str(path))
+
+    return sorted(paths, key=key)
 
 
 def order_alembic(migrations: Sequence[Migration]) -> tuple[list[Migration], list[str]]:
@@ -103,9 +190,7 @@ def _relaxed_order(by_rev: dict[str, Migration], stuck: set[str]) -> list[str]:
     remaining = set(stuck)
     while remaining:
         ready = sorted(
-            rev
-            for rev in remaining
-            if all(p in placed or p not in remaining for p in by_rev[rev].down_revisions)
+            rev for rev in remaining if all(p in placed or p not in remaining for p in by_rev[rev].down_revisions)
         )
         # On a cycle nothing is ready: take the smallest id to break it.
         chosen = ready[0] if ready else min(remaining)

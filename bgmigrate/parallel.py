@@ -50,13 +50,28 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def idle_cores() -> int:
+    """Cores not already busy with other programs (at least one: this process).
+
+    A helper on a core that other work keeps busy only adds start-up and hand-over costs:
+    measured on a loaded 2-core machine, the default of one helper made a cold lint 20-30%
+    slower than ``--jobs 1``. So the default counts the cores the load average leaves free.
+    """
+    cores = available_cores()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available here: assume the machine is ours
+        return cores
+    return max(1, min(cores, round(cores - load + 0.5)))
+
+
 def worker_count(jobs: int, items: int) -> int:
     """How many processes to use for ``items`` items: 1 means in-process.
 
     >>> worker_count(0, 10), worker_count(4, 1000), worker_count(1, 1000)
     (1, 4, 1)
     """
-    wanted = jobs if jobs > 0 else available_cores()
+    wanted = jobs if jobs > 0 else idle_cores()
     threshold = MIN_PARALLEL_ITEMS if _start_method() == "fork" else MIN_SPAWN_ITEMS
     if wanted <= 1 or items < threshold:
         return 1

@@ -6,24 +6,12 @@ differs from the one the original migration would have left.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
+from bgmigrate.names import NAMEDATALEN, clip
 from bgmigrate.sql_tokens import tokenize
 
-NAMEDATALEN = 64
-
-
-def clip(text: str, max_bytes: int) -> str:
-    """The longest start of ``text`` that fits ``max_bytes`` UTF-8 bytes without splitting a character.
-
-    >>> clip("abc", 2), clip("aé", 2), clip("aé", 3)
-    ('ab', 'a', 'aé')
-    """
-    data = text.encode("utf-8", "surrogatepass")
-    if len(data) <= max_bytes:
-        return text
-    return data[:max_bytes].decode("utf-8", "ignore")
+__all__ = ["NAMEDATALEN", "constraint_name", "index_name", "object_name"]
 
 
 def object_name(name1: str, name2: str | None, label: str | None) -> str:
@@ -54,8 +42,8 @@ def object_name(name1: str, name2: str | None, label: str | None) -> str:
 
 def _column_label(column: str) -> str:
     """What an index key contributes to the index name: the column, a function's name, or ``expr``."""
-    if re.fullmatch(r'[\w$]+|"(?:[^"]|"")+"', column):
-        return column.strip('"')
+    if "(" not in column:  # a column's name (index expressions are calls or parenthesised)
+        return column
     toks = tokenize(column)
     if len(toks) > 1 and toks[0].kind in ("word", "qident") and toks[1].text == "(":
         return toks[0].ident

@@ -130,8 +130,9 @@ def _add_constraint(schema: Schema, table: Table, spec: ops.ConstraintSpec) -> N
 
 def _drop_table(schema: Schema, op: ops.DropTable, migration: str) -> None:
     schema.tables.pop(op.target.key, None)
-    for key in [k for k, i in schema.indexes.items() if i.table.key == op.target.key]:
-        del schema.indexes[key]
+    indexes = _indexes(schema)
+    for key in [k for k in indexes.keys_on(op.target.key) if indexes[k].table.key == op.target.key]:
+        del indexes[key]
 
 
 def _rename_table(schema: Schema, op: ops.RenameTable, migration: str) -> None:
@@ -139,9 +140,11 @@ def _rename_table(schema: Schema, op: ops.RenameTable, migration: str) -> None:
     new = Name(op.new_name, op.target.schema or "public")
     table.name = new
     schema.tables[new.key] = table
-    for index in schema.indexes.values():
-        if index.table.key == op.target.key:
-            index.table = new
+    indexes = _indexes(schema)
+    for key in indexes.keys_on(op.target.key):
+        if indexes[key].table.key == op.target.key:
+            indexes[key].table = new
+    indexes.forget_tables()  # an index's table changed in place
 
 
 def _add_column(schema: Schema, op: ops.AddColumn, migration: str) -> None:
@@ -156,12 +159,96 @@ def _drop_column(schema: Schema, op: ops.DropColumn, migration: str) -> None:
     table = _ensure_table(schema, op.target)
     table.columns.pop(op.column, None)
     # PostgreSQL drops every constraint involving the column, a table CHECK naming it in its expression too.
-    for name in [n for n, c in table.constraints.items() if op.column in c.columns or _checks_column(c, op.column)]:
+    column = op.column
+    # Inline rather than through _checks_column: a table may hold a thousand CHECKs.
+    doomed = [
+        n
+        for n, c in table.constraints.items()
+        if column in c.columns or (c.kind == "check" and column in _identifiers(c.definition))
+    ]
+    for name in doomed:
         del table.constraints[name]
     target = op.target.key
-    # Column membership first: it is cheap and rarely true, and the index map grows with the folder.
-    for key in [k for k, i in schema.indexes.items() if op.column in i.columns and i.table.key == target]:
-        del schema.indexes[key]
+    indexes = _indexes(schema)
+    for key in [k for k in indexes.keys_on(target) if op.column in indexes[k].columns]:
+        del indexes[key]
+
+
+class IndexTable(dict[tuple[str, str], Index]):
+    """A schema's indexes, with each table's index keys kept beside them.
+
+    ``DROP COLUMN`` and ``DROP TABLE`` ask for one table's indexes; scanning every index of the
+    folder for each made a cold lint grow with the square of the folder. Item assignment and
+    deletion keep the per-table keys up to date; any other change forgets them (rebuilt on the
+    next question).
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._by_table: dict[tuple[str, str], set[tuple[str, str]]] | None = None
+
+    def keys_on(self, table: tuple[str, str]) -> list[tuple[str, str]]:
+        """The keys of the indexes on ``table`` (a list: the caller may delete while going)."""
+        if self._by_table is None:
+            self._by_table = {}
+            for key, index in self.items():
+                self._by_table.setdefault(index.table.key, set()).add(key)
+        return sorted(self._by_table.get(table, ()))
+
+    def forget_tables(self) -> None:
+        self._by_table = None
+
+    def __setitem__(self, key: tuple[str, str], index: Index) -> None:
+        self._unlink(key)
+        super().__setitem__(key, index)
+        if self._by_table is not None:
+            self._by_table.setdefault(index.table.key, set()).add(key)
+
+    def __delitem__(self, key: tuple[str, str]) -> None:
+        self._unlink(key)
+        super().__delitem__(key)
+
+    def pop(self, key: tuple[str, str], *default: Any) -> Any:
+        self._unlink(key)
+        return super().pop(key, *default)
+
+    def _unlink(self, key: tuple[str, str]) -> None:
+        old = self.get(key)
+        if old is not None and self._by_table is not None:
+            self._by_table.get(old.table.key, set()).discard(key)
+
+    # Everything else that changes the dict: forget the per-table keys.
+    def clear(self) -> None:
+        self._by_table = None
+        super().clear()
+
+    def popitem(self) -> tuple[tuple[str, str], Index]:
+        self._by_table = None
+        return super().popitem()
+
+    def setdefault(self, key: tuple[str, str], default: Index) -> Index:
+        self._by_table = None
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._by_table = None
+        super().update(*args, **kwargs)
+
+    def __ior__(self, other: Any) -> IndexTable:  # type: ignore[override,misc]
+        self._by_table = None
+        super().__ior__(other)
+        return self
+
+    def __reduce__(self) -> Any:
+        # Copies (deepcopy of a base schema) rebuild the per-table keys when first asked.
+        return (IndexTable, (dict(self),))
+
+
+def _indexes(schema: Schema) -> IndexTable:
+    """The schema's indexes as an ``IndexTable`` (installed on first use)."""
+    if not isinstance(schema.indexes, IndexTable):
+        schema.indexes = IndexTable(schema.indexes)
+    return schema.indexes
 
 
 def _checks_column(constraint: Constraint, column: str) -> bool:

@@ -15,6 +15,7 @@ class LintResult:
     errors: list[InputError] = field(default_factory=list)
     files: int = 0
     sources: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what was left out on purpose, said once each
 
     def sorted_findings(self) -> list[Finding]:
         return sorted(self.findings, key=Finding.sort_key)

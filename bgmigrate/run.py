@@ -28,8 +28,10 @@ from bgmigrate.cache import FileResult, FolderEntry, ResultCache, SequenceResult
 from bgmigrate.catalogue import Catalogue, load_catalogue
 from bgmigrate.config import Config, check_selectors, find_config, load_config, with_overrides
 from bgmigrate.findings import InputError, Severity
+from bgmigrate.layouts import has_extension, looks_like_sql, rollback_home
 from bgmigrate.migration import Migration
 from bgmigrate.result import LintResult
+from bgmigrate.rollbacks import arrange_rollbacks, skipped_extensions_note
 from bgmigrate.schema import Schema
 from bgmigrate.selection import RuleSelection, SelectionError, known_selectors, select_rules, selects_something
 
@@ -66,6 +68,7 @@ class _Group:
     config: Config
     sequences: dict[Path, list[Path]] = field(default_factory=dict)  # folder → migration files
     report: set[Path] = field(default_factory=set)
+    skipped: list[Path] = field(default_factory=list)  # SQL-looking files with an ending not configured
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class SourceFile:
     shown: str
     data: bytes | None = None
     error: str = ""  # why it could not be read, when data is None
+    section: str = ""  # "up" or "down": the dbmate section of the file to lint ("": all of it)
 
 
 def display_path(path: Path) -> str:
@@ -109,22 +113,31 @@ def _is_revision(path: Path) -> bool:
     return is_alembic_revision(text)
 
 
-def _folder_migrations(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if _is_migration(p))
+def _folder_migrations(folder: Path, extensions: tuple[str, ...] = (".sql",)) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if _is_migration(p, extensions))
 
 
-def _is_migration(path: Path) -> bool:
-    return path.is_file() and path.suffix in MIGRATION_SUFFIXES and _is_revision(path)
+def _is_migration(path: Path, extensions: tuple[str, ...] = (".sql",)) -> bool:
+    if path.suffix == ".py":
+        return path.is_file() and _is_revision(path)
+    return has_extension(path.name, extensions) and path.is_file()
+
+
+def _is_candidate(path: Path) -> bool:
+    """A file that may be a migration under some configuration: SQL-looking names, revisions."""
+    if path.suffix == ".py":
+        return path.is_file() and _is_revision(path)
+    return looks_like_sql(path.name) and path.is_file()
 
 
 def _expand(raw: str, errors: list[InputError]) -> list[Path]:
     path = Path(raw)
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if _is_migration(p))
+        return sorted(p for p in path.rglob("*") if _is_candidate(p))
     if not path.exists():
         errors.append(InputError(raw, 0, "no such file or directory"))
         return []
-    if path.suffix not in MIGRATION_SUFFIXES:
+    if path.suffix not in MIGRATION_SUFFIXES and not looks_like_sql(path.name):
         errors.append(InputError(raw, 0, "not a migration file (expected .sql or an Alembic .py revision)"))
         return []
     return [path] if _is_revision(path) else []
@@ -188,11 +201,35 @@ def plan_groups(request: LintRequest, errors: list[InputError]) -> list[_Group]:
         if _excluded(path, config, lookups):
             continue
         group = groups.setdefault(id(config), _Group(config))
-        folder = lookups.folder(path.parent)
+        if path.suffix != ".py" and not has_extension(path.name, config.sql_extensions):
+            group.skipped.append(path)
+            continue
+        home = _sequence_home(path.parent)
+        folder = lookups.folder(home)
         if folder not in group.sequences:
-            group.sequences[folder] = [lookups.resolved(p) for p in _folder_migrations(path.parent)]
+            group.sequences[folder] = [lookups.resolved(p) for p in _sequence_files(home, config.sql_extensions)]
         group.report.add(lookups.resolved(path))
     return list(groups.values())
+
+
+def _sequence_home(folder: Path) -> Path:
+    """The folder whose sequence a file replays in: sqitch's revert/ and verify/ join deploy/."""
+    if folder.name.casefold() not in ("revert", "verify", "down", "downs", "rollback", "undo"):
+        return folder
+    siblings = frozenset(p.name for p in folder.parent.iterdir() if p.is_dir())
+    home = rollback_home(folder, siblings)
+    return folder.parent / home if home else folder
+
+
+def _sequence_files(home: Path, extensions: tuple[str, ...]) -> list[Path]:
+    """The migrations of a sequence: the folder's own, plus its rollback folders' (sqitch)."""
+    files = _folder_migrations(home, extensions)
+    if home.name.casefold() not in ("deploy", "up", "ups", "migrate", "upgrade"):
+        return files
+    for sibling in sorted(home.parent.iterdir()):
+        if sibling.is_dir() and sibling != home and _sequence_home(sibling) == home:
+            files.extend(_folder_migrations(sibling, extensions))
+    return files
 
 
 def _alembic_targets(ini: Path, errors: list[InputError]) -> list[Path]:
@@ -242,6 +279,10 @@ def migration_from(source: SourceFile, assume_in_transaction: bool) -> Migration
         return replace(migration, path=source.shown)
     from bgmigrate.sql_source import load_sql
 
+    if source.section:
+        from bgmigrate.layouts import dbmate_section
+
+        text = dbmate_section(text, source.section)
     return load_sql(source.shown, text, assume_in_transaction=assume_in_transaction)
 
 
@@ -261,12 +302,34 @@ def load_source(source: SourceFile, assume_in_transaction: bool) -> Loaded:
     return migration, operations, errors
 
 
-def _run_order(paths: Sequence[Path]) -> list[Path]:
-    """SQL files by natural name order, then Alembic revisions (ordered by their graph later)."""
+def _run_order(paths: Sequence[Path], order: str = "natural") -> list[Path]:
+    """SQL files in the configured name order, then Alembic revisions (ordered by their graph later)."""
     from bgmigrate.ordering import order_sql_files  # the order the planner uses too
 
-    sql = order_sql_files(p for p in paths if p.suffix == ".sql")
+    sql = [p for p in paths if p.suffix != ".py"]
+    plan = _sqitch_plan(sql)
+    if plan is not None:
+        from bgmigrate.ordering import order_by_plan
+
+        sql = order_by_plan(sql, plan)  # sqitch deploys in its plan's order, not by file name
+    else:
+        sql = order_sql_files(sql, order)
     return [*sql, *(p for p in paths if p.suffix == ".py")]
+
+
+def _sqitch_plan(paths: Sequence[Path]) -> list[str] | None:
+    """The changes of the sqitch.plan next to a deploy/ folder these files are in, if there is one."""
+    from bgmigrate.ordering import sqitch_plan_changes
+
+    folders = {p.parent for p in paths if p.parent.name == "deploy"}
+    for folder in sorted(folders):
+        plan = folder.parent / "sqitch.plan"
+        if plan.is_file():
+            try:
+                return sqitch_plan_changes(plan.read_text(encoding="utf-8", errors="replace"))
+            except OSError:
+                return None
+    return None
 
 
 def _load_stream(sources: Sequence[SourceFile], config: Config, jobs: int) -> Iterator[Loaded]:
@@ -283,9 +346,10 @@ def _load_stream(sources: Sequence[SourceFile], config: Config, jobs: int) -> It
         yield outcome
 
 
-# First words of the statements bgmigrate.sql_parser hands to sqlglot (a hint only: a false
-# match costs one needless import, a miss lets each worker import sqlglot itself).
-_DML_HINT = re.compile(rb"\b(?:select|with|update|delete|insert|merge)\b", re.IGNORECASE)
+# First words of the statements bgmigrate.sql_parser hands to sqlglot, at the start of a line
+# (a hint only: a false match costs one needless import, a miss lets each worker import sqlglot
+# itself). Plain INSERT/UPDATE/DELETE take the fast path (sql_dml_fast) without sqlglot.
+_DML_HINT = re.compile(rb"^[ \t(]*(?:select|with|merge)\b", re.IGNORECASE | re.MULTILINE)
 
 
 def _import_before_fork(sources: Sequence[SourceFile]) -> None:
@@ -442,34 +506,66 @@ def _lint_folder(run: _GroupRun, folder: Path, sources: Sequence[SourceFile]) ->
     items, lasting = _prepare(run, sources)
     texts = _texts(items, run.shown)
     cache = run.cache
-    # Replay changes the schema it is given: every folder starts from its own copy of the base.
-    base = copy.deepcopy(run.base) if run.base is not None else Schema()
     if cache is None or not _cacheable(sources):
-        results, _ = lint_sequence(items, run.config, run.catalogue, run.selection, run.jobs, base)
+        results, _ = lint_sequence(items, run.config, run.catalogue, run.selection, run.jobs, _base(run))
         return sequence_result(results), texts
     from bgmigrate.cache import chain_keys, chain_start, slot_name
 
     slot = slot_name(folder, cache.settings_key)
-    keys = chain_keys(chain_start(cache.fingerprint, cache.settings_key), _chain_files(items))
+    start = chain_start(cache.fingerprint, cache.settings_key)
+    keys = chain_keys(start, _chain_files(items))
     entry = cache.store.load(slot)
-    reused, schema = _resume_point(entry, keys, cache)
+    reused, schema = _resume_point(entry, keys, cache, slot)
+    kept = _reported(entry.files[:reused] if entry is not None else (), run.shown, cache, slot)
+    if kept is None:  # a stored result that cannot be read: lint the folder afresh
+        entry, reused, schema, kept = None, 0, None, []
     if entry is not None and reused == len(items):
-        return sequence_result(entry.files[:reused]), texts
-    kept = list(entry.files[:reused]) if entry is not None else []
+        return sequence_result(kept), texts
     wanted = _snapshot_points(items, run.shown)
-    results, snapshots = lint_sequence(
-        items[reused:], run.config, run.catalogue, run.selection, run.jobs, schema or base,
-        offset=reused, snapshot_at=frozenset(p for p in wanted if p >= reused),
+    results, schemas = lint_sequence(
+        items[reused:], run.config, run.catalogue, run.selection, run.jobs, schema or _base(run),
+        offset=reused, snapshot_at=frozenset(p for p in wanted if p > reused or (p == reused and schema is None)),
     )  # fmt: skip
     if lasting:
-        if entry is not None:
-            snapshots.update({p: s for p, s in entry.snapshots.items() if p <= reused and p in wanted})
-        cache.store.store(slot, FolderEntry(tuple(keys), (*kept, *results), snapshots))
+        # A schema is stored under the chain key of the files replayed before it.
+        key_at = [start, *keys]
+        named = {p: key_at[p] for p in wanted if p <= reused and entry is not None and p in entry.snapshots}
+        named.update({p: key_at[p] for p in schemas})
+        stored = FolderEntry(tuple(keys), (*kept, *results), named)
+        cache.store.store(slot, stored, {key_at[p]: data for p, data in schemas.items()})
     return sequence_result([*kept, *results]), texts
 
 
+def _base(run: _GroupRun) -> Schema:
+    # Replay changes the schema it is given: every folder starts from its own copy of the base.
+    return copy.deepcopy(run.base) if run.base is not None else Schema()
+
+
+def _reported(
+    files: Sequence[FileResult], shown: set[str], cache: _CacheContext, slot: str
+) -> list[FileResult] | None:
+    """Cached results with those of the files asked about decoded (None when one is corrupt)."""
+    kept: list[FileResult] = []
+    for result in files:
+        if result.path not in shown:
+            kept.append(result)  # written back as stored; decoded on a run that reports it
+            continue
+        try:
+            kept.append(result.decoded())
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            reason = " ".join((str(exc) or type(exc).__name__).split())
+            cache.store.warn(f"cache entry {cache.store.entry_path(slot)} is corrupt ({reason}); rebuilding it")
+            return None
+    return kept
+
+
 def _chain_files(items: Sequence[_Item]) -> list[tuple[str, bytes]]:
-    return [(item.source.shown, item.source.data or b"") for item in items]
+    return [(item.source.shown + _section_mark(item.source), item.source.data or b"") for item in items]
+
+
+def _section_mark(source: SourceFile) -> str:
+    # The up and down sections of one dbmate file are two steps of the chain.
+    return f"#{source.section}" if source.section else ""
 
 
 def _texts(items: Sequence[_Item], shown: set[str]) -> dict[str, str]:
@@ -483,7 +579,9 @@ def _texts(items: Sequence[_Item], shown: set[str]) -> dict[str, str]:
     return found
 
 
-def _resume_point(entry: FolderEntry | None, keys: Sequence[str], cache: _CacheContext) -> tuple[int, Schema | None]:
+def _resume_point(
+    entry: FolderEntry | None, keys: Sequence[str], cache: _CacheContext, slot: str
+) -> tuple[int, Schema | None]:
     """How many leading files' results to reuse, and the schema after them (None: start afresh).
 
     Only as far as a stored schema reaches: results are reused up to the latest snapshot within
@@ -497,10 +595,11 @@ def _resume_point(entry: FolderEntry | None, keys: Sequence[str], cache: _CacheC
     from bgmigrate.schema_codec import schema_from_data
 
     for position in sorted((p for p in entry.snapshots if 0 < p <= agree), reverse=True):
+        data = cache.store.load_schema(slot, entry.snapshots[position])
         try:
-            return position, schema_from_data(entry.snapshots[position])
+            return position, schema_from_data(data)
         except (ValueError, KeyError, TypeError):
-            cache.store.warn("a cache entry holds a corrupt schema; replaying its files instead")
+            cache.store.warn("a cache entry names a missing or corrupt schema; replaying its files instead")
     return 0, None
 
 
@@ -621,15 +720,23 @@ def _lint_group(
 ) -> None:
     selection = _selection(catalogue, group.config)
     run = _GroupRun(group.config, catalogue, selection, jobs, cache, shown, alembic, base)
+    if group.skipped:
+        result.notes.append(skipped_extensions_note(group.skipped, group.config.sql_extensions))
+    settings = group.config.settings
     for folder, files in group.sequences.items():
-        ordered = [(path, _shown(path)) for path in _run_order(files)]
+        ordered = [(path, _shown(path)) for path in _run_order(files, settings.order)]
         if base is not None:
             # The live database already holds what the earlier, applied migrations did:
             # replaying them again would replace live tables (and their sizes) with stand-ins.
             ordered = [(path, name) for path, name in ordered if name in shown]
         if not any(name in shown for _, name in ordered):
             continue  # context for no file the user asked about (--diff)
-        outcome, texts = _lint_folder(run, folder, [read_source(path, name) for path, name in ordered])
+        sources = [read_source(path, name) for path, name in ordered]
+        sources, notes = arrange_rollbacks(sources, settings.down_migrations, shown)
+        result.notes.extend(notes)
+        if not sources:
+            continue
+        outcome, texts = _lint_folder(run, folder, sources)
         _collect(result, outcome, texts, shown)
 
 

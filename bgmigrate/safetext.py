@@ -4,16 +4,14 @@ Names from a live schema or a migration may hold newlines, carriage returns, esc
 and ``*/``. Copied raw into a ``-- comment`` the text after a newline becomes a statement; into
 a ``/* comment */`` a ``*/`` ends it early; on a terminal an escape sequence rewrites the
 screen. ``display`` is the one function all such text goes through: it keeps printable text
-as it is and writes every control, format (bidi override, zero-width) or separator character
-as a visible backslash escape, and breaks up ``/*`` and ``*/``.
+as it is and writes every character Python does not call printable (controls, bidi overrides,
+zero-width marks, line separators, spaces other than " ") as a visible backslash escape, and
+breaks up ``/*`` and ``*/``.
 """
 
 from __future__ import annotations
 
-import unicodedata
-
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 def _escape(char: str) -> str:
@@ -27,12 +25,6 @@ def _escape(char: str) -> str:
     return f"\\U{code:08x}"
 
 
-def _unsafe(char: str) -> bool:
-    if char.isascii():
-        return not char.isprintable()  # all C0 controls and DEL; the space is printable
-    return unicodedata.category(char) in _UNSAFE_CATEGORIES
-
-
 def display(text: str) -> str:
     """``text`` on one line, with nothing that could end a comment or control a terminal.
 
@@ -41,9 +33,11 @@ def display(text: str) -> str:
     >>> display("naïve café"), display("a\\u202eb")
     ('naïve café', 'a\\\\u202eb')
     """
-    if text.isascii() and text.isprintable() and "*/" not in text and "/*" not in text:
+    if text.isprintable() and "*/" not in text and "/*" not in text:
         return text  # the common case, without a per-character walk
-    out = "".join(_escape(c) if _unsafe(c) else c for c in text)
+    # Not printable (Python's rule): controls, format characters such as bidi overrides and
+    # zero-width marks, line and paragraph separators, odd spaces, unassigned code points.
+    out = "".join(c if c.isprintable() else _escape(c) for c in text)
     return out.replace("*/", "*\\/").replace("/*", "/\\*")
 
 

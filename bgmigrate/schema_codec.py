@@ -68,19 +68,34 @@ def schema_from_data(data: object) -> Schema:
 
 
 def _table_from(data: object) -> Table:
+    # Checked inline, not through helpers: a pre-commit run decodes thousands of these.
     name, columns, constraints, rows, size, created_by, live = _fixed(data, 7)
     table = Table(_name_from(name), rows_estimate=_optional_int(rows), size_bytes=_optional_int(size),
                   created_by=_str(created_by), live=_bool(live))  # fmt: skip
     for raw in _list(columns):
-        c_name, c_type, nullable, default, identity, generated = _fixed(raw, 6)
-        table.columns[_str(c_name)] = Column(_str(c_name), _str(c_type), _bool(nullable), _optional_str(default),
-                                             _bool(identity), _bool(generated))  # fmt: skip
+        if type(raw) is not list or len(raw) != 6:
+            raise ValueError("column: expected 6 items")
+        c_name, c_type, nullable, default, identity, generated = raw
+        if not (
+            type(c_name) is str and type(c_type) is str and type(nullable) is bool
+            and (default is None or type(default) is str) and type(identity) is bool and type(generated) is bool
+        ):  # fmt: skip
+            raise ValueError(f"column {c_name!r}: a field of the wrong type")
+        table.columns[c_name] = Column(c_name, c_type, nullable, default, identity, generated)
     for raw in _list(constraints):
-        k_name, kind, k_columns, validated, definition, references, not_null = _fixed(raw, 7)
-        table.constraints[_str(k_name)] = Constraint(
-            _str(k_name), _str(kind), tuple(_str(c) for c in _list(k_columns)), _bool(validated),
-            _str(definition), None if references is None else _name_from(references), _optional_str(not_null),
-        )  # fmt: skip
+        if type(raw) is not list or len(raw) != 7:
+            raise ValueError("constraint: expected 7 items")
+        k_name, kind, k_columns, validated, definition, references, not_null = raw
+        if not (
+            type(k_name) is str and type(kind) is str and type(k_columns) is list
+            and all(type(c) is str for c in k_columns) and type(validated) is bool and type(definition) is str
+            and (not_null is None or type(not_null) is str)
+        ):  # fmt: skip
+            raise ValueError(f"constraint {k_name!r}: a field of the wrong type")
+        reference = None if references is None else _name_from(references)
+        table.constraints[k_name] = Constraint(
+            k_name, kind, tuple(k_columns), validated, definition, reference, not_null
+        )
     return table
 
 

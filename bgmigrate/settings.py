@@ -18,6 +18,8 @@ class LintSettings:
     ignore: tuple[str, ...] = ()
     severity: tuple[tuple[str, str], ...] = ()  # (selector, severity) overrides
     per_path_ignores: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())  # (glob, selectors)
+    order: str = "natural"  # how SQL file names sort: natural | flyway | lexical
+    down_migrations: str = "skip"  # skip rollback scripts, or lint them as rollbacks after the ups
 
     def cache_key(self) -> str:
         """A digest of every setting, for the result cache."""

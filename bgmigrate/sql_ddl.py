@@ -7,8 +7,24 @@ optional COLUMN keywords, NOT VALID, USING INDEX, PostgreSQL 18 ``CONSTRAINT c N
 
 from __future__ import annotations
 
+import re
+
 from bgmigrate import operations as ops
 from bgmigrate.names import Name
+from bgmigrate.sql_strict import (
+    NotUnderstood,
+    check_exclusion_elements,
+    check_expression,
+    check_items,
+    check_type,
+    constraint_attributes,
+    constraint_name,
+    expect_end,
+    index_parameters,
+    items,
+    referential_actions,
+    skip_group,
+)
 from bgmigrate.sql_text import SERIAL_TYPES, is_volatile_default, normalize_type
 from bgmigrate.sql_tokens import Cursor, SyntaxProblem
 from bgmigrate.statements import Statement
@@ -32,6 +48,18 @@ _COLUMN_CONSTRAINT_WORDS = (
 )
 
 
+_DEFAULT_SCHEMAS = re.compile(r'^\s*(?:"?public"?|"?pg_catalog"?)\s*\.\s*', re.IGNORECASE)
+
+
+def column_type(type_text: str) -> str:
+    """The normalised type; ``public.citext`` and ``pg_catalog.int4`` name the same types as ``citext`` and ``int4``.
+
+    >>> column_type("public.citext"), column_type('"my schema".mytype'), column_type("pg_catalog.int4")
+    ('citext', '"my schema".mytype', 'integer')
+    """
+    return normalize_type(_DEFAULT_SCHEMAS.sub("", type_text, count=1))
+
+
 def parse_column_def(cur: Cursor) -> ops.ColumnSpec:
     """``name type [constraints]`` up to the end of the cursor's range."""
     first = cur.pos
@@ -39,7 +67,8 @@ def parse_column_def(cur: Cursor) -> ops.ColumnSpec:
     type_text = cur.until(_COLUMN_CONSTRAINT_WORDS, stop_ops=",")
     if not type_text:
         raise SyntaxProblem(f"column {name!r} has no type")
-    col_type = normalize_type(type_text)
+    check_type(type_text)
+    col_type = column_type(type_text)
     serial = col_type in SERIAL_TYPES
     spec: dict[str, object] = {}
     while not cur.at_end():
@@ -68,7 +97,7 @@ def parse_column_def(cur: Cursor) -> ops.ColumnSpec:
 
 def _column_constraint(cur: Cursor, spec: dict[str, object]) -> None:
     if cur.accept("CONSTRAINT"):
-        cur.identifier()
+        constraint_name(cur)
     if cur.accept("NOT", "NULL"):
         spec["not_null"] = True
     elif cur.accept("NULL"):
@@ -76,6 +105,8 @@ def _column_constraint(cur: Cursor, spec: dict[str, object]) -> None:
     elif cur.accept("DEFAULT"):
         # DEFAULT NULL is no default at all; NULL would otherwise end the expression.
         spec["default"] = None if cur.accept("NULL") else cur.until(_COLUMN_CONSTRAINT_WORDS).strip()
+        if spec["default"] is not None:
+            check_expression(str(spec["default"]), "DEFAULT")
     elif cur.accept("PRIMARY", "KEY"):
         spec["primary_key"] = True
         _skip_index_parameters(cur)
@@ -87,10 +118,14 @@ def _column_constraint(cur: Cursor, spec: dict[str, object]) -> None:
         first = cur.pos
         cur.next()
         spec["references"] = cur.name()
-        cur.until(_COLUMN_CONSTRAINT_WORDS)
+        if cur.peek() is not None and cur.peek().text == "(":  # type: ignore[union-attr]
+            _column_names(cur, "REFERENCES")
+        # ON DELETE SET NULL / SET DEFAULT: the NULL and DEFAULT belong to the action.
+        referential_actions(cur)
         spec["references_sql"] = cur.text_between(first, cur.pos)
     elif cur.accept("CHECK"):
         spec["check"] = cur.skip_parens()
+        check_expression(str(spec["check"]), "CHECK")
         cur.accept("NO", "INHERIT")
     elif cur.accept("GENERATED"):
         _generated(cur, spec)
@@ -104,8 +139,8 @@ def _column_constraint(cur: Cursor, spec: dict[str, object]) -> None:
 
 
 def _generated(cur: Cursor, spec: dict[str, object]) -> None:
-    if cur.accept("ALWAYS") or cur.accept("BY", "DEFAULT"):
-        pass
+    if not (cur.accept("ALWAYS") or cur.accept("BY", "DEFAULT")):
+        raise NotUnderstood("expected ALWAYS or BY DEFAULT after GENERATED")
     cur.expect("AS")
     if cur.accept("IDENTITY"):
         spec["identity"] = True
@@ -113,6 +148,7 @@ def _generated(cur: Cursor, spec: dict[str, object]) -> None:
             cur.skip_parens()
         return
     spec["generated_expression"] = cur.skip_parens()
+    check_expression(str(spec["generated_expression"]), "GENERATED ALWAYS AS")
     # PostgreSQL 18 adds VIRTUAL (the new default); only STORED rewrites the table.
     spec["generated"] = not cur.accept("VIRTUAL")
     cur.accept("STORED")
@@ -128,37 +164,42 @@ def _skip_index_parameters(cur: Cursor) -> None:
 def parse_table_constraint(cur: Cursor) -> ops.ConstraintSpec:
     """A table constraint (``CONSTRAINT name`` optional) up to the end of the cursor's range."""
     first = cur.pos
-    name = cur.identifier() if cur.accept("CONSTRAINT") else None
+    name = constraint_name(cur) if cur.accept("CONSTRAINT") else None
     kind, fields = _constraint_body(cur)
-    not_valid = False
-    while not cur.at_end():
-        if cur.accept("NOT", "VALID"):
-            not_valid = True
-        elif cur.accept("NO", "INHERIT") or cur.accept("NOT", "DEFERRABLE") or cur.accept("NOT", "ENFORCED"):
-            pass
-        else:
-            cur.next()
+    not_valid = constraint_attributes(cur)
+    expect_end(cur, f"the {kind.replace('_', ' ')} constraint")
     return ops.ConstraintSpec(kind=kind, name=name, not_valid=not_valid, sql=cur.text_between(first, cur.pos), **fields)  # type: ignore[arg-type]
 
 
 def _constraint_body(cur: Cursor) -> tuple[str, dict[str, object]]:
     if cur.accept("CHECK"):
-        return "check", {"expression": cur.skip_parens()}
+        expression = skip_group(cur, "CHECK")
+        check_expression(expression, "CHECK")
+        return "check", {"expression": expression}
     if cur.accept("FOREIGN", "KEY"):
-        columns = cur.identifier_list()
+        columns = _column_names(cur, "FOREIGN KEY")
         cur.expect("REFERENCES")
         ref = cur.name()
-        ref_cols = cur.identifier_list() if cur.peek() is not None and cur.peek().text == "(" else ()  # type: ignore[union-attr]
+        ref_cols = _column_names(cur, "REFERENCES") if cur.peek() is not None and cur.peek().text == "(" else ()  # type: ignore[union-attr]
+        referential_actions(cur)
         return "foreign_key", {"columns": columns, "references": ref, "ref_columns": ref_cols}
     for words, kind in ((("PRIMARY", "KEY"), "primary_key"), (("UNIQUE",), "unique")):
         if cur.accept(*words):
             cur.accept("NULLS", "NOT", "DISTINCT") or cur.accept("NULLS", "DISTINCT")
             if cur.accept("USING", "INDEX"):
                 return kind, {"using_index": cur.identifier()}
-            return kind, {"columns": cur.identifier_list()}
+            columns = _column_names(cur, kind.replace("_", " ").upper())
+            index_parameters(cur)
+            return kind, {"columns": columns}
     if cur.accept("EXCLUDE"):
-        while not cur.at_end() and not cur.looking_at("NOT", "VALID"):
-            cur.next()
+        if cur.accept("USING"):
+            cur.identifier()
+        first = cur.pos
+        skip_group(cur, "EXCLUDE")
+        check_exclusion_elements(cur, first)
+        index_parameters(cur)
+        if cur.accept("WHERE"):
+            check_expression(skip_group(cur, "WHERE"), "EXCLUDE … WHERE")
         return "exclude", {}
     if cur.accept("NOT", "NULL"):
         return "not_null", {"columns": (cur.identifier(),)}
@@ -178,6 +219,7 @@ def parse_create_table(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     if_not_exists = cur.accept("IF", "NOT", "EXISTS")
     target = cur.name()
     if temporary:
+        cur.rest()
         return [ops.Other(stmt, kind="create temporary table")]
     if cur.accept("PARTITION", "OF"):
         parent = cur.name()
@@ -187,20 +229,46 @@ def parse_create_table(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
         cur.rest()
         return [ops.CreateTable(stmt, target=target, if_not_exists=if_not_exists, as_select=True)]
     inner_text = cur.skip_parens()
-    cur.rest()
+    _create_table_options(cur)
     columns, constraints = _table_elements(inner_text)
-    return [
-        ops.CreateTable(
-            stmt, target=target, columns=columns, constraints=constraints, if_not_exists=if_not_exists
-        )
-    ]
+    return [ops.CreateTable(stmt, target=target, columns=columns, constraints=constraints, if_not_exists=if_not_exists)]
+
+
+def _column_names(cur: Cursor, what: str) -> tuple[str, ...]:
+    """``(a, "B")``: a parenthesised list of plain column names, nothing else."""
+    first = cur.pos
+    columns = cur.identifier_list()
+    check_items(cur, first, what, plain=True)
+    return columns
+
+
+def _create_table_options(cur: Cursor) -> None:
+    """What may follow the column list: INHERITS, PARTITION BY, USING, WITH, ON COMMIT, TABLESPACE."""
+    if cur.accept("INHERITS"):
+        skip_group(cur, "INHERITS")
+    if cur.accept("PARTITION", "BY"):
+        if not cur.accept_any(("RANGE", "LIST", "HASH")):
+            raise NotUnderstood("expected RANGE, LIST or HASH after PARTITION BY")
+        skip_group(cur, "PARTITION BY")
+    if cur.accept("USING"):
+        cur.identifier()
+    if cur.accept("WITH"):
+        skip_group(cur, "WITH")
+    elif cur.accept("WITHOUT", "OIDS"):
+        pass
+    on_commit = cur.accept("ON", "COMMIT")
+    if on_commit and not (cur.accept("PRESERVE", "ROWS") or cur.accept("DELETE", "ROWS") or cur.accept("DROP")):
+        raise NotUnderstood("expected PRESERVE ROWS, DELETE ROWS or DROP after ON COMMIT")
+    if cur.accept("TABLESPACE"):
+        cur.identifier()
+    expect_end(cur, "the table definition")
 
 
 def _table_elements(text: str) -> tuple[tuple[ops.ColumnSpec, ...], tuple[ops.ConstraintSpec, ...]]:
     outer = Cursor(text)
     columns: list[ops.ColumnSpec] = []
     constraints: list[ops.ConstraintSpec] = []
-    for first, stop in outer.split_top_level():
+    for first, stop in items(outer, "the table's columns"):
         item = Cursor(text, outer.toks, first, stop)
         if item.looking_at("LIKE"):
             continue

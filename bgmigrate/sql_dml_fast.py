@@ -19,17 +19,21 @@ _BAIL_WORDS = frozenset({"SELECT", "WITH", "INSERT", "UPDATE", "DELETE", "MERGE"
                          "LIMIT", "CURRENT", "EXISTS", "ANY", "ALL", "SOME", "ARRAY", "CASE", "OVERRIDING",
                          "DEFAULT", "ONLY", "AS", "ON", "SET_CONFIG", "TABLESAMPLE", "LATERAL"})  # fmt: skip
 _COMPARISONS = frozenset({"=", "<>", "!=", "<", ">", "<=", ">="})
+_NESTED = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE"})
 _OPERATORS = frozenset({"(", ")", ",", ".", "=", "<", ">", "<=", ">=", "<>", "!=", "+", "-", "*", "/", "||", "::", "%"})
 _VALUE_KINDS = frozenset({"number", "string"})
 _VALUE_WORDS = frozenset({"NULL", "TRUE", "FALSE"})
 
 
-def fast_dml(stmt: Statement, sql: str) -> list[ops.Operation] | None:
-    """The statement's operations when it has one of the plain shapes; None to ask sqlglot."""
-    toks = [t for t in tokenize(sql) if t.kind != "space"]
+def fast_dml(stmt: Statement, sql: str, tokens: list[Tok] | None = None) -> list[ops.Operation] | None:
+    """The statement's operations when it has one of the plain shapes; None to ask sqlglot.
+
+    ``tokens``: ``sql`` tokenized already, when the caller has them.
+    """
+    toks = _plain_tokens(tokenize(sql) if tokens is None else tokens)
     if toks and toks[-1].text == ";":
         toks.pop()
-    if not toks or not all(_plain(t) for t in toks):
+    if not toks or any(t.text == ";" for t in toks):
         return None
     first = toks[0].upper
     if first == "INSERT":
@@ -41,12 +45,25 @@ def fast_dml(stmt: Statement, sql: str) -> list[ops.Operation] | None:
     return None
 
 
-def _plain(tok: Tok) -> bool:
-    """A token this reader vouches for (a stray quote or an operator it does not know is not)."""
-    if tok.kind == "op":
-        return tok.text in _OPERATORS
-    # Backslash escapes in E'' strings are beyond the token pattern: let sqlglot read those.
-    return tok.kind in ("word", "qident", "number") or (tok.kind == "string" and tok.text[0] not in "Ee")
+def _plain_tokens(tokens: list[Tok]) -> list[Tok]:
+    """The tokens without white space; empty when one is not a token this reader vouches for
+    (a stray quote, an operator it does not know, an E'' string whose backslash escapes are
+    beyond the token pattern)."""
+    found: list[Tok] = []
+    for tok in tokens:
+        kind = tok.kind
+        if kind == "space":
+            continue
+        if kind == "op":
+            if tok.text not in _OPERATORS and tok.text != ";":
+                return []
+        elif kind == "string":
+            if tok.text[0] in "Ee":
+                return []
+        elif kind not in ("word", "qident", "number"):
+            return []
+        found.append(tok)
+    return found
 
 
 def _name(toks: list[Tok], i: int) -> tuple[Name, int] | None:
@@ -66,34 +83,35 @@ def _name(toks: list[Tok], i: int) -> tuple[Name, int] | None:
 
 
 def _insert(stmt: Statement, toks: list[Tok]) -> list[ops.Operation] | None:
+    """``INSERT INTO t …``: one insert into ``t``, whatever the rows (VALUES or a query).
+
+    A query cannot hold another data change (PostgreSQL allows those only in a top-level WITH),
+    so the only words to refuse are a second statement's, and ``UPDATE`` outside ON CONFLICT.
+    """
     if len(toks) < 4 or toks[1].upper != "INTO":
         return None
     found = _name(toks, 2)
     if found is None:
         return None
     target, i = found
-    if i < len(toks) and toks[i].text == "(":
-        i = _skip_parens(toks, i)
-        if i < 0:
-            return None
-    if i >= len(toks) or toks[i].upper != "VALUES":
-        return None
-    rest = toks[i + 1 :]
-    # ON CONFLICT … DO NOTHING/UPDATE stays one insert; anything nested goes to sqlglot.
-    if any(t.kind == "word" and t.upper in _BAIL_WORDS - {"ON", "DEFAULT"} for t in _before_conflict(rest)):
-        return None
-    if _balanced(rest) is False:
+    rest = toks[i:]
+    if not rest or not _balanced(rest) or any(_nested(t) for t in _before_conflict(rest)):
         return None
     return [ops.InsertRows(stmt, target=target)]
 
 
+def _nested(tok: Tok) -> bool:
+    # Lengths first: a seed file has millions of tokens, and upper-casing each one costs.
+    return tok.kind == "word" and len(tok.text) in (5, 6) and tok.text.upper() in _NESTED
+
+
 def _before_conflict(toks: list[Tok]) -> list[Tok]:
+    """The tokens before ``ON CONFLICT … DO UPDATE`` (whose UPDATE is part of the insert)."""
     for i, t in enumerate(toks):
         if t.upper == "ON" and i + 1 < len(toks) and toks[i + 1].upper == "CONFLICT":
             tail = toks[i + 2 :]
-            # ON CONFLICT may only be followed by a target, DO NOTHING or DO UPDATE SET … WHERE …
-            if any(x.upper in ("SELECT", "WITH", "INSERT", "DELETE", "MERGE", "RETURNING") for x in tail):
-                return toks  # let the caller see them and bail
+            if any(x.upper in _NESTED - {"UPDATE"} for x in tail) or [x.upper for x in tail].count("UPDATE") > 1:
+                return toks  # the caller sees the nested words and refuses
             return toks[:i]
     return toks
 
@@ -182,7 +200,9 @@ def _condition(toks: list[Tok]) -> bool | None:
                 upper.add(column)
             i += 2
         elif op.upper == "BETWEEN":
-            if i + 3 >= len(toks) or not (_is_value(toks[i + 1]) and toks[i + 2].upper == "AND" and _is_value(toks[i + 3])):
+            if i + 3 >= len(toks) or not (
+                _is_value(toks[i + 1]) and toks[i + 2].upper == "AND" and _is_value(toks[i + 3])
+            ):
                 return None
             between = True
             i += 4

@@ -13,8 +13,23 @@ from collections.abc import Callable
 from bgmigrate import operations as ops
 from bgmigrate.names import Name
 from bgmigrate.sql_alter import parse_alter_table
-from bgmigrate.sql_ddl import parse_create_table
-from bgmigrate.sql_tokens import Cursor, SyntaxProblem, tokenize
+from bgmigrate.sql_ddl import parse_create_table, parse_table_constraint
+from bgmigrate.sql_strict import (
+    OBJECT_KINDS,
+    NotUnderstood,
+    check_after_created_name,
+    check_alter_action,
+    check_arguments,
+    check_created_body,
+    check_expression,
+    check_items,
+    constraint_attributes,
+    expect_end,
+    items,
+    routine_attributes,
+    skip_group,
+)
+from bgmigrate.sql_tokens import Cursor, SyntaxProblem, Tok, tokenize
 from bgmigrate.statements import Statement
 
 _Handler = Callable[[Statement, Cursor], list[ops.Operation]]
@@ -23,7 +38,7 @@ _Handler = Callable[[Statement, Cursor], list[ops.Operation]]
 _BENIGN = {
     "ANALYZE", "CALL", "CHECKPOINT", "CLOSE", "COMMENT", "COPY", "DEALLOCATE", "DECLARE",
     "DISCARD", "EXECUTE", "EXPLAIN", "FETCH", "GRANT", "IMPORT", "LISTEN", "LOAD", "MOVE",
-    "NOTIFY", "PREPARE", "REASSIGN", "REVOKE", "SECURITY", "SHOW", "UNLISTEN", "VALUES", "TABLE",
+    "NOTIFY", "PREPARE", "REASSIGN", "REVOKE", "SECURITY", "SHOW", "UNLISTEN", "VALUES",
 }  # fmt: skip
 
 # psql meta-commands that change nothing in the database.
@@ -59,9 +74,13 @@ def parse_statement(stmt: Statement) -> list[ops.Operation]:
     handler = _HANDLERS.get(first.upper)
     try:
         if handler is not None:
-            return handler(stmt, cur)
+            found = handler(stmt, cur)
+            expect_end(cur, first.upper)
+            return found
         if first.upper in _BENIGN:
             return [ops.Other(stmt, kind=first.upper.lower())]
+    except NotUnderstood as exc:
+        return [ops.Unparsed(stmt, reason=f"not fully understood: {exc}")]
     except SyntaxProblem as exc:
         raise StatementSyntaxError(stmt, f"syntax error: {exc}") from None
     raise StatementSyntaxError(stmt, f"syntax error at or near {first.text!r}")
@@ -137,43 +156,106 @@ def _create(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     if cur.looking_at("TYPE"):
         return _create_type(stmt, cur)
     cur.accept_any(("TEMP", "TEMPORARY", "RECURSIVE", "TRUSTED", "PROCEDURAL", "CONSTRAINT", "DEFAULT"))
-    cur.accept("MATERIALIZED")
+    if cur.accept("MATERIALIZED") and not cur.looking_at("VIEW"):
+        raise SyntaxProblem("expected VIEW after CREATE MATERIALIZED")
     kind_tok = cur.next()
     kind = kind_tok.upper.lower()
     if kind in ("event", "foreign", "text", "access", "user", "operator"):
         kind += " " + cur.next().text.lower()
-    if not kind:
+    if not kind or kind.split()[0] not in OBJECT_KINDS:
         raise SyntaxProblem(f"unexpected {kind_tok.text!r} after CREATE")
     if kind == "trigger":
         return _create_trigger(stmt, cur)
     cur.accept("IF", "NOT", "EXISTS")
-    name = cur.name() if cur.peek() is not None and cur.peek().kind in ("word", "qident") else Name("")  # type: ignore[union-attr]
+    named = cur.peek() is not None and cur.peek().kind in ("word", "qident")  # type: ignore[union-attr]
+    if kind == "schema" and cur.looking_at("AUTHORIZATION"):
+        named = False  # CREATE SCHEMA AUTHORIZATION role: the role names the schema
+    name = cur.name() if named else Name("")
     if kind == "view" and stmt.text.upper().startswith("CREATE MATERIALIZED"):
         kind = "materialized view"
+    if name.name:
+        check_after_created_name(cur, kind)
+        check_created_body(cur, kind)
+        if kind in ("function", "procedure"):
+            check_arguments(skip_group(cur, kind), f"the {kind}'s arguments")
+            routine_attributes(cur)
+            return [ops.CreateObject(stmt, kind=kind, name=name)]
+    elif kind not in ("schema", "statistics", "cast", "transform", "user mapping") and not kind.startswith("operator"):
+        raise SyntaxProblem(f"CREATE {kind.upper()} needs a name")
+    elif kind == "schema" and not cur.looking_at("AUTHORIZATION"):
+        raise SyntaxProblem("CREATE SCHEMA needs a name or AUTHORIZATION")
     cur.rest()
     return [ops.CreateObject(stmt, kind=kind, name=name)]
 
 
 def _create_trigger(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     name = cur.name()
-    cur.until(("ON",), stop_ops="")
+    if not cur.looking_at("BEFORE|AFTER|INSTEAD"):
+        raise NotUnderstood("expected BEFORE, AFTER or INSTEAD OF after the trigger's name")
+    cur.next()
+    cur.accept("OF")
+    _trigger_events(cur)
     cur.expect("ON")
     table = cur.name()
-    cur.rest()
+    _trigger_tail(cur)
     return [ops.CreateObject(stmt, kind="trigger", name=name, on_table=table)]
+
+
+def _trigger_tail(cur: Cursor) -> None:
+    """[FROM t] [DEFERRABLE …] [REFERENCING …] [FOR [EACH] ROW|STATEMENT] [WHEN (…)] EXECUTE FUNCTION f(…)."""
+    if cur.accept("FROM"):
+        cur.name()
+    constraint_attributes(cur)
+    if cur.accept("REFERENCING"):
+        while cur.accept_any(("OLD", "NEW")):
+            cur.expect("TABLE")
+            cur.accept("AS")
+            cur.identifier()
+    if cur.accept("FOR"):
+        cur.accept("EACH")
+        if not cur.accept_any(("ROW", "STATEMENT")):
+            raise NotUnderstood("expected ROW or STATEMENT after FOR EACH")
+    if cur.accept("WHEN"):
+        check_expression(skip_group(cur, "WHEN"), "WHEN")
+    cur.expect("EXECUTE")
+    if not cur.accept_any(("FUNCTION", "PROCEDURE")):
+        raise NotUnderstood("expected FUNCTION or PROCEDURE after EXECUTE")
+    cur.name()
+    skip_group(cur, "the trigger function")
+
+
+def _trigger_events(cur: Cursor) -> None:
+    """``INSERT OR UPDATE [OF a, b] OR DELETE``, up to ON."""
+    while True:
+        if cur.accept("UPDATE"):
+            if cur.accept("OF"):
+                cur.identifier()
+                while cur.peek() is not None and cur.peek().text == ",":  # type: ignore[union-attr]
+                    cur.next()
+                    cur.identifier()
+        elif not cur.accept_any(("INSERT", "DELETE", "TRUNCATE")):
+            raise NotUnderstood("expected INSERT, UPDATE, DELETE or TRUNCATE in CREATE TRIGGER")
+        if not cur.accept("OR"):
+            break
 
 
 def _create_type(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     cur.expect("TYPE")
     name = cur.name()
     if cur.accept("AS", "ENUM"):
-        values = tuple(
-            Cursor(inner).next().string_value
-            for inner in _split_items(cur.skip_parens())
-            if inner.strip()
-        )
-        return [ops.CreateEnum(stmt, type_name=name, values=values)]
-    cur.rest()
+        labels = Cursor(skip_group(cur, "ENUM"))
+        values: list[str] = []
+        for first, stop in items(labels, "ENUM"):
+            if stop - first != 1 or labels.toks[first].kind != "string":
+                raise NotUnderstood("ENUM labels are single strings")
+            values.append(labels.toks[first].string_value)
+        return [ops.CreateEnum(stmt, type_name=name, values=tuple(values))]
+    composite = cur.accept("AS") and not cur.accept("RANGE")
+    if composite or (cur.peek() is not None and cur.peek().text == "("):  # type: ignore[union-attr]
+        attributes = Cursor(skip_group(cur, f"CREATE TYPE {name.name}"))
+        for first, _stop in items(attributes, "CREATE TYPE") if composite else ():
+            if attributes.toks[first].kind not in ("word", "qident"):
+                raise NotUnderstood("a composite type's attributes start with their names")
     return [ops.CreateObject(stmt, kind="type", name=name)]
 
 
@@ -187,13 +269,17 @@ def _create_index(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     cur.expect("INDEX")
     concurrently = cur.accept("CONCURRENTLY")
     if_not_exists = cur.accept("IF", "NOT", "EXISTS")
+    if if_not_exists and cur.looking_at("ON"):
+        raise SyntaxProblem("CREATE INDEX IF NOT EXISTS needs the index's name")
     name = None if cur.looking_at("ON") else cur.identifier()
     cur.expect("ON")
     cur.accept("ONLY")
     target = cur.name()
     method = cur.identifier() if cur.accept("USING") else "btree"
+    first = cur.pos
     columns = cur.identifier_list()
-    rest = cur.rest().upper()
+    check_items(cur, first, "CREATE INDEX", plain=False)
+    partial = _index_tail(cur)
     expression = any(not _is_plain(c) for c in columns)
     return [
         ops.CreateIndex(
@@ -204,11 +290,26 @@ def _create_index(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
             unique=unique,
             concurrently=concurrently,
             if_not_exists=if_not_exists,
-            partial="WHERE" in rest.split(),
+            partial=partial,
             expression=expression,
             method=method,
         )
     ]
+
+
+def _index_tail(cur: Cursor) -> bool:
+    """INCLUDE, NULLS [NOT] DISTINCT, WITH, TABLESPACE and WHERE after the columns; whether WHERE came."""
+    if cur.accept("INCLUDE"):
+        skip_group(cur, "INCLUDE")
+    cur.accept("NULLS", "NOT", "DISTINCT") or cur.accept("NULLS", "DISTINCT")
+    if cur.accept("WITH"):
+        skip_group(cur, "WITH")
+    if cur.accept("TABLESPACE"):
+        cur.identifier()
+    if cur.accept("WHERE"):
+        check_expression(cur.rest(), "CREATE INDEX … WHERE")
+        return True
+    return False
 
 
 def _is_plain(column: str) -> bool:
@@ -228,7 +329,7 @@ _DROP_BY_TEXT = {"operator", "cast", "transform", "user mapping", "operator clas
 def _drop(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     cur.expect("DROP")
     first = cur.next().upper
-    if not first:
+    if not first or first.lower() not in OBJECT_KINDS:
         raise SyntaxProblem("expected an object kind after DROP")
     kind = first.lower()
     follow = _TWO_WORD_KINDS.get(first)
@@ -251,15 +352,19 @@ def _drop(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     cascade = False
     names: list[Name] = []
     on_table: Name | None = None
-    for first_tok, stop in cur.split_top_level():
+    for first_tok, stop in items(cur, f"DROP {kind.upper()}"):
         item = Cursor(cur.sql, cur.toks, first_tok, stop)
         names.append(item.name())
         if item.peek() is not None and item.peek().text == "(":  # type: ignore[union-attr]
-            item.skip_parens()
+            arguments = item.skip_parens()
+            if kind in ("function", "procedure", "routine"):
+                check_arguments(arguments, f"DROP {kind.upper()}")
         if item.accept("ON"):
             on_table = item.name()
         if item.accept("CASCADE"):
             cascade = True
+        item.accept("RESTRICT")
+        expect_end(item, f"DROP {kind.upper()} {names[-1].name}")
     if not names:
         raise SyntaxProblem(f"DROP {kind.upper()} names nothing")
     del start
@@ -293,6 +398,8 @@ def _alter(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     if cur.accept("TYPE"):
         return _alter_type(stmt, cur)
     kind_word = cur.next().upper
+    if kind_word.lower() not in OBJECT_KINDS:
+        raise SyntaxProblem(f"unexpected {kind_word or 'text'!r} after ALTER")
     kind = _RENAMABLE.get(kind_word, kind_word.lower())
     if kind_word == "MATERIALIZED" and cur.accept("VIEW"):
         kind = "materialized view"
@@ -300,32 +407,53 @@ def _alter(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
         kind = "foreign table"
     cur.accept("IF", "EXISTS")
     if cur.peek() is None or cur.peek().kind not in ("word", "qident"):  # type: ignore[union-attr]
+        if kind_word not in ("DEFAULT", "SYSTEM", "LARGE"):
+            raise SyntaxProblem(f"ALTER {kind_word} needs a name")
         cur.rest()
         return [ops.Other(stmt, kind=f"alter {kind}")]
     name = cur.name()
     if cur.peek() is not None and cur.peek().text == "(":  # type: ignore[union-attr]
-        cur.skip_parens()
+        arguments = cur.skip_parens()
+        if kind in ("function", "procedure"):
+            check_arguments(arguments, f"ALTER {kind.upper()}")
+    if kind_word in ("INDEX", "TRIGGER", "RULE", "POLICY") and cur.accept("ON"):
+        cur.name()
+    check_alter_action(cur, kind)
     renamable = kind in (*_RENAMABLE.values(), "materialized view")
     if cur.accept("RENAME", "TO") and renamable:
         return [ops.RenameObject(stmt, kind=kind, name=name, new_name=cur.identifier())]
     if cur.accept("SET", "SCHEMA") and renamable:
         schema = cur.identifier()
         return [ops.RenameObject(stmt, kind=kind, name=name, new_name=name.name, new_schema=schema)]
+    if cur.looking_at("RENAME") and not cur.looking_at("RENAME", "COLUMN|ATTRIBUTE|CONSTRAINT|VALUE|TO"):
+        raise NotUnderstood(f"unexpected {cur.peek_upper(1) or 'end'!r} after RENAME")
+    if kind == "domain" and cur.looking_at("ADD"):
+        return _alter_domain_add(stmt, cur, name)
+    if kind == "domain" and cur.accept("SET", "NOT", "NULL"):
+        spec = ops.ConstraintSpec("not_null", sql="NOT NULL")
+        return [ops.AlterDomainAddConstraint(stmt, domain=name, constraint=spec)]
     cur.rest()
     return [ops.Other(stmt, kind=f"alter {kind}")]
 
 
 def _alter_type(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     name = cur.name()
+    check_alter_action(cur, "type")
+    if cur.looking_at("ADD") and not cur.looking_at("ADD", "VALUE|ATTRIBUTE"):
+        raise NotUnderstood("expected VALUE or ATTRIBUTE after ALTER TYPE … ADD")
+    if cur.looking_at("RENAME") and not cur.looking_at("RENAME", "VALUE|TO|ATTRIBUTE"):
+        raise NotUnderstood("expected VALUE, TO or ATTRIBUTE after ALTER TYPE … RENAME")
     if cur.accept("ADD", "VALUE"):
         if_not_exists = cur.accept("IF", "NOT", "EXISTS")
-        value = cur.next().string_value
-        cur.rest()
+        value = _string(cur)
+        if cur.accept_any(("BEFORE", "AFTER")):
+            _string(cur)
+        expect_end(cur, "ADD VALUE")
         return [ops.AddEnumValue(stmt, type_name=name, value=value, if_not_exists=if_not_exists)]
     if cur.accept("RENAME", "VALUE"):
-        old = cur.next().string_value
+        old = _string(cur)
         cur.expect("TO")
-        return [ops.RenameEnumValue(stmt, type_name=name, value=old, new_value=cur.next().string_value)]
+        return [ops.RenameEnumValue(stmt, type_name=name, value=old, new_value=_string(cur))]
     if cur.accept("RENAME", "TO"):
         return [ops.RenameObject(stmt, kind="type", name=name, new_name=cur.identifier())]
     if cur.accept("SET", "SCHEMA"):
@@ -333,6 +461,20 @@ def _alter_type(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
         return [ops.RenameObject(stmt, kind="type", name=name, new_name=name.name, new_schema=schema)]
     cur.rest()
     return [ops.Other(stmt, kind="alter type")]
+
+
+def _string(cur: Cursor) -> str:
+    tok = cur.next()
+    if tok.kind not in ("string", "dollar"):  # $tag$…$tag$ is a string constant too
+        raise SyntaxProblem(f"expected a string, found {tok.text!r}")
+    return tok.string_value
+
+
+def _alter_domain_add(stmt: Statement, cur: Cursor, name: Name) -> list[ops.Operation]:
+    """ALTER DOMAIN d ADD CONSTRAINT: checks every column of the domain unless NOT VALID."""
+    cur.expect("ADD")
+    constraint = parse_table_constraint(cur)
+    return [ops.AlterDomainAddConstraint(stmt, domain=name, constraint=constraint)]
 
 
 # ---- maintenance and locking statements -----------------------------------------------------
@@ -415,6 +557,16 @@ def _truncate(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     return [ops.Truncate(stmt, target=t, cascade=cascade) for t in targets]
 
 
+def _table_query(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
+    """``TABLE [ONLY] name [*]``: a query, read to its end."""
+    cur.expect("TABLE")
+    cur.accept("ONLY")
+    cur.name()
+    if cur.peek() is not None and cur.peek().text == "*":  # type: ignore[union-attr]
+        cur.next()
+    return [ops.Other(stmt, kind="table")]
+
+
 def _do(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     from bgmigrate.sql_plpgsql import do_block_operations
 
@@ -425,13 +577,15 @@ def _do(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
 
 
 def _dml_handler(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
-    return _dml(stmt, cur.sql)
+    found = _dml(stmt, cur.sql, cur.toks)
+    cur.pos = cur.stop  # the DML readers take the statement whole
+    return found
 
 
-def _dml(stmt: Statement, sql: str) -> list[ops.Operation]:
+def _dml(stmt: Statement, sql: str, toks: list[Tok] | None = None) -> list[ops.Operation]:
     from bgmigrate.sql_dml_fast import fast_dml  # plain INSERT/UPDATE/DELETE: no sqlglot needed
 
-    found = fast_dml(stmt, sql)
+    found = fast_dml(stmt, sql, toks)
     if found is not None:
         return found
     from bgmigrate.sql_dml import parse_dml
@@ -460,6 +614,7 @@ _HANDLERS: dict[str, _Handler] = {
     "CLUSTER": _cluster,
     "TRUNCATE": _truncate,
     "DO": _do,
+    "TABLE": _table_query,
     "SELECT": _dml_handler,
     "WITH": _dml_handler,
     "UPDATE": _dml_handler,

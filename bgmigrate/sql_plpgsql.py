@@ -35,17 +35,24 @@ class _NotUnderstood(Exception):
 def _body(stmt: Statement, cur: Cursor) -> tuple[str, int]:
     """The block's code and its character offset in the statement's text."""
     cur.expect("DO")
-    if cur.accept("LANGUAGE"):
-        language = cur.identifier()
-        if language != "plpgsql":
-            raise _NotUnderstood(f"DO block in {language}")
+    if cur.accept("LANGUAGE"):  # the language may come first or last, as a name or a string
+        _language(cur)
     tok = cur.next()
+    if cur.accept("LANGUAGE"):
+        _language(cur)
     if tok.kind == "dollar":
         opener = tok.text[: tok.text.index("$", 1) + 1]
         return tok.text[len(opener) : len(tok.text) - len(opener)], tok.start + len(opener)
     if tok.kind == "string" and tok.text.startswith("'"):
         return tok.string_value, tok.start + 1
     raise _NotUnderstood("DO block without a body")
+
+
+def _language(cur: Cursor) -> None:
+    tok = cur.next()
+    language = tok.string_value if tok.kind == "string" else tok.ident
+    if language.lower() != "plpgsql":
+        raise _NotUnderstood(f"DO block in {language}")
 
 
 def _strip_control(text: str) -> str:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from bgmigrate.migration import Migration
+from bgmigrate.sql_lexer import BOM
 from bgmigrate.statements import file_suppressions, split_sql
 
 
 def load_sql(path: str, text: str, *, assume_in_transaction: bool = False) -> Migration:
-    """A SQL file's statements; ``assume_in_transaction`` says whether a runner wraps the file."""
+    """A SQL file's statements; ``assume_in_transaction`` says whether a runner wraps the file.
+
+    A leading byte-order mark is dropped: it is no statement's text, nor a column of line 1.
+    """
+    text = text.removeprefix(BOM)
     return Migration(
         path=path,
         kind="sql",

@@ -8,25 +8,15 @@ CONSTRAINT``, ``USING INDEX``, ``ALTER TYPE … ADD VALUE``), so those are read 
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
 from bgmigrate.names import Name, fold_ident
+from bgmigrate.sql_lexer import lex, literal_value
 
-_TOKEN = re.compile(
-    r"""
-    (?P<space>\s+|--[^\n]*|/\*.*?\*/)
-  | (?P<dollar>\$(?P<tag>[A-Za-z_]\w*)?\$.*?\$(?P=tag)?\$)
-  | (?P<string>[EeBbXxUuNn]?'(?:[^']|'')*')
-  | (?P<qident>"(?:[^"]|"")*")
-  | (?P<number>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)
-  | (?P<word>[A-Za-z_\x80-\uffff][\w$\x80-\uffff]*)
-  | (?P<op>::|<>|!=|>=|<=|\|\||[-+*/<>=~!@#%^&|`?.,;:()\[\]{}$])
-  | (?P<other>.)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
+# Lexer kinds the cursor does not distinguish: each is kept as one operator-like token.
+_AS_OP = {"param": "op", "backslash": "op", "other": "op"}
+_DROPPED = ("space", "comment")
 
 
 @functools.lru_cache(maxsize=512)
@@ -55,13 +45,16 @@ class Tok(NamedTuple):
     def ident(self) -> str:
         """The identifier this token names, case-folded as PostgreSQL does."""
         if self.kind == "qident":
-            return self.text[1:-1].replace('""', '"')
+            return fold_ident(literal_value(self.text), True)  # cut to 63 bytes, as PostgreSQL does
         return fold_ident(self.text, False)
 
     @property
     def string_value(self) -> str:
-        body = self.text[self.text.index("'") + 1 : -1]
-        return body.replace("''", "'")
+        if self.kind == "dollar":
+            tag = self.text[: self.text.index("$", 1) + 1]
+            closed = len(self.text) >= 2 * len(tag) and self.text.endswith(tag)
+            return self.text[len(tag) : len(self.text) - len(tag) if closed else len(self.text)]
+        return literal_value(self.text) if self.kind == "string" else self.text
 
 
 def tokenize(sql: str) -> list[Tok]:
@@ -72,15 +65,11 @@ def tokenize(sql: str) -> list[Tok]:
     """
     tokens: list[Tok] = []
     append = tokens.append
-    for match in _TOKEN.finditer(sql):
-        kind = match.lastgroup
-        if kind == "space":
+    for kind, start, end in lex(sql):
+        if kind in _DROPPED:
             continue
-        if kind == "tag":
-            kind = "dollar"
-        elif kind == "other":
-            kind = "op"  # a character no token starts with: kept, so nothing is silently lost
-        append(Tok(kind or "op", match.group(), match.start(), match.end()))
+        # A character no token starts with is kept, so nothing is silently lost.
+        append(Tok(_AS_OP.get(kind, kind), sql[start:end], start, end))
     return tokens
 
 
@@ -217,12 +206,17 @@ class Cursor:
         sub = Cursor(inner)
         out: list[str] = []
         for a, b in sub.split_top_level():
-            if (b - a == 1 and sub.toks[a].kind in ("word", "qident")) or (b - a >= 2 and sub.toks[a].kind in ("word", "qident") and sub.toks[a + 1].upper in (
-                "ASC",
-                "DESC",
-                "NULLS",
-                "COLLATE",
-            )):
+            if (b - a == 1 and sub.toks[a].kind in ("word", "qident")) or (
+                b - a >= 2
+                and sub.toks[a].kind in ("word", "qident")
+                and sub.toks[a + 1].upper
+                in (
+                    "ASC",
+                    "DESC",
+                    "NULLS",
+                    "COLLATE",
+                )
+            ):
                 out.append(sub.toks[a].ident)
             else:
                 out.append(sub.text_between(a, b))

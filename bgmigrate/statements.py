@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from bgmigrate.sql_lexer import lex
 from bgmigrate.suppressions import Suppression, parse_suppressions
 
 
@@ -45,12 +46,11 @@ class Statement:
         return self.sql or self.text
 
 
-_DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 _PSQL_VAR = re.compile(r"(?<![:\w]):(?:'([A-Za-z_]\w*)'|\"([A-Za-z_]\w*)\"|([A-Za-z_]\w*))")
-_BEGIN_ATOMIC = re.compile(r"\bBEGIN\s+ATOMIC\b", re.IGNORECASE)
-# A word starts with a letter (of any alphabet) or an underscore; letters, digits, _ and $ follow.
-_WORD = re.compile(r"[^\W\d][\w$]*")
 _SUPPRESSION_HINT = re.compile("bgmigrate", re.IGNORECASE)
+_ROUTINES = ("FUNCTION", "PROCEDURE")
+_SPACE = " \t\n\r\f\v"
+_END_OF_COPY_DATA = re.compile(r"^\\\.\r?$", re.MULTILINE)
 
 
 def _line_starts(text: str) -> list[int]:
@@ -76,45 +76,6 @@ def position(line_starts: list[int], offset: int) -> tuple[int, int]:
     return lo + 1, offset - line_starts[lo] + 1
 
 
-def _skip_quoted(text: str, i: int, quote: str, backslash: bool) -> int:
-    """Index just past the closing quote of a literal opened at ``i``."""
-    n = len(text)
-    i += 1
-    while i < n:
-        ch = text[i]
-        if backslash and ch == "\\":
-            i += 2
-            continue
-        if ch == quote:
-            if i + 1 < n and text[i + 1] == quote:
-                i += 2
-                continue
-            return i + 1
-        i += 1
-    return n
-
-
-def _skip_block_comment(text: str, i: int) -> int:
-    depth = 0
-    n = len(text)
-    while i < n:
-        if text.startswith("/*", i):
-            depth += 1
-            i += 2
-        elif text.startswith("*/", i):
-            depth -= 1
-            i += 2
-            if depth == 0:
-                return i
-        else:
-            i += 1
-    return n
-
-
-def _is_e_string(text: str, i: int) -> bool:
-    return i > 0 and text[i - 1] in "eE" and (i < 2 or not (text[i - 2].isalnum() or text[i - 2] == "_"))
-
-
 @dataclass
 class _Chunk:
     start: int
@@ -123,84 +84,130 @@ class _Chunk:
     kind: str = "sql"
 
 
+def is_routine_head(words: list[str]) -> bool:
+    """Whether a statement's first words are CREATE [OR REPLACE] FUNCTION|PROCEDURE (upper case).
+
+    >>> is_routine_head(["CREATE", "OR", "REPLACE", "PROCEDURE"]), is_routine_head(["CREATE", "TABLE"])
+    (True, False)
+    """
+    if len(words) < 2 or words[0] != "CREATE":
+        return False
+    if words[1] in _ROUTINES:
+        return True
+    return len(words) >= 4 and words[1:3] == ["OR", "REPLACE"] and words[3] in _ROUTINES
+
+
+class _Body:
+    """Where a statement stands in SQL-standard routine bodies (``BEGIN ATOMIC … END``).
+
+    Only a CREATE [OR REPLACE] FUNCTION|PROCEDURE statement has one, as in the server's grammar;
+    inside it ``CASE … END`` and nested ``BEGIN ATOMIC … END`` pair up, and a semicolon does not
+    end the statement. ``END``/``CASE`` used as a column label (after AS or a dot) count for nothing.
+    """
+
+    def __init__(self) -> None:
+        self.head: list[str] = []
+        self.routine = False
+        self.depth = 0
+        self._begin = False  # the previous token was BEGIN: an ATOMIC next opens a body
+        self._label = False  # the previous token was AS or '.': a keyword next is a name
+        self.copy_from_stdin = False  # COPY … FROM STDIN: psql sends the lines after it as data
+
+    def see(self, kind: str, text: str) -> None:
+        """Take the next significant token of the statement."""
+        if kind != "word":
+            self._begin = False
+            self._label = text == "."
+            return
+        if len(self.head) < 4:
+            self.head.append(text.upper())
+            self.routine = is_routine_head(self.head)
+        if self.head[0] == "COPY" and text.upper() == "STDIN":
+            self.copy_from_stdin = True
+        if not self.routine:
+            return
+        word = text.upper()
+        keyword = not self._label and self.depth > 0
+        if (self._begin and word == "ATOMIC") or (keyword and word == "CASE"):
+            self.depth += 1
+        elif keyword and word == "END":
+            self.depth -= 1
+        self._begin = word == "BEGIN" and not self._label
+        self._label = word == "AS"
+
+
+def _copy_data_end(text: str, semicolon_end: int) -> int:
+    """Where SQL resumes after ``COPY … FROM STDIN;``: past the data's ``\\.`` line (or the end)."""
+    data_start = _line_end(text, semicolon_end) + 1
+    found = _END_OF_COPY_DATA.search(text, min(data_start, len(text)))
+    return found.end() if found else len(text)
+
+
+def _line_end(text: str, start: int) -> int:
+    end = text.find("\n", start)
+    return len(text) if end < 0 else end
+
+
 def _scan(text: str) -> tuple[list[_Chunk], list[tuple[int, int]]]:
-    """Split into statement chunks; also return every comment span."""
+    """Split into statement chunks as psql does; also return every comment span.
+
+    A semicolon ends a statement outside parentheses and routine bodies; so does psql's ``\\;``.
+    A backslash elsewhere starts a psql meta-command, which runs to the end of its line.
+    """
     chunks: list[_Chunk] = []
     comments: list[tuple[int, int]] = []
-    n = len(text)
-    i = 0
     start: int | None = None
     chunk_comments: list[tuple[int, int]] = []
-    atomic_depth = 0
-
-    def close(end: int) -> None:
-        nonlocal start, chunk_comments
-        if start is not None:
-            chunks.append(_Chunk(start, end, chunk_comments))
-        start = None
-        chunk_comments = []
-
-    while i < n:
-        ch = text[i]
-        if ch == "-" and text.startswith("--", i):
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            comments.append((i, j))
-            if start is not None:
-                chunk_comments.append((i, j))
-            i = j
-            continue
-        if ch == "/" and text.startswith("/*", i):
-            j = _skip_block_comment(text, i)
-            comments.append((i, j))
-            if start is not None:
-                chunk_comments.append((i, j))
-            i = j
-            continue
-        if ch.isspace():
-            i += 1
-            continue
-        if ch == "\\" and start is None:
-            # psql meta-command: runs to the end of the line, never to a semicolon.
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            chunks.append(_Chunk(i, j, [], kind="psql-meta"))
-            i = j
-            continue
-        if start is None:
-            start = i
-        if ch == "'":
-            i = _skip_quoted(text, i, "'", _is_e_string(text, i))
-        elif ch == '"':
-            i = _skip_quoted(text, i, '"', False)
-        elif ch == "$":
-            match = _DOLLAR_TAG.match(text, i)
-            if match and not (i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_")):
-                close_at = text.find(match.group(0), match.end())
-                i = n if close_at < 0 else close_at + len(match.group(0))
-            else:
-                i += 1
-        elif ch == ";":
-            if atomic_depth:
-                i += 1
+    parens = 0
+    body = _Body()
+    pos = 0
+    restart = True
+    while restart:
+        restart = False
+        for tok in lex(text, pos):
+            kind = tok.kind
+            if kind == "space":
                 continue
-            close(i)
-            i += 1
-        elif ch.isalpha() or ch == "_":
-            match = _WORD.match(text, i)
-            end = match.end() if match else i + 1
-            # Only BEGIN (ATOMIC), and CASE / END inside such a body, change the state: most words
-            # need no upper-casing at all.
-            if ch in "bB" or atomic_depth:
-                word = text[i:end].upper()
-                if (word == "BEGIN" and _BEGIN_ATOMIC.match(text, i)) or (word == "CASE" and atomic_depth):
-                    atomic_depth += 1
-                elif word == "END" and atomic_depth:
-                    atomic_depth -= 1
-            i = end
-        else:
-            i += 1
-    close(n)
+            if kind == "comment":
+                comments.append((tok.start, tok.end))
+                if start is not None:
+                    chunk_comments.append((tok.start, tok.end))
+                continue
+            if kind == "backslash":
+                restart = True
+                if text.startswith(":", tok.end):  # psql's \: is a plain colon
+                    start = tok.start if start is None else start
+                    pos = tok.end + 1
+                    break
+                if start is not None:
+                    chunks.append(_Chunk(start, tok.start, chunk_comments))
+                start, chunk_comments, parens, body = None, [], 0, _Body()
+                if text.startswith(";", tok.end):
+                    pos = tok.end + 1  # psql's \; : the server runs what follows as a new statement
+                else:
+                    pos = _line_end(text, tok.end)
+                    chunks.append(_Chunk(tok.start, pos, [], kind="psql-meta"))
+                break
+            if kind == "op" and tok.end - tok.start == 1:
+                ch = text[tok.start]
+                if ch == ";" and not parens and not body.depth:
+                    if start is not None:
+                        chunks.append(_Chunk(start, tok.start, chunk_comments))
+                    copy_data = body.copy_from_stdin
+                    start, chunk_comments, parens, body = None, [], 0, _Body()
+                    if copy_data:  # psql reads the lines that follow, up to \., as COPY data
+                        pos, restart = _copy_data_end(text, tok.end), True
+                        break
+                    continue
+                if ch == "(":
+                    parens += 1
+                elif ch == ")" and parens:
+                    parens -= 1
+            if start is None:
+                start = tok.start
+            body.see(kind, text[tok.start : tok.end] if kind in ("word", "op") else "")
+    if start is not None:
+        chunks.append(_Chunk(start, len(text), chunk_comments))
     return chunks, comments
 
 
@@ -228,44 +235,21 @@ def _replace_psql_variables(sql: str) -> str:
 
 
 def _literal_spans(sql: str) -> list[tuple[int, int]]:
+    """Strings, quoted identifiers, dollar quotes and comments: where no psql variable is.
+
+    ``:'name'`` and ``:"name"`` (a colon just before, not a ``::`` cast) are variables, not literals.
+    """
     spans: list[tuple[int, int]] = []
-    i, n = 0, len(sql)
-    while i < n:
-        ch = sql[i]
-        if ch in "'\"" and i > 0 and sql[i - 1] == ":" and (i < 2 or sql[i - 2] != ":"):
-            # :'name' and :"name" are psql variables, not literals.
-            close = sql.find(ch, i + 1)
-            i = n if close < 0 else close + 1
-        elif ch in "'\"":
-            j = _skip_quoted(sql, i, ch, ch == "'" and _is_e_string(sql, i))
-            spans.append((i, j))
-            i = j
-        elif ch == "$":
-            match = _DOLLAR_TAG.match(sql, i)
-            if match and not (i > 0 and (sql[i - 1].isalnum() or sql[i - 1] == "_")):
-                close_at = sql.find(match.group(0), match.end())
-                j = n if close_at < 0 else close_at + len(match.group(0))
-                spans.append((i, j))
-                i = j
-            else:
-                i += 1
-        elif sql.startswith("--", i):
-            j = sql.find("\n", i)
-            j = n if j < 0 else j
-            spans.append((i, j))
-            i = j
-        elif sql.startswith("/*", i):
-            j = _skip_block_comment(sql, i)
-            spans.append((i, j))
-            i = j
-        else:
-            i += 1
+    for tok in lex(sql):
+        after_colon = tok.start > 0 and sql[tok.start - 1] == ":" and (tok.start < 2 or sql[tok.start - 2] != ":")
+        if after_colon and tok.kind in ("string", "qident") and sql[tok.start] in "'\"":
+            continue
+        if tok.kind in ("string", "qident", "dollar", "comment"):
+            spans.append((tok.start, tok.end))
     return spans
 
 
-def _attach_comments(
-    text: str, chunks: list[_Chunk], comments: list[tuple[int, int]]
-) -> list[list[tuple[int, int]]]:
+def _attach_comments(text: str, chunks: list[_Chunk], comments: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
     """Comments that speak for each statement: inside it, after it on its last line, or on the
     lines just above it (a blank line breaks that link)."""
     attached: list[list[tuple[int, int]]] = [list(c.comments) for c in chunks]
@@ -300,14 +284,12 @@ def split_sql(text: str) -> list[Statement]:
     statements: list[Statement] = []
     for chunk, spans in zip(chunks, _attach_comments(text, chunks, comments), strict=True):
         raw = text[chunk.start : chunk.end]
-        stripped = raw.rstrip()
+        stripped = raw.rstrip(_SPACE)  # only what PostgreSQL calls space: U+00A0 is a letter to it
         end = chunk.start + max(len(stripped) - 1, 0)
         line, col = position(starts, chunk.start)
         end_line, end_col = position(starts, end)
         suppressions = tuple(
-            s
-            for c_start, c_end in spans
-            for s in parse_suppressions(text[c_start:c_end], position(starts, c_start)[0])
+            s for c_start, c_end in spans for s in parse_suppressions(text[c_start:c_end], position(starts, c_start)[0])
         )
         sql = stripped if chunk.kind != "sql" else _replace_psql_variables(stripped)
         statements.append(

@@ -80,7 +80,10 @@ def load_rows(dsn: str, recipe: Recipe, world: World) -> None:
     )
     with connect(dsn) as conn:
         for key, *values in conn.execute(query):
-            world.add(int(key), Written(dict(zip(columns, values, strict=True)), BEFORE, "seed", frozenset(columns)))
+            written = dict(zip(columns, values, strict=True))
+            if recipe.derive is not None:
+                written = recipe.derive("seed", written)
+            world.add(int(key), Written(written, BEFORE, "seed", frozenset(written)))
 
 
 class AppVersion(threading.Thread):
@@ -151,6 +154,8 @@ class AppVersion(threading.Thread):
         row = conn.execute(query, list(values.values())).fetchone()
         assert row is not None
         written = {**self.shape.implied, **values}
+        if self.recipe.derive is not None:
+            written = self.recipe.derive(self.version, written)
         # Inserted before the trigger was (known to be) in place: nothing copied yet.
         uncopied = frozenset(written) if stage < EXPANDED else frozenset()
         self.world.add(int(row[0]), Written(written, stage, self.version, uncopied))
@@ -169,9 +174,14 @@ class AppVersion(threading.Thread):
             conn.execute(query, [*values.values(), key])
             before = self.world.rows[key]
             uncopied = before.uncopied
-            if stage >= EXPANDED:  # the trigger copies what this write changed, and only that
+            after = {**before.values, **values}
+            if self.recipe.derive is not None:
+                after = self.recipe.derive(self.version, after)
+                if stage >= EXPANDED:  # the trigger derives the other version's fields from this write
+                    uncopied = frozenset()
+            elif stage >= EXPANDED:  # the trigger copies what this write changed, and only that
                 uncopied -= {f for f, v in values.items() if v != before.values.get(f)}
-            self.world.rows[key] = Written({**before.values, **values}, stage, self.version, uncopied)
+            self.world.rows[key] = Written(after, stage, self.version, uncopied)
 
     def read(self, conn: psycopg.Connection[Any]) -> None:
         key = self.world.sample(self.rng)

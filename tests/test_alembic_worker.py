@@ -35,10 +35,13 @@ HEAD = """\
 """
 
 # A well-behaved revision after the hostile one: its finding must survive whatever came before.
-LATER = HEAD + """
+LATER = (
+    HEAD
+    + """
     def upgrade():
         op.drop_column("orders", "note")
 """
+)
 
 
 def revision(folder: Path, name: str, rev: str, down: str | None, body: str) -> Path:
@@ -84,15 +87,18 @@ HOSTILE = {
         "def upgrade():\n    for fd in range(3, 64):\n        try:\n            os.close(fd)\n"
         "        except OSError:\n            pass\n    op.drop_table('users')\n"
     ),
+    "writes on every descriptor": (
+        "def upgrade():\n    for fd in range(3, 64):\n        try:\n"
+        "            os.write(fd, b'{\"token\": \"x\", \"result\": {}}\\n')\n"
+        "        except OSError:\n            pass\n    op.drop_table('users')\n"
+    ),
     "monkeypatches bgmigrate": (
         "import bgmigrate.alembic_source as s\n"
         "s._Recorder.invoke = lambda self, original, operation: None\n"
         "def upgrade():\n    op.drop_table('users')\n"
     ),
     "replaces the analysis": (
-        "import bgmigrate.alembic_source as s\n"
-        "s.load_alembic = lambda *a, **k: None\n"
-        "def upgrade():\n    pass\n"
+        "import bgmigrate.alembic_source as s\ns.load_alembic = lambda *a, **k: None\ndef upgrade():\n    pass\n"
     ),
 }
 
@@ -200,6 +206,7 @@ def test_static_mode_reads_batches_placeholders_and_helpers(tmp_path: Path) -> N
 def test_static_mode_reads_what_running_reads_on_plain_revisions(path: Path) -> None:
     ran = load_alembic(path)
     read = load_alembic_static(path, path.read_text(encoding="utf-8"))
+
     # Every op.* call of a plain revision is seen without running it, at the same place, as the
     # same kind of statement (the project's own types differ: they render as their names).
     def shape(text: str) -> str:

@@ -22,6 +22,7 @@ from bgmigrate.plan.model import Phase, Plan
 
 ROWS = 5000
 BATCH = 100
+FIXED = ApplyOptions(pause=0, batch_size=BATCH)  # batch counts below assume this size
 
 
 def make_table(dsn: str, key_type: str = "bigint", count: int = ROWS) -> None:
@@ -81,7 +82,7 @@ def test_interrupted_backfill_resumes_after_the_last_committed_batch(pg_dsn: str
             raise KeyboardInterrupt
 
     with pytest.raises(Interrupted) as stopped:
-        apply_phase(pg_dsn, loaded, "migrate", ApplyOptions(pause=0), Output(after_batch=ctrl_c_after_12))
+        apply_phase(pg_dsn, loaded, "migrate", FIXED, Output(after_batch=ctrl_c_after_12))
     assert stopped.value.code == 130
     assert checkpoint(pg_dsn) == Checkpoint(1, "1200", str(ROWS), 1200, 12)
     assert touches(pg_dsn) == (1200, 1)
@@ -93,7 +94,7 @@ def test_interrupted_backfill_resumes_after_the_last_committed_batch(pg_dsn: str
         pg_dsn,
         loaded,
         "migrate",
-        ApplyOptions(pause=0),
+        FIXED,
         Output(say=said.append, after_batch=lambda p: batches.append(p.batches)),
     )
     assert batches[0] == 13 and batches[-1] == ROWS // BATCH  # continued, did not start over
@@ -114,7 +115,8 @@ def test_stopped_apply_process_resumes_from_its_checkpoint(
 ) -> None:
     make_table(pg_dsn)
     write_plan(tmp_path)
-    args = [sys.executable, "-m", "bgmigrate", "apply", str(tmp_path), "--phase", "migrate", "--dsn", pg_dsn]
+    args = [sys.executable, "-m", "bgmigrate", "apply", str(tmp_path), "--phase", "migrate", "--dsn", pg_dsn,
+            "--batch-size", str(BATCH)]  # fmt: skip
     proc = subprocess.Popen([*args, "--pause", "0.02s"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_for(lambda: _batches(pg_dsn) >= 5, "the backfill to get going")
@@ -177,7 +179,7 @@ def test_rows_inserted_during_the_walk_are_caught_by_a_later_pass(pg_dsn: str, t
                 writer.execute("INSERT INTO big (id, v) VALUES (%s, 1)", (next(next_id),))
 
     try:
-        apply_phase(pg_dsn, loaded, "migrate", ApplyOptions(pause=0), Output(after_batch=insert_during_first_pass))
+        apply_phase(pg_dsn, loaded, "migrate", FIXED, Output(after_batch=insert_during_first_pass))
     finally:
         writer.close()
     assert scalar(pg_dsn, "SELECT count(*) FROM big WHERE w IS NULL") == 0
@@ -197,7 +199,7 @@ def test_passes_are_bounded_when_a_writer_never_stops_leaving_rows_behind(pg_dsn
 
     try:
         with pytest.raises(ApplyError, match=r"still match the backfill's WHERE after 5 passes") as failed:
-            apply_phase(pg_dsn, loaded, "migrate", ApplyOptions(pause=0), Output(after_batch=insert_always))
+            apply_phase(pg_dsn, loaded, "migrate", FIXED, Output(after_batch=insert_always))
     finally:
         writer.close()
     assert "migrate step 1/1 (backfill big) failed" in str(failed.value)
@@ -207,7 +209,7 @@ def test_passes_are_bounded_when_a_writer_never_stops_leaving_rows_behind(pg_dsn
 def test_backfill_batches_over_a_uuid_key(pg_dsn: str, tmp_path: Path) -> None:
     make_table(pg_dsn, key_type="uuid", count=1000)
     write_plan(tmp_path)
-    result = apply_cli(tmp_path, "migrate", pg_dsn)
+    result = apply_cli(tmp_path, "migrate", pg_dsn, "--batch-size", str(BATCH))
     assert result.exit_code == 0, result.output
     assert touches(pg_dsn) == (1000, 1)
     assert checkpoint(pg_dsn).batches == 10
@@ -219,3 +221,46 @@ def test_batch_size_option_overrides_the_plan(pg_dsn: str, tmp_path: Path) -> No
     result = apply_cli(tmp_path, "migrate", pg_dsn, "--batch-size", "250")
     assert result.exit_code == 0, result.output
     assert "1,000 rows in 4 batches" in result.output
+
+
+# --------------------------------------------------------------------------- adaptive batch size (issue 12 item 4)
+
+
+def batch_sizes(dsn: str, loaded: LoadedPlan, options: ApplyOptions) -> list[int]:
+    """Rows of each committed batch of pass 1."""
+    updated: list[int] = []
+    apply_phase(dsn, loaded, "migrate", options, Output(after_batch=lambda p: updated.append(p.rows_updated)))
+    return [b - a for a, b in zip([0, *updated], updated, strict=False)][: len(updated)]
+
+
+def test_fast_batches_grow_towards_the_batch_time(pg_dsn: str, tmp_path: Path) -> None:
+    make_table(pg_dsn, count=20_000)
+    sizes = batch_sizes(pg_dsn, write_plan(tmp_path), ApplyOptions(pause=0, batch_time=10.0))
+    assert sizes[:4] == [BATCH, 2 * BATCH, 4 * BATCH, 8 * BATCH]  # at most doubling per batch
+    assert len(sizes) < 20_000 // BATCH // 4
+    assert touches(pg_dsn) == (20_000, 1)
+
+
+def test_slow_batches_shrink_so_row_locks_stay_short(pg_dsn: str, tmp_path: Path) -> None:
+    make_table(pg_dsn, count=1200)
+    # Every row update costs 1 ms: a 400-row batch takes 0.4 s, four times the 0.1 s asked for.
+    execute(pg_dsn, "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(0.001); "
+                    "RETURN NEW; END $$; CREATE TRIGGER slow BEFORE UPDATE ON big FOR EACH ROW EXECUTE FUNCTION slow()")  # fmt: skip
+    plan = write_plan(tmp_path)
+    spec = plan.plan.phases[0].steps[0].backfill
+    assert spec is not None
+    sizes = batch_sizes(pg_dsn, plan, ApplyOptions(pause=0, batch_time=0.1, batch_size=None))
+    assert sizes[0] == BATCH  # the plan's size to start with
+    big = write_plan(tmp_path / "big")
+    del big
+    assert touches(pg_dsn) == (1200, 1)
+    assert min(sizes) >= 100 and sizes[-2] <= sizes[0]
+
+
+def test_sparse_and_negative_integer_keys_are_each_filled_once(pg_dsn: str, tmp_path: Path) -> None:
+    make_table(pg_dsn, count=0)
+    execute(pg_dsn, "INSERT INTO big (id, v) SELECT g * 7919 - 5000000, g FROM generate_series(1, 3000) g")
+    execute(pg_dsn, "INSERT INTO big (id, v) VALUES (-9223372036854775807, 1), (9223372036854775806, 2)")
+    apply_phase(pg_dsn, write_plan(tmp_path), "migrate", ApplyOptions(pause=0), Output())
+    assert scalar(pg_dsn, "SELECT count(*) FROM big WHERE w IS DISTINCT FROM v * 2") == 0
+    assert touches(pg_dsn) == (3002, 1)

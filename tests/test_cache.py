@@ -240,11 +240,14 @@ def _corrupt(good: bytes, kind: str) -> bytes:
     if kind == "truncated":
         return good[: len(good) // 2]
     data = json.loads(good)
-    finding = next(f for r in data["files"] for f in r["findings"])
+    # The file the test lints has findings; its stored body is JSON of its own.
+    record = next(r for r in data["files"] if json.loads(r["body"])["findings"])
+    body = json.loads(record["body"])
     if kind == "wrong-types":
-        finding["line"] = "1"
+        body["findings"][0]["line"] = "1"
     else:
-        finding["severity"] = "catastrophic"
+        body["findings"][0]["severity"] = "catastrophic"
+    record["body"] = json.dumps(body)
     return json.dumps(data).encode()
 
 
@@ -329,8 +332,12 @@ def test_entries_round_trip_exactly() -> None:
         FileResult("a.sql", True, findings, errors[1:]),
         FileResult("b.sql", False, (), errors[:1]),
     )
-    original = FolderEntry(("k1", "k2"), files, {1: {"tables": []}, 2: {}})
-    assert decode_entry(encode_entry(original)) == original
+    original = FolderEntry(("k1", "k2"), files, {1: "k1", 2: "k2"})
+    decoded = decode_entry(encode_entry(original))
+    assert decoded == FolderEntry(
+        ("k1", "k2"), (FileResult("a.sql", True), FileResult("b.sql", False)), original.snapshots
+    )
+    assert tuple(r.decoded() for r in decoded.files) == files
     assert sequence_result(files) == SequenceResult(findings, (errors[0], errors[1]), ("a.sql",))
 
 
@@ -344,9 +351,13 @@ def test_a_stale_entry_is_replaced_not_accumulated(project: Path) -> None:
 def test_the_store_writes_atomically(tmp_path: Path) -> None:
     warnings: list[str] = []
     store = ResultCache(tmp_path / "c", warnings.append)
-    entry = FolderEntry(("k",), (FileResult("x.sql", True, (), ()),), {})
-    store.store("slot", entry)
+    entry = FolderEntry(("k",), (FileResult("x.sql", True, (), ()),), {1: "k"})
+    store.store("slot", entry, {"k": {"tables": []}})
     assert store.load("slot") == entry
+    assert store.load_schema("slot", "k") == {"tables": []}
     assert store.load("missing") is None
-    assert not list(store.entries.glob("*.tmp"))
+    assert not list(store.entries.rglob("*.tmp"))
+    # A new entry drops the schemas the old one named and it does not.
+    store.store("slot", FolderEntry(("j",), (FileResult("x.sql", True),), {1: "j"}), {"j": {}})
+    assert store.load_schema("slot", "k") is None and store.load_schema("slot", "j") == {}
     assert warnings == []

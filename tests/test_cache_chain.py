@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import collections
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +21,8 @@ from bgmigrate.alembic_worker import AlembicWorker, RevisionFailed
 from bgmigrate.migration import Migration
 from bgmigrate.result import LintResult
 from bgmigrate.run import LintRequest, run_lint
+from bgmigrate.schema import Schema
+from bgmigrate.schema_codec import schema_from_data, schema_to_data
 
 
 def files(count: int) -> dict[str, str]:
@@ -26,6 +30,13 @@ def files(count: int) -> dict[str, str]:
     found = {f"{i:04d}_m.sql": f"CREATE TABLE t{i} (id bigint PRIMARY KEY, a integer);\n" for i in range(count)}
     found[f"{count:04d}_m.sql"] = "".join(f"ALTER TABLE t{i} ALTER COLUMN a TYPE bigint;\n" for i in range(count))
     return found
+
+
+@pytest.fixture(autouse=True)
+def steady_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The engine fingerprint covers the mtime of bgmigrate's modules: a checkout being edited
+    # while the tests run would otherwise change every key between two lints of one test.
+    monkeypatch.setattr("bgmigrate.cache.engine_fingerprint", lambda catalogue: "engine")
 
 
 @pytest.fixture
@@ -111,10 +122,10 @@ def test_a_removed_earlier_file_invalidates_from_there(folder: Path, monkeypatch
 def test_a_corrupt_schema_in_the_entry_is_a_warning_and_a_replay(folder: Path) -> None:
     last = folder / "0008_m.sql"
     lint(last)
-    [entry] = (folder.parent / "cache").rglob("*.json")
-    data = json.loads(entry.read_text(encoding="utf-8"))
-    data["snapshots"] = {count: {"tables": "garbage"} for count in data["snapshots"]}
-    entry.write_text(json.dumps(data), encoding="utf-8")
+    schemas = list((folder.parent / "cache").rglob("schemas/*.json"))
+    assert schemas
+    for schema in schemas:
+        schema.write_text(json.dumps({"tables": "garbage"}), encoding="utf-8")
     last.write_text("ALTER TABLE t0 DROP COLUMN a;\n", encoding="utf-8")
     warnings: list[str] = []
     assert same(lint(last, warnings=warnings), lint(last, use_cache=False))
@@ -146,6 +157,9 @@ def revisions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (versions / f"{rev}_m.py").write_text(REVISION.format(rev=rev, down=down), encoding="utf-8")
         down = rev
     return versions
+
+
+REAL_ANALYSE = AlembicWorker.analyse
 
 
 class Analysed:
@@ -188,8 +202,56 @@ def test_a_revision_that_failed_in_the_worker_is_not_cached(revisions: Path, mon
     Analysed(monkeypatch, fail=True)
     failed = lint(revisions)
     assert failed.errors and all("timed out" in e.message for e in failed.errors)
-    monkeypatch.undo()
-    monkeypatch.chdir(revisions.parent)
-    monkeypatch.setenv("BGMIGRATE_CACHE_DIR", str(revisions.parent / "cache"))
+    monkeypatch.setattr(AlembicWorker, "analyse", REAL_ANALYSE)
     again = lint(revisions)
     assert again.errors == [] and again.files == 5
+
+
+# ---- the stored schema ------------------------------------------------------------------------
+
+
+def _replayed() -> Schema:
+    from bgmigrate.linter import analyse, parse_migration
+    from bgmigrate.settings import LintSettings
+    from bgmigrate.sql_source import load_sql
+
+    sql = (
+        "CREATE TABLE app.\"Orders\" (id bigint PRIMARY KEY, note text DEFAULT 'x', total int CHECK (total > 0),"
+        " account_id bigint REFERENCES accounts (id), UNIQUE (note));\n"
+        'CREATE INDEX orders_total_idx ON app."Orders" (total) WHERE total > 10;\n'
+        "ALTER TABLE orders ADD CONSTRAINT c CHECK (x IS NOT NULL) NOT VALID;\n"
+        "CREATE TYPE mood AS ENUM ('a', 'b');\nCREATE VIEW v AS SELECT 1;\n"
+        "ALTER TABLE stand_in ALTER COLUMN y SET NOT NULL;\n"
+    )
+    schema = Schema(server_version=15)
+    migration = load_sql("m.sql", sql)
+    operations, errors = parse_migration(migration)
+    assert not errors
+    analyse(migration, operations, schema, LintSettings())
+    return schema
+
+
+def test_a_replayed_schema_is_stored_exactly() -> None:
+    schema = _replayed()
+    assert schema.tables and schema.indexes and schema.enums and schema.objects
+    data = json.loads(json.dumps(schema_to_data(schema)))
+    assert schema_from_data(data) == schema
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: d.update(tables="x"),
+        lambda d: d["tables"][0].__setitem__(1, [["a", "int", "yes", None, False, False]]),
+        lambda d: d["tables"][0].__setitem__(2, [["c", "check", [1], True, "", None, None]]),
+        lambda d: d.update(table_keys=[]),
+        lambda d: d["indexes"][0].__setitem__(1, ["i"]),
+        lambda d: d.update(server_version="15"),
+        lambda d: d.pop("enums"),
+    ],
+)
+def test_a_damaged_stored_schema_is_refused(damage: Callable[[dict[str, Any]], object]) -> None:
+    data = json.loads(json.dumps(schema_to_data(_replayed())))
+    damage(data)
+    with pytest.raises((ValueError, KeyError)):
+        schema_from_data(data)

@@ -29,7 +29,7 @@ WHERES = [
     " WHERE status IS NULL",
     " WHERE status IS NOT NULL OR id = 4",
     " WHERE id IN (1, 2, 3)",
-    " WHERE \"Id\" <= 10 AND \"Id\" > 0",
+    ' WHERE "Id" <= 10 AND "Id" > 0',
     " WHERE t.id >= 10 AND t.id <= 20",
     " WHERE name = 'a''b' AND flag = TRUE",
     " WHERE id IN (SELECT id FROM t LIMIT 10)",
@@ -66,6 +66,11 @@ INSERT_TAILS = [
     " VALUES (E'a\\'b')",
     " VALUES ('unterminated)",
     " AS x VALUES (1)",
+    " (id, name) SELECT id + 1000, name FROM t WHERE id = 5",
+    " SELECT set_config('lock_timeout', '1s', false)",
+    " SELECT * FROM u FOR UPDATE",
+    " WITH x AS (SELECT 1) SELECT * FROM x",
+    " VALUES (1) ON CONFLICT (a) DO UPDATE SET a = 1 WHERE t.a IN (SELECT 1)",
 ]
 
 
@@ -98,8 +103,7 @@ def statements() -> list[str]:
 
 def fields(operations: list[ops.Operation]) -> list[tuple[object, ...]]:
     return [
-        (type(o).__name__, *(getattr(o, f.name) for f in dataclasses.fields(o) if f.name != "stmt"))
-        for o in operations
+        (type(o).__name__, *(getattr(o, f.name) for f in dataclasses.fields(o) if f.name != "stmt")) for o in operations
     ]
 
 
@@ -125,7 +129,7 @@ def test_the_fast_path_gives_what_sqlglot_gives(sql: str) -> None:
 @pytest.mark.parametrize(
     "sql",
     [
-        "INSERT INTO t SELECT * FROM u",
+        "INSERT INTO t SELECT * FROM u FOR UPDATE",
         "UPDATE t SET a = (SELECT 1)",
         "UPDATE t SET a = 1 FROM u WHERE u.id = t.id",
         "DELETE FROM t USING u WHERE u.id = t.id",

@@ -78,9 +78,7 @@ def test_two_roots_and_two_heads() -> None:
 
 
 def test_missing_parent_goes_last_and_is_reported() -> None:
-    ordered, problems = order_alembic(
-        [rev("c", "b"), rev("orphan_child", "orphan"), rev("orphan", "gone"), rev("b")]
-    )
+    ordered, problems = order_alembic([rev("c", "b"), rev("orphan_child", "orphan"), rev("orphan", "gone"), rev("b")])
     assert revisions(ordered) == ["b", "c", "orphan", "orphan_child"]
     assert problems == [
         "orphan (versions/orphan.py): down_revision gone not found",
@@ -89,9 +87,7 @@ def test_missing_parent_goes_last_and_is_reported() -> None:
 
 
 def test_a_cycle_does_not_crash() -> None:
-    ordered, problems = order_alembic(
-        [rev("a"), rev("b", "a", "d"), rev("c", "b"), rev("d", "c"), rev("e", "d")]
-    )
+    ordered, problems = order_alembic([rev("a"), rev("b", "a", "d"), rev("c", "b"), rev("d", "c"), rev("e", "d")])
     assert revisions(ordered)[0] == "a"
     assert sorted(revisions(ordered)) == ["a", "b", "c", "d", "e"]
     assert "revisions b, c, d form a cycle" in problems
@@ -134,9 +130,7 @@ def write_ini(tmp_path: Path, body: str) -> Path:
 
 
 def test_relative_script_location(tmp_path: Path) -> None:
-    ini = write_ini(
-        tmp_path, "[alembic]\nscript_location = migrations\nsqlalchemy.url = postgresql://u:p%%40ss@h/db\n"
-    )
+    ini = write_ini(tmp_path, "[alembic]\nscript_location = migrations\nsqlalchemy.url = postgresql://u:p%%40ss@h/db\n")
     assert find_versions_dir(ini) == (tmp_path / "migrations" / "versions").resolve()
 
 
@@ -170,3 +164,68 @@ def test_version_locations_with_a_path_separator(tmp_path: Path) -> None:
         (tmp_path / "db" / "versions").resolve(),
         (tmp_path / "db" / "more versions").resolve(),
     ]
+
+
+def test_versions_compare_as_numbers_whatever_the_separator() -> None:
+    names = ["V10__c.sql", "V10.1__d.sql", "V2__b.sql", "V1_1__a2.sql", "V1__a.sql", "V11__e.sql"]
+    assert [p.name for p in order_sql_files(Path(n) for n in names)] == [
+        "V1__a.sql",
+        "V1_1__a2.sql",
+        "V2__b.sql",
+        "V10__c.sql",
+        "V10.1__d.sql",
+        "V11__e.sql",
+    ]
+    # "-", "_" and "." after the version do not decide the order: the description does.
+    dashed = ["2-b.sql", "1_b.sql", "1-a.sql", "1.1-c.sql", "10_a.sql"]
+    assert [p.name for p in order_sql_files(Path(n) for n in dashed)] == [
+        "1-a.sql",
+        "1_b.sql",
+        "1.1-c.sql",
+        "2-b.sql",
+        "10_a.sql",
+    ]
+    stamps = ["2024-01-10-0900_b.sql", "2024-01-09-1200_a.sql", "2024-01-10-0800_c.sql"]
+    assert [p.name for p in order_sql_files(Path(n) for n in stamps)] == [
+        "2024-01-09-1200_a.sql",
+        "2024-01-10-0800_c.sql",
+        "2024-01-10-0900_b.sql",
+    ]
+
+
+def test_the_configured_order_is_used() -> None:
+    names = ["R__views.sql", "V10__c.sql", "V2__a.sql", "V1.0.1__x.sql", "V1__base.sql"]
+    flyway = [p.name for p in order_sql_files((Path(n) for n in names), "flyway")]
+    assert flyway == ["V1__base.sql", "V1.0.1__x.sql", "V2__a.sql", "V10__c.sql", "R__views.sql"]
+    lexical = [p.name for p in order_sql_files((Path(n) for n in names), "lexical")]
+    assert lexical == sorted(names)
+
+
+def test_lint_orders_a_folder_as_its_configuration_says(tmp_path: Path) -> None:
+    from bgmigrate.config import load_config
+    from bgmigrate.run import _run_order
+
+    (tmp_path / "bgmigrate.toml").write_text('[lint]\norder = "flyway"\n', encoding="utf-8")
+    config = load_config(tmp_path / "bgmigrate.toml")
+    assert config.settings.order == "flyway"
+    paths = [Path(n) for n in ("R__seed.sql", "V2__b.sql", "V10__c.sql")]
+    assert [p.name for p in _run_order(paths, config.settings.order)] == ["V2__b.sql", "V10__c.sql", "R__seed.sql"]
+
+
+def test_sqitch_deploys_in_plan_order_not_by_name(tmp_path: Path) -> None:
+    from bgmigrate.run import _run_order
+
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "sqitch.plan").write_text(
+        "%syntax-version=1.0.0\n%project=shop\n\n"
+        "users 2024-01-01T00:00:00Z A <a@x> # users\n"
+        "accounts [users] 2024-01-02T00:00:00Z A <a@x> # accounts\n"
+        "@v1 2024-01-03T00:00:00Z A <a@x> # tag\n"
+        "users [users@v1] 2024-01-04T00:00:00Z A <a@x> # rework\n",
+        encoding="utf-8",
+    )
+    paths = [tmp_path / "deploy" / n for n in ("accounts.sql", "users.sql", "users@v1.sql", "zz_unplanned.sql")]
+    for path in paths:
+        path.write_text("SELECT 1;\n", encoding="utf-8")
+    # users@v1.sql is the first deploy of "users"; users.sql its rework, after the tag.
+    assert [p.name for p in _run_order(paths)] == ["users@v1.sql", "accounts.sql", "users.sql", "zz_unplanned.sql"]

@@ -164,7 +164,7 @@ def test_autogenerate_stops_with_the_reason(tmp_path: Path, pg_dsn: str, capsys:
         'sa.Column("total", sa.Integer),\n    sa.Column("code", sa.Text, nullable=False),',
     )
     (tmp_path / "models.py").write_text(textwrap.dedent(required))
-    with pytest.raises(CommandError, match=r"give --backfill code=SQL_EXPR"):
+    with pytest.raises(CommandError, match=r"give -x bgmigrate_backfill=code=SQL_EXPR"):
         command.revision(config, message="code", autogenerate=True, rev_id="r2")
     renamed = MODELS_V1.replace('sa.Column("total", sa.Integer)', 'sa.Column("amount", sa.Integer)')
     (tmp_path / "models.py").write_text(textwrap.dedent(renamed))
@@ -205,7 +205,81 @@ def test_plan_format_alembic_chains_revisions_that_run(tmp_path: Path, pg_dsn: s
         shutil.copy(path, versions)
     command.upgrade(config, "a1")
     sql(pg_dsn, "INSERT INTO orders (status) SELECT 'x' FROM generate_series(1, 25)")
+    # No traffic switch here: the contract revision's gate takes the operator's word (-x).
+    config.cmd_opts = __import__("argparse").Namespace(x=["bgmigrate_confirm_old_version_retired=yes"])
     command.upgrade(config, "head")
     final = columns(pg_dsn, "orders")
     assert "status" not in final and final["state"] == ("text", True, "'new'::text")
     assert sql(pg_dsn, "SELECT count(*) FROM orders WHERE state = 'x' AND priority = 0") == [(25,)]
+
+
+INDEXED_V1 = MODELS_V1.replace(
+    '    sa.Column("total", sa.Integer),\n)',
+    '    sa.Column("total", sa.Integer),\n    sa.Index("ix_orders_status", "status"),\n)',
+)
+
+
+def _renamed(index: str) -> str:
+    return INDEXED_V1.replace(
+        'sa.Column("status", sa.Text, nullable=False, server_default="new")',
+        'sa.Column("state", sa.Text, nullable=False, server_default="new", info={"bgmigrate_renamed_from": "status"})',
+    ).replace('sa.Index("ix_orders_status", "status")', f'sa.Index("{index}", "state")')
+
+
+def indexes(dsn: str) -> list[tuple[str, str]]:
+    found = sql(dsn, "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'orders' ORDER BY indexname")
+    return [(str(name), str(text)) for name, text in found]
+
+
+@pytest.mark.parametrize("index", ["ix_orders_status", "ix_orders_state"])
+def test_autogenerate_renames_an_indexed_column(
+    tmp_path: Path, pg_dsn: str, capsys: pytest.CaptureFixture[str], index: str
+) -> None:
+    """Issue 9 C10: autogenerate drops and re-creates the index on the renamed column; the phased
+    rename carries it (same name) or builds the new one (new name), and the result is what the model says."""
+    assert INDEXED_V1 != MODELS_V1
+    config = project(tmp_path, pg_dsn, INDEXED_V1)
+    command.revision(config, message="create orders", autogenerate=True, rev_id="r1")
+    command.upgrade(config, "head")
+    sql(pg_dsn, "INSERT INTO orders (status, total) SELECT 'old', g FROM generate_series(1, 30) AS g")
+    (tmp_path / "models.py").write_text(textwrap.dedent(_renamed(index)))
+    command.revision(config, message="rename", autogenerate=True, rev_id="r2")
+    assert "wrote 3 phased revisions instead: r2_expand, r2_migrate, r2_contract" in capsys.readouterr().out
+    command.upgrade(config, "r2_expand")
+    sql(pg_dsn, "INSERT INTO orders (status, total) VALUES ('by-old', 100)")
+    command.upgrade(config, "head")
+    assert indexes(pg_dsn) == [
+        (index, f"CREATE INDEX {index} ON public.orders USING btree (state)"),
+        ("orders_pkey", "CREATE UNIQUE INDEX orders_pkey ON public.orders USING btree (id)"),
+    ]
+    assert sql(pg_dsn, "SELECT count(*) FROM orders WHERE state IN ('old', 'by-old')") == [(31,)]
+
+
+def test_refusals_speak_alembic(tmp_path: Path, pg_dsn: str) -> None:
+    """Issue 9 C10: a refusal names the revision's operations, not lines of bgmigrate's internal SQL,
+    and the options as Alembic takes them (-x), not the CLI's --backfill."""
+    config = project(tmp_path, pg_dsn, INDEXED_V1)
+    command.revision(config, message="create orders", autogenerate=True, rev_id="r1")
+    command.upgrade(config, "head")
+    moved = INDEXED_V1.replace('sa.Index("ix_orders_status", "status")', 'sa.Index("ix_orders_status", "total")')
+    (tmp_path / "models.py").write_text(textwrap.dedent(moved))
+    with pytest.raises(CommandError) as refused:
+        command.revision(config, message="move index", autogenerate=True, rev_id="r2")
+    message = str(refused.value)
+    assert "line " not in message, message
+    assert (
+        "operation 2 of upgrade() (op.create_index('ix_orders_status', 'orders', ['total'], unique=False))" in message
+    )
+    assert "operation 1 of upgrade() (op.drop_index(" in message
+
+    required = INDEXED_V1.replace(
+        'sa.Column("total", sa.Integer),',
+        'sa.Column("total", sa.Integer),\n    sa.Column("code", sa.Text, nullable=False),',
+    )
+    (tmp_path / "models.py").write_text(textwrap.dedent(required))
+    with pytest.raises(CommandError) as refused:
+        command.revision(config, message="code", autogenerate=True, rev_id="r3")
+    message = str(refused.value)
+    assert "--backfill" not in message
+    assert "-x bgmigrate_backfill=code=SQL_EXPR" in message
+    assert "alembic revision --autogenerate -x bgmigrate_backfill=code=SQL_EXPR" in message

@@ -119,7 +119,7 @@ def test_a_phase_lint_would_fault_is_a_refusal(tmp_path: Path, statement: str, r
     path = write(tmp_path, "002_misc.sql", statement + ";\n")
     code, stdout, stderr = run(str(path), "--out", str(tmp_path / "out"))
     assert code == 2 and stdout == "" and stderr.count("\n") == 1, stderr
-    assert f"its {phase} phase (0" in stderr and f"would ship error {rule}:" in stderr
+    assert f"the plan's {phase} phase (0" in stderr and f"would ship error {rule}:" in stderr
     assert f"bgmigrate explain {rule}" in stderr
     assert not (tmp_path / "out").exists()
 
@@ -176,3 +176,18 @@ def test_phase_files_run_with_psql_as_written(tmp_path: Path, pg_dsn: str, pg_se
         assert schema_of(pg_dsn) == schema_of(direct)
     finally:
         pg_server.drop_database(direct)  # type: ignore[attr-defined]
+
+
+def test_plan_md_warns_plainly_that_contract_breaks_prepared_statements(tmp_path: Path) -> None:
+    """Issue 9 C6: after a type change's contract, prepared statements fail on every call until re-prepared."""
+    write(tmp_path, "001_t.sql", "CREATE TABLE t (id int PRIMARY KEY, amount int NOT NULL);")
+    path = write(tmp_path, "002_type.sql", "ALTER TABLE t ALTER COLUMN amount TYPE bigint;")
+    code, _, stderr = run(str(path), "--out", str(tmp_path / "out"))
+    assert code == 0, stderr
+    md = (tmp_path / "out" / "PLAN.md").read_text()
+    head = md.split("## 1 · expand")[0]  # said before any phase, not only in contract's notes
+    assert "⚠ Before contract" in head and "cached plan must not change result type" in head
+    assert "EVERY execution" in head and "DISCARD ALL" in head and "pgbouncer" in head and "RECONNECT" in head
+    plain = write(tmp_path, "003_index.sql", "CREATE INDEX t_amount_idx ON t (amount);")
+    assert run(str(plain), "--out", str(tmp_path / "out2"))[0] == 0
+    assert "cached plan" not in (tmp_path / "out2" / "PLAN.md").read_text()

@@ -91,6 +91,9 @@ def test_lint_of_the_phases_raises_no_error(name: str) -> None:
     errors = [f for f in findings if f.severity >= Severity.ERROR]
     shown = "\n".join(f"{f.path}:{f.line} {f.severity.label} {f.rule}: {f.message}" for f in findings)
     assert not errors, shown
+    # Issue 9 C4: nothing that breaks the old version before contract, at any severity.
+    assert invariants.breaking_findings(findings, load_catalogue()) == [], shown
+    invariants.refuse_lint_errors(findings, load_catalogue())
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
+from click.testing import CliRunner
 
 from bgmigrate import operations as ops
+from bgmigrate.cli import main
 from bgmigrate.names import Name
 from bgmigrate.sql_parser import StatementSyntaxError, parse_statement
 from bgmigrate.statements import split_sql
@@ -228,3 +234,52 @@ def test_truncate_and_drop_constraint_cascade() -> None:
     assert [(t.target.name, t.cascade) for t in truncates] == [("a", True), ("b", True)]  # type: ignore[attr-defined]
     drop = parse("ALTER TABLE t DROP CONSTRAINT c CASCADE;")[0]
     assert isinstance(drop, ops.DropConstraint) and drop.cascade
+
+
+# ---- one unreadable statement never blinds the file; the lexer's CR and BOM (issue 11 B3, B4) ----
+
+DEEP = "(" * 3000 + "1" + ")" * 3000
+POISON = [
+    "ALTER TYPE mood ADD VALUE U&'d\\0061t';",
+    "ALTER TYPE mood ADD VALUE U&'d!0061t' UESCAPE '!';",
+    "ALTER TYPE mood RENAME VALUE $x$a$x$ TO 'b';",
+    f"SELECT {DEEP};",
+    f"CREATE TABLE t2 (a int DEFAULT {DEEP});",
+    f"ALTER TABLE orders ADD CONSTRAINT c CHECK ({DEEP} > 0);",
+]
+
+
+def _lint_file(tmp_path: Path, text: str) -> dict[str, Any]:
+    path = tmp_path / "0001_m.sql"
+    path.write_text(text, encoding="utf-8")
+    done = CliRunner().invoke(main, ["lint", str(path), "--format", "json"])
+    assert done.exit_code in (0, 1), done.output
+    report: dict[str, Any] = json.loads(done.output)
+    return report
+
+
+@pytest.mark.parametrize("poison", POISON)
+def test_one_unreadable_statement_leaves_the_rest_of_the_file_analysed(tmp_path: Path, poison: str) -> None:
+    report = _lint_file(tmp_path, f"{poison}\nDROP TABLE orders;\n")
+    assert report["errors"] == []
+    assert ("drop-table", 2) in {(f["rule"], f["line"]) for f in report["findings"]}
+
+
+def test_several_poison_statements_in_one_file(tmp_path: Path) -> None:
+    report = _lint_file(tmp_path, "\n".join([*POISON, "DROP TABLE orders;", ""]))
+    rules = {(f["rule"], f["line"]) for f in report["findings"]}
+    assert ("drop-table", len(POISON) + 1) in rules
+    assert report["errors"] == []
+
+
+def test_a_bare_carriage_return_ends_a_line_comment(tmp_path: Path) -> None:
+    report = _lint_file(tmp_path, "SELECT 1; -- harmless\rDROP TABLE orders;\n-- a\r\nDROP TABLE customers;\n")
+    dropped = sorted(f["message"].split()[2] for f in report["findings"] if f["rule"] == "drop-table")
+    assert dropped == ["customers", "orders"]
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    report = _lint_file(tmp_path, "\ufeffDROP TABLE orders;\n")
+    assert report["errors"] == []
+    [drop] = [f for f in report["findings"] if f["rule"] == "drop-table"]
+    assert (drop["line"], drop["column"]) == (1, 1)

@@ -93,6 +93,42 @@ def test_applied_phase_must_hold_in_the_live_schema(rig: Rig) -> None:
     assert "live schema disagrees" in result.output and sync_trigger() in result.output
 
 
+@pytest.mark.parametrize("mode", ["DISABLE", "ENABLE REPLICA"])
+def test_a_sync_trigger_that_does_not_fire_is_not_in_place(rig: Rig, mode: str) -> None:
+    assert rig.cli("init", "blue").exit_code == 0
+    apply(rig, "expand")
+    apply(rig, "migrate")
+    alter = sql.SQL("ALTER TABLE orders {} TRIGGER {}").format(sql.SQL(mode), sql.Identifier(sync_trigger()))
+    with psycopg.connect(rig.dsn, autocommit=True) as conn:
+        conn.execute(alter)
+    result = rig.cli("promote", "green")
+    assert result.exit_code == REFUSED, result.output
+    assert f"trigger {sync_trigger()} on orders is" in result.output
+    with psycopg.connect(rig.dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER TABLE orders ENABLE ALWAYS TRIGGER {}").format(sql.Identifier(sync_trigger())))
+    promote_under_load(rig, "promote", "green")  # 'A' fires for every session
+
+
+@pytest.mark.parametrize(
+    "by_hand",
+    ["ALTER TABLE orders DROP COLUMN status", "DROP TRIGGER {trigger} ON orders; ALTER TABLE orders DROP COLUMN status"],
+)
+def test_rollback_refused_after_a_contract_run_by_hand(rig: Rig, by_hand: str) -> None:
+    assert rig.cli("init", "blue").exit_code == 0
+    apply(rig, "expand")
+    apply(rig, "migrate")
+    promote_under_load(rig, "promote", "green")
+    with psycopg.connect(rig.dsn, autocommit=True) as conn:  # psql, behind apply's back: no record
+        conn.execute(by_hand.format(trigger=sync_trigger()))  # type: ignore[arg-type]
+    result = rig.cli("rollback")
+    assert result.exit_code == REFUSED, result.output
+    assert "contract of 0002_rename_status has run (not by apply, but the live schema shows it" in result.output
+    assert "column orders.status does not exist" in result.output
+    assert rig.status()["active"] == "green"
+    result = rig.cli("promote", "blue")
+    assert result.exit_code == REFUSED, result.output
+
+
 def test_from_first_deploy_to_contract(rig: Rig) -> None:
     assert rig.cli("init", "blue").exit_code == 0
     apply(rig, "expand")
@@ -119,7 +155,7 @@ def test_from_first_deploy_to_contract(rig: Rig) -> None:
 
     result = rig.cli("promote", "blue")  # blue predates the contract that has now run
     assert result.exit_code == REFUSED
-    assert "contract of 0002_rename_status has run; blue" in result.output
+    assert "contract of 0002_rename_status has run (apply recorded it as done); blue" in result.output
     result = rig.cli("rollback")
     assert result.exit_code == REFUSED and "no rollback target" in result.output
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 from psycopg import sql
 
+from bgmigrate.apply.batch_size import DEFAULT_BATCH_TIME, BatchSizer
 from bgmigrate.apply.connect import Connection
 from bgmigrate.apply.durations import pg_interval
 from bgmigrate.apply.errors import ApplyError
@@ -30,6 +31,8 @@ from bgmigrate.plan.model import Backfill
 SaveCheckpoint = Callable[[Connection, Checkpoint], None]
 AfterBatch = Callable[[Checkpoint], None]
 MAX_PASSES = 5
+NO_PARAMS: dict[str, object] = {}  # still makes psycopg read "%%" as "%"
+INTEGER_TYPES = frozenset({"smallint", "integer", "bigint"})
 
 
 @dataclass(frozen=True)
@@ -37,24 +40,34 @@ class BackfillSettings:
     lock_timeout: float
     policy: RetryPolicy
     pause: float = 0.05  # between batches: room for VACUUM, replicas and the apps' own writes
-    batch_size: int | None = None  # overrides the plan's
+    batch_size: int | None = None  # a fixed size, overriding the plan's and the adaptive sizing
     max_passes: int = MAX_PASSES
+    batch_time: float = DEFAULT_BATCH_TIME  # seconds a batch should take: the size follows it
+
+
+def fragment(text: str) -> sql.SQL:
+    """SQL text from the plan, as a piece of a query run with parameters: a ``%`` in a name stays itself."""
+    return sql.SQL(text.replace("%", "%%"))
 
 
 def column_sql(column: str) -> sql.SQL:
     """An assignment target: already-quoted SQL as is, a bare name quoted."""
-    return sql.SQL(column if column.startswith('"') else quote_ident(column))
+    return fragment(column if column.startswith('"') else quote_ident(column))
 
 
 class BatchSql:
-    """The statements of one backfill, composed once with quoted identifiers."""
+    """The statements of one backfill, composed once with quoted identifiers.
+
+    Every statement runs with parameters (``NO_PARAMS`` when it has none), so ``%`` in the plan's
+    text is always escaped the same way.
+    """
 
     def __init__(self, spec: Backfill) -> None:
-        self.table = sql.SQL(spec.table)
-        self.key = sql.SQL(spec.key)
-        self.where = sql.SQL(f"({spec.where})" if spec.where.strip() else "true")
+        self.table = fragment(spec.table)
+        self.key = fragment(spec.key)
+        self.where = fragment(f"({spec.where})" if spec.where.strip() else "true")
         self.assignments = sql.SQL(", ").join(
-            sql.SQL("{} = {}").format(column_sql(column), sql.SQL(expression))
+            sql.SQL("{} = {}").format(column_sql(column), fragment(expression))
             for column, expression in spec.assignments
         )
 
@@ -73,11 +86,26 @@ class BatchSql:
             key=self.key, table=self.table
         )
 
+    def key_type(self) -> sql.Composed:
+        """The key's type, read once per run (from a row: no catalog lookup by name)."""
+        return sql.SQL("SELECT pg_typeof({key})::text FROM {table} LIMIT 1").format(key=self.key, table=self.table)
+
+    def first_key(self) -> sql.Composed:
+        """The table's smallest key (one index probe)."""
+        return sql.SQL("SELECT {key}::text AS bgm_first FROM {table} ORDER BY {key} LIMIT 1").format(
+            key=self.key, table=self.table
+        )
+
     def left_behind(self) -> sql.Composed:
-        """Largest key and count of the rows still matching ``where`` (one scan)."""
-        return sql.SQL(
-            "SELECT {key}::text AS bgm_last, count(*) OVER () FROM {table} WHERE {where} ORDER BY {key} DESC LIMIT 1"
-        ).format(key=self.key, table=self.table, where=self.where)
+        """How many rows still match ``where``: a plain count, which PostgreSQL can scan in parallel
+        (a window count over the same rows took five times as long on a million-row table)."""
+        return sql.SQL("SELECT count(*) FROM {table} WHERE {where}").format(table=self.table, where=self.where)
+
+    def last_left_behind(self) -> sql.Composed:
+        """The largest key still matching ``where`` (asked only when some row does)."""
+        return sql.SQL("SELECT {key}::text AS bgm_last FROM {table} WHERE {where} ORDER BY {key} DESC LIMIT 1").format(
+            key=self.key, table=self.table, where=self.where
+        )
 
     def remaining(self, *, lower: bool, filtered: bool) -> sql.Composed:
         """Rows left in the pass after ``last``: its progress bar's total."""
@@ -119,11 +147,15 @@ class BackfillRun:
     ) -> None:
         self.conn, self.spec, self.settings = conn, spec, settings
         self.statements = BatchSql(spec)
-        self.batch_size = settings.batch_size or spec.batch_size
+        fixed = settings.batch_size is not None
+        self.sizer = BatchSizer(settings.batch_size or spec.batch_size, settings.batch_time, fixed=fixed)
         self.save, self.progress, self.on_retry, self.after_batch = save, progress, on_retry, after_batch
+        self.integer_key = False  # set by run(): the key is an integer, so batches are key ranges
 
     def run(self, point: Checkpoint) -> Checkpoint:
         """Backfill from ``point`` until a pass finds no rows left; returns the final checkpoint."""
+        row = self.conn.execute(self.statements.key_type(), NO_PARAMS).fetchone()
+        self.integer_key = row is not None and str(row[0]) in INTEGER_TYPES
         while True:
             total: int | None = None
             if point.target_key is None:
@@ -137,13 +169,17 @@ class BackfillRun:
         """Fix the pass's end key (and, after pass 1, count what is left); None when nothing is."""
         count: int | None = None
         if point.pass_no == 1:
-            row = self.conn.execute(self.statements.last_key()).fetchone()
+            row = self.conn.execute(self.statements.last_key(), NO_PARAMS).fetchone()
             target = row[0] if row else None
         elif not self.spec.where.strip():
             return None  # without a WHERE, stragglers cannot be told apart: one pass is all
         else:
-            row = self.conn.execute(self.statements.left_behind()).fetchone()
-            target, count = (row[0], int(row[1])) if row else (None, 0)
+            row = self.conn.execute(self.statements.left_behind(), NO_PARAMS).fetchone()
+            count = int(row[0]) if row else 0
+            if count == 0:
+                return None
+            row = self.conn.execute(self.statements.last_left_behind(), NO_PARAMS).fetchone()
+            target = row[0] if row else None  # None: the stragglers were filled meanwhile
         if target is None:
             return None
         if point.pass_no > self.settings.max_passes:
@@ -173,9 +209,42 @@ class BackfillRun:
         return point
 
     def _batch_with_retries(self, point: Checkpoint) -> tuple[Checkpoint, int]:
-        return with_retries(lambda _attempt: self._batch(point), self.settings.policy, self.on_retry)
+        def attempt(number: int) -> tuple[Checkpoint, int]:
+            if number > 1:
+                self.sizer.backed_off()
+            started = time.monotonic()
+            done, walked = self._batch(point)
+            self.sizer.measured(walked, time.monotonic() - started)
+            return done, walked
+
+        return with_retries(attempt, self.settings.policy, self.on_retry)
+
+    def _batch_end(self, point: Checkpoint, lower: bool, params: dict[str, object]) -> tuple[str | None, int]:
+        """The key ending the next batch and how many keys it covers; (None, 0) when the pass is done."""
+        if self._spans(point) and point.target_key is not None:
+            start, target = self._start_of(point), int(point.target_key)
+            if start is None or start >= target:
+                return None, 0
+            upper = min(start + self.sizer.size, target)
+            return str(upper), upper - start
+        row = self.conn.execute(self.statements.next_upper(lower=lower, filtered=point.pass_no > 1), params).fetchone()
+        return (row[0], int(row[1])) if row else (None, 0)
+
+    def _spans(self, point: Checkpoint) -> bool:
+        """Pass 1 over an integer key walks key ranges by arithmetic: no scan to find a batch's end."""
+        return self.integer_key and point.pass_no == 1
+
+    def _start_of(self, point: Checkpoint) -> int | None:
+        """Where the next key range starts (exclusive); None if the table is empty."""
+        if point.last_key is not None:
+            return int(point.last_key)
+        row = self.conn.execute(self.statements.first_key(), NO_PARAMS).fetchone()
+        return int(row[0]) - 1 if row else None
 
     def _remaining(self, point: Checkpoint) -> int:
+        if self._spans(point):
+            start = self._start_of(point)  # the keys left to walk, not a count(*) over the table
+            return 0 if start is None or point.target_key is None else max(0, int(point.target_key) - start)
         query = self.statements.remaining(lower=point.last_key is not None, filtered=point.pass_no > 1)
         row = self.conn.execute(query, {"last": point.last_key, "upper": point.target_key}).fetchone()
         return int(row[0]) if row else 0
@@ -183,7 +252,7 @@ class BackfillRun:
     def _batch(self, point: Checkpoint) -> tuple[Checkpoint, int]:
         """One batch in its own transaction, checkpoint included; returns it and the keys it covered."""
         lower = point.last_key is not None
-        params: dict[str, object] = {"last": point.last_key, "upper": point.target_key, "n": self.batch_size}
+        params: dict[str, object] = {"last": point.last_key, "upper": point.target_key, "n": self.sizer.size}
         with self.conn.transaction():
             # Asynchronous commit is safe here: a batch and its checkpoint commit together, so a
             # server crash can only lose both, and the next run redoes that batch. It spares each
@@ -192,10 +261,7 @@ class BackfillRun:
                 "SELECT set_config('lock_timeout', %s, true), set_config('synchronous_commit', 'off', true)",
                 (pg_interval(self.settings.lock_timeout),),
             )
-            row = self.conn.execute(
-                self.statements.next_upper(lower=lower, filtered=point.pass_no > 1), params
-            ).fetchone()
-            upper, walked = (row[0], int(row[1])) if row else (None, 0)
+            upper, walked = self._batch_end(point, lower, params)
             if upper is None:  # nothing left up to the target (rows deleted meanwhile)
                 done = replace(point, pass_no=point.pass_no + 1, last_key=None, target_key=None)
                 self.save(self.conn, done)

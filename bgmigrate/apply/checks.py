@@ -10,6 +10,7 @@ from psycopg import sql
 
 from bgmigrate.apply.connect import Connection
 from bgmigrate.dsn import one_line
+from bgmigrate.names import split_qualified
 from bgmigrate.plan.model import Check
 
 
@@ -18,9 +19,23 @@ class CheckResult:
     check: Check
     ok: bool
     found: str  # what the catalogs show, e.g. "column users.state does not exist"
+    superseded_by: str = ""  # a later applied phase that changes what this check is about
+
+    @property
+    def holds(self) -> bool:
+        """True, or not expected any more: a later phase intentionally undid it."""
+        return self.ok or bool(self.superseded_by)
 
     def to_dict(self) -> dict[str, object]:
-        return {"kind": self.check.kind, "description": self.check.description, "ok": self.ok, "found": self.found}
+        data: dict[str, object] = {
+            "kind": self.check.kind,
+            "description": self.check.description,
+            "ok": self.ok,
+            "found": self.found,
+        }
+        if self.superseded_by:
+            data["superseded_by"] = self.superseded_by
+        return data
 
 
 def verify_checks(conn: Connection, checks: Iterable[Check]) -> list[CheckResult]:
@@ -40,15 +55,14 @@ def _verify(conn: Connection, check: Check) -> CheckResult:
     return CheckResult(check, ok, found)
 
 
-def _split(table: str) -> tuple[str | None, str]:
-    """``schema.name`` or ``name`` (unquoted, as the plan stores them)."""
-    schema, dot, name = table.partition(".")
-    return (schema, name) if dot else (None, schema)
-
-
 def _relation(conn: Connection, name: str, kinds: str) -> int | None:
-    """OID of a relation of one of ``kinds``; an unqualified name resolves by search_path."""
-    schema, relname = _split(name)
+    """OID of a relation of one of ``kinds``, named as the plan stores tables (``str(Name)``)."""
+    schema, relname = split_qualified(name)
+    return _relation_in(conn, schema, relname, kinds)
+
+
+def _relation_in(conn: Connection, schema: str | None, relname: str, kinds: str) -> int | None:
+    """OID of ``relname`` in ``schema``; without a schema it resolves by search_path."""
     row = conn.execute(
         """
         SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -126,10 +140,8 @@ def _trigger_absent(conn: Connection, check: Check) -> tuple[bool, str]:
 
 
 def _index_valid(conn: Connection, check: Check) -> tuple[bool, str]:
-    name = check.name
-    if "." not in name and check.table and "." in check.table:
-        name = f"{_split(check.table)[0]}.{name}"  # an index lives in its table's schema
-    oid = _relation(conn, name, "iI")
+    schema = split_qualified(check.table)[0] if check.table else None  # an index lives in its table's schema
+    oid = _relation_in(conn, schema, check.name, "iI")
     if oid is None:
         return False, f"index {check.name} does not exist"
     row = conn.execute("SELECT indisvalid AND indisready FROM pg_index WHERE indexrelid = %s", (oid,)).fetchone()

@@ -8,10 +8,11 @@ import time
 import psycopg
 
 from bgmigrate.apply import gates
+from bgmigrate.apply.catalog import read_catalog
 from bgmigrate.apply.checks import CheckResult, failures, verify_checks
 from bgmigrate.apply.connect import Connection
 from bgmigrate.apply.errors import ApplyError, Interrupted, Refused
-from bgmigrate.apply.loader import LoadedPlan, precondition_checks
+from bgmigrate.apply.loader import LoadedPlan, phase_checks, precondition_checks
 from bgmigrate.apply.options import ApplyOptions, Output
 from bgmigrate.apply.session import plan_session
 from bgmigrate.apply.state import DONE, FAILED, RUNNING, PlanState
@@ -37,13 +38,17 @@ def apply_phase(dsn: str, loaded: LoadedPlan, phase_name: str, options: ApplyOpt
             return
         if decision.fresh:
             require(conn, precondition_checks(plan, phase_name), f"{phase_name} preconditions")
+        before = read_catalog(conn) if decision.fresh else None
         state.save_plan(loaded)
         state.start_phase(phase_name, RUNNING, fresh=decision.fresh)
+        if before is not None:  # a resumed run keeps the record of its first start
+            state.save_catalog(phase_name, "before", before)
+            state.forget_catalog(phase_name, "after")
         phase = plan.phase(phase_name)
         out.say(
             f"{'applying' if decision.fresh else 'resuming'} {phase_name} of plan {plan.id} ({len(phase.steps)} steps)"
         )
-        _run_recorded(conn, state, phase, options, out, dsn)
+        _run_recorded(conn, state, phase, phase_checks(plan, phase_name), options, out, dsn)
 
 
 def _old_version_retired(conn: Connection, plan_id: str, phase_name: str, options: ApplyOptions) -> bool:
@@ -76,12 +81,18 @@ def _found(failed: list[CheckResult]) -> str:
 
 
 def _run_recorded(
-    conn: Connection, state: PlanState, phase: Phase, options: ApplyOptions, out: Output, dsn: str
+    conn: Connection,
+    state: PlanState,
+    phase: Phase,
+    checks: tuple[Check, ...],
+    options: ApplyOptions,
+    out: Output,
+    dsn: str,
 ) -> None:
-    """Run the steps and the checks, leaving the phase done or failed in the state tables."""
+    """Run the steps and then ``checks``, leaving the phase done or failed in the state tables."""
     try:
         _run_steps(StepRunner(conn, state, phase, options, out, dsn), state, phase, out)
-        failed = failures(verify_checks(conn, phase.checks))
+        failed = failures(verify_checks(conn, checks))
         if failed:
             raise ApplyError(f"{phase.name} ran but its checks do not hold: {_found(failed)}")
     except ApplyError as exc:
@@ -90,8 +101,9 @@ def _run_recorded(
     except KeyboardInterrupt:
         _mark_failed(state, phase.name, "interrupted")
         raise Interrupted(f"{phase.name} interrupted; progress is recorded: re-run to resume") from None
+    state.save_catalog(phase.name, "after", read_catalog(conn))
     state.finish_phase(phase.name, DONE, verified=True)
-    out.say(f"{phase.name} applied; {len(phase.checks)} checks verified against the live schema")
+    out.say(f"{phase.name} applied; {len(checks)} checks verified against the live schema")
 
 
 def _run_steps(runner: StepRunner, state: PlanState, phase: Phase, out: Output) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bgmigrate.apply.checks import CHECK_KINDS
+from bgmigrate.apply.effects import deferred_preconditions, live_preconditions
 from bgmigrate.apply.errors import ApplyError
+from bgmigrate.apply.plan_settings import PlanSettings, read_settings
 from bgmigrate.plan.model import PHASES, Check, Phase, Plan, Step
 
 
@@ -16,6 +19,7 @@ class LoadedPlan:
     plan: Plan
     digest: str  # sha256 of the canonical JSON: a re-formatted file is the same plan
     path: Path
+    settings: PlanSettings = field(default_factory=PlanSettings)  # the plan's own lock/retry settings
 
 
 def load_plan(directory: str | Path) -> LoadedPlan:
@@ -38,8 +42,12 @@ def load_plan(directory: str | Path) -> LoadedPlan:
     problem = validate(plan)
     if problem:
         raise ApplyError(f"{path}: {problem}")
+    try:
+        settings = read_settings(json.loads(text))
+    except ValueError as exc:
+        raise ApplyError(f"{path}: {exc}") from None
     digest = hashlib.sha256(plan.to_json().encode("utf-8")).hexdigest()
-    return LoadedPlan(plan=plan, digest=digest, path=path)
+    return LoadedPlan(plan=plan, digest=digest, path=path, settings=settings)
 
 
 def validate(plan: Plan) -> str | None:
@@ -83,6 +91,12 @@ def _validate_step(step: Step) -> str | None:
 
 
 def precondition_checks(plan: Plan, phase_name: str) -> tuple[Check, ...]:
-    """What must hold before ``phase_name`` runs: the plan's preconditions or the previous phase's checks."""
+    """What must hold before ``phase_name`` runs: the previous phase's checks, or before the first
+    phase the plan's preconditions that none of its own steps produces (see :mod:`effects`)."""
     index = [p.name for p in plan.phases].index(phase_name)
-    return plan.preconditions if index == 0 else plan.phases[index - 1].checks
+    return live_preconditions(plan) if index == 0 else phase_checks(plan, plan.phases[index - 1].name)
+
+
+def phase_checks(plan: Plan, phase_name: str) -> tuple[Check, ...]:
+    """What must hold once ``phase_name`` ran: its checks and the preconditions it produces."""
+    return plan.phase(phase_name).checks + deferred_preconditions(plan, phase_name)

@@ -6,22 +6,74 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bgmigrate.apply.backfill import AfterBatch, BackfillSettings
+from bgmigrate.apply.batch_size import DEFAULT_BATCH_TIME
+from bgmigrate.apply.plan_settings import PlanSettings
 from bgmigrate.apply.progress import BackfillProgress, QuietProgress
 from bgmigrate.apply.retry import RetryPolicy
+
+# Every query on a table queues behind a statement waiting for its ACCESS EXCLUSIVE lock, so the
+# lock timeout is the stall the application sees per attempt. 300 ms stays inside a web request's
+# budget and is still ample for a catalog-only change behind short OLTP transactions; a long
+# transaction is outlasted by retries with backoff, not by a long queue (docs/apply.md).
+DEFAULT_LOCK_TIMEOUT = 0.3
 
 
 @dataclass(frozen=True)
 class ApplyOptions:
-    lock_timeout: float = 2.0  # seconds any statement may wait for a lock before it is retried
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT  # seconds a statement may wait for a lock before a retry
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     pause: float = 0.05  # seconds between backfill batches
-    batch_size: int | None = None  # overrides each backfill's own batch size
+    batch_size: int | None = None  # a fixed size for every backfill (else sized to ``batch_time``)
+    batch_time: float = DEFAULT_BATCH_TIME  # seconds each backfill batch should take
     confirmed_old_retired: bool = False
 
     def backfill(self) -> BackfillSettings:
         return BackfillSettings(
-            lock_timeout=self.lock_timeout, policy=self.policy, pause=self.pause, batch_size=self.batch_size
+            lock_timeout=self.lock_timeout,
+            policy=self.policy,
+            pause=self.pause,
+            batch_size=self.batch_size,
+            batch_time=self.batch_time,
         )
+
+
+def resolve_options(
+    command_line: PlanSettings,
+    plan: PlanSettings,
+    *,
+    pause: float,
+    batch_size: int | None,
+    confirmed_old_retired: bool,
+    batch_time: float = DEFAULT_BATCH_TIME,
+) -> ApplyOptions:
+    """Lock and retry settings: the command line's, else the plan's, else the defaults.
+
+    >>> resolve_options(PlanSettings(retries=3), PlanSettings(lock_timeout=0.1, retries=9), pause=0,
+    ...                 batch_size=None, confirmed_old_retired=False).policy.retries
+    3
+    """
+    default = RetryPolicy()
+
+    def pick(name: str, fallback: float) -> float:
+        for source in (command_line, plan):
+            value = getattr(source, name)
+            if value is not None:
+                return float(value)
+        return fallback
+
+    policy = RetryPolicy(
+        retries=int(pick("retries", default.retries)),
+        base_delay=pick("retry_delay", default.base_delay),
+        max_delay=pick("retry_max_delay", default.max_delay),
+    )
+    return ApplyOptions(
+        lock_timeout=pick("lock_timeout", DEFAULT_LOCK_TIMEOUT),
+        policy=policy,
+        pause=pause,
+        batch_size=batch_size,
+        batch_time=batch_time,
+        confirmed_old_retired=confirmed_old_retired,
+    )
 
 
 def _discard(_message: str) -> None:

@@ -19,9 +19,11 @@ RETRYABLE_SQLSTATES = frozenset({"55P03", "40P01"})
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    retries: int = 5  # attempts after the first
+    # Short lock waits need more attempts: 10 retries back off over about a minute and a half
+    # (0.5, 1, 2, 4, 8, then 15 s each), outlasting a long report query without queueing behind it.
+    retries: int = 10  # attempts after the first
     base_delay: float = 0.5  # seconds before the first retry, doubling each time
-    max_delay: float = 10.0
+    max_delay: float = 15.0
 
     def delay(self, failures: int, rng: random.Random) -> float:
         """Seconds to wait after the ``failures``-th failure: half fixed, half random.

@@ -7,6 +7,7 @@ import contextlib
 import psycopg
 
 from bgmigrate.apply import gates
+from bgmigrate.apply.connect import Connection
 from bgmigrate.apply.errors import ApplyError, Interrupted
 from bgmigrate.apply.executor import require
 from bgmigrate.apply.loader import LoadedPlan, precondition_checks
@@ -14,6 +15,7 @@ from bgmigrate.apply.options import ApplyOptions, Output
 from bgmigrate.apply.session import plan_session
 from bgmigrate.apply.state import DONE, ROLLED_BACK, ROLLING_BACK, RUNNING, PlanState
 from bgmigrate.apply.steps import StepRunner
+from bgmigrate.apply.undo import UndoReport, undo_leftovers
 from bgmigrate.plan.model import Phase
 
 
@@ -32,8 +34,10 @@ def rollback_phase(dsn: str, loaded: LoadedPlan, phase_name: str, options: Apply
         phase = plan.phase(phase_name)
         state.start_phase(phase_name, ROLLING_BACK, fresh=False)
         out.say(f"rolling back {phase_name} of plan {plan.id}")
+        runner = StepRunner(conn, state, phase, options, out, dsn)
         try:
-            _undo_steps(StepRunner(conn, state, phase, options, out, dsn), state, phase, out)
+            _undo_steps(runner, state, phase, out)
+            report = _compare_with_before(conn, state, phase_name, options, out)
         except ApplyError as exc:
             _record_error(state, phase_name, str(exc))
             raise
@@ -44,7 +48,45 @@ def rollback_phase(dsn: str, loaded: LoadedPlan, phase_name: str, options: Apply
         require(
             conn, precondition_checks(plan, phase_name), f"{phase_name} rolled back, but its preconditions", ApplyError
         )
-        out.say(f"{phase_name} rolled back; the schema is as it was before {phase_name}")
+        if report.others:
+            out.say(
+                f"{phase_name} rolled back: everything it changed is undone (catalog compared with the record taken "
+                f"before it ran); changed since, not by {phase_name}, left alone: {'; '.join(report.others)}"
+            )
+        else:
+            out.say(
+                f"{phase_name} rolled back; the schema is as it was before {phase_name} "
+                "(catalog compared with the record taken before it ran)"
+            )
+
+
+def _compare_with_before(
+    conn: Connection, state: PlanState, phase_name: str, options: ApplyOptions, out: Output
+) -> UndoReport:
+    """Undo what the steps left and prove it; raise (the phase stays ``rolling_back``) when something remains."""
+    before = state.catalog(phase_name, "before")
+    if before is None:
+        raise ApplyError(
+            f"{phase_name}: its steps were rolled back, but no record of the schema before {phase_name} exists "
+            "(applied by an older bgmigrate), so what is left cannot be told: compare the schema by hand"
+        )
+    report = undo_leftovers(
+        conn,
+        before,
+        state.catalog(phase_name, "after"),
+        lock_timeout=options.lock_timeout,
+        policy=options.policy,
+        on_retry=lambda failures, exc, delay: out.say(
+            f"  undo of what {phase_name} left: lock timeout or deadlock; retry {failures} in {delay:.1f}s"
+        ),
+        say=out.say,
+    )
+    if report.left:
+        raise ApplyError(
+            f"{phase_name} is NOT fully rolled back; left in the schema: {'; '.join(report.left)}. "
+            f"Remove or restore these by hand, then re-run `apply --rollback --phase {phase_name}` to confirm"
+        )
+    return report
 
 
 def _undo_steps(runner: StepRunner, state: PlanState, phase: Phase, out: Output) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bgmigrate import __version__
+from bgmigrate.apply.catalog import Catalog
 from bgmigrate.apply.connect import Connection
 from bgmigrate.apply.loader import LoadedPlan
 
@@ -120,6 +121,29 @@ class PlanState:
         self.conn.execute(
             "UPDATE bgmigrate.phases SET error = %s WHERE plan_id = %s AND phase = %s", (error, self.plan_id, phase)
         )
+
+    def save_catalog(self, phase: str, moment: str, catalog: Catalog) -> None:
+        """Record the schema's objects ``before`` or ``after`` a phase ran (replacing an older record)."""
+        self.conn.execute(
+            """
+            INSERT INTO bgmigrate.phase_catalogs (plan_id, phase, moment, catalog) VALUES (%s, %s, %s, %s::jsonb)
+            ON CONFLICT (plan_id, phase, moment) DO UPDATE SET catalog = excluded.catalog, taken_at = now()
+            """,
+            (self.plan_id, phase, moment, json.dumps(catalog.to_json())),
+        )
+
+    def forget_catalog(self, phase: str, moment: str) -> None:
+        self.conn.execute(
+            "DELETE FROM bgmigrate.phase_catalogs WHERE plan_id = %s AND phase = %s AND moment = %s",
+            (self.plan_id, phase, moment),
+        )
+
+    def catalog(self, phase: str, moment: str) -> Catalog | None:
+        row = self.conn.execute(
+            "SELECT catalog FROM bgmigrate.phase_catalogs WHERE plan_id = %s AND phase = %s AND moment = %s",
+            (self.plan_id, phase, moment),
+        ).fetchone()
+        return Catalog.from_json(row[0]) if row else None
 
     # -- steps ---------------------------------------------------------------------------
 

@@ -65,7 +65,7 @@ class StepRunner:
                 then=lambda conn: self.state.finish_step(conn, name, index, status),
             )
 
-        self._guarded(index, verb, lambda: with_retries(attempt, self.options.policy, self._on_retry(index, verb)))
+        self._guarded(index, verb, lambda: with_retries(attempt, self.options.policy, self.on_retry(index, verb)))
 
     def run_backfill(self, index: int, step: Step) -> Checkpoint:
         """Run a backfill step from its checkpoint; records the step done at the end."""
@@ -80,7 +80,7 @@ class StepRunner:
             self.options.backfill(),
             save=lambda conn, p: self.state.save_checkpoint(conn, name, index, p),
             progress=self.out.progress,
-            on_retry=self._on_retry(index, "step"),
+            on_retry=self.on_retry(index, "step"),
             after_batch=self.out.after_batch,
         )
 
@@ -101,7 +101,7 @@ class StepRunner:
         except ApplyError as exc:
             raise ApplyError(f"{self.label(index, verb)} failed: {exc}") from None
 
-    def _on_retry(self, index: int, verb: str) -> OnRetry:
+    def on_retry(self, index: int, verb: str) -> OnRetry:
         def report(failures: int, exc: psycopg.Error, delay: float) -> None:
             reason = "lock timeout" if exc.sqlstate == "55P03" else "deadlock"
             self.out.say(

@@ -14,6 +14,7 @@ from bgmigrate.checks.api import Hit, OpContext, op_rule
 from bgmigrate.findings import Severity
 from bgmigrate.names import Name, quote_ident
 from bgmigrate.schema import Column
+from bgmigrate.sqlquote import dollar_tag, quote_literal
 
 # ---- helpers shared by the compatibility rules -----------------------------------------------
 
@@ -33,7 +34,7 @@ def lit(value: str) -> str:
     >>> lit("it's")
     "'it''s'"
     """
-    return "'" + value.replace("'", "''") + "'"
+    return quote_literal(value)
 
 
 def sibling(table: Name, name: str) -> str:
@@ -69,6 +70,9 @@ def added_in_migration(earlier: Sequence[ops.Operation], table: Name, column: st
     Follows renames, so a column added as ``new_status`` and renamed to ``status`` is still new,
     while an old column renamed to a new name is not.
     """
+    known = getattr(earlier, "added_columns", None)  # the linter keeps the answer up to date
+    if known is not None:
+        return (table.key, column) in known
     added: set[tuple[tuple[str, str], str]] = set()
     for op in earlier:
         if isinstance(op, ops.CreateTable):
@@ -95,8 +99,7 @@ def sync_trigger(table: Name, old: str, new: str) -> tuple[list[str], list[str]]
     fn = sibling(table, f"{table.name}_sync_{new}")
     trg = q(f"{table.name}_sync_{new}"[:63])
     o, n = q(old), q(new)
-    create = [
-        f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$",
+    body = [
         "BEGIN",
         "  IF TG_OP = 'INSERT' THEN",
         f"    IF NEW.{n} IS NULL THEN NEW.{n} := NEW.{o};",
@@ -109,7 +112,12 @@ def sync_trigger(table: Name, old: str, new: str) -> tuple[list[str], list[str]]
         "  END IF;",
         "  RETURN NEW;",
         "END",
-        "$$;",
+    ]
+    tag = dollar_tag("\n".join(body), "")  # a name holding "$$" must not end the body
+    create = [
+        f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS {tag}",
+        *body,
+        f"{tag};",
         f"CREATE TRIGGER {trg} BEFORE INSERT OR UPDATE ON {table.sql()}",
         f"  FOR EACH ROW EXECUTE FUNCTION {fn}();",
     ]

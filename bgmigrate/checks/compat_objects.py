@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from bgmigrate import operations as ops
 from bgmigrate.checks.api import Hit, OpContext, migration_rule, op_rule
 from bgmigrate.checks.compat_columns import q, sql_block, steps
+from bgmigrate.checks.recreated import argument_types, recreated_object
 from bgmigrate.findings import Severity
 from bgmigrate.names import Name
 
@@ -119,6 +120,37 @@ _DROP_WHY = {
 }
 
 
+def _recreated(op: ops.DropObject, again: ops.CreateObject, ctx: OpContext) -> Iterator[Hit]:
+    """Dropped and created again later in this migration: judge the gap and the new shape."""
+    what = f"{op.kind} {op.name.sql()}"
+    if not ctx.in_transaction:
+        yield Hit(
+            op,
+            f"{what.capitalize()} is dropped here and created again later in this migration, but not "
+            "inside a transaction: between the two statements the old version's statements that use it "
+            "fail with 'does not exist'.",
+            "Run the DROP and the CREATE in one transaction (BEGIN; … COMMIT;), or use CREATE OR REPLACE "
+            "where the change allows it.",
+            severity=Severity.WARNING,
+        )
+        return
+    if op.kind in ("function", "procedure"):
+        before = argument_types(op.stmt.text, op.name)
+        after = argument_types(again.stmt.text, again.name)
+        if before is not None and after is not None and before != after:
+            yield Hit(
+                op,
+                f"{what.capitalize()} is dropped and created again with arguments ({', '.join(after)}) "
+                f"instead of ({', '.join(before)}): the app version still serving calls it with the old "
+                "arguments, and those calls fail with 'function does not exist'.",
+                steps(
+                    f"Create the new {op.kind} alongside the old one (same name, new arguments, or a new name).",
+                    "Release code that calls the new one; switch traffic and retire the old version.",
+                    "Then, in a contract migration:\n" + sql_block([op.stmt.text.strip().rstrip(";") + ";"]),
+                ),
+            )
+
+
 @op_rule("drop-object", ops.DropObject)
 def drop_object(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     """Dropping a view, function, type, sequence, trigger, … that the old version still uses."""
@@ -128,6 +160,10 @@ def drop_object(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     if op.on_table is not None and ctx.is_new_table(op.on_table):
         return
     if ctx.created_here(op.kind, op.name, op.on_table):
+        return
+    again = recreated_object(ctx.migration, op)
+    if again is not None:
+        yield from _recreated(op, again, ctx)
         return
     where = f" on {op.on_table.sql()}" if op.on_table else ""
     why = _DROP_WHY.get(op.kind) or (

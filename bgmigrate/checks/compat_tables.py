@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from bgmigrate import operations as ops
 from bgmigrate.checks.api import Hit, OpContext, migration_rule, op_rule
 from bgmigrate.checks.compat_columns import q, sql_block, steps
+from bgmigrate.checks.recreated import recreated_unique
 from bgmigrate.names import Name
 
 
@@ -141,6 +142,8 @@ def drop_unique_constraint(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
         return
     if table is None or ctx.is_new_table(table) or _still_unique(ctx, table, columns, name):
         return
+    if ctx.in_transaction and recreated_unique(ctx.migration, op, table, name, columns):
+        return  # dropped and added again over the same columns before anyone can see the gap
     cols = f" ({', '.join(columns)})" if columns else ""
     yield Hit(
         op,

@@ -107,9 +107,12 @@ def _not_valid_then_validate(table: Name, constraints: list[tuple[str, str]], fi
 # ---- validating-constraint -------------------------------------------------------------------
 
 
-@op_rule("validating-constraint", ops.AddConstraint, ops.AddColumn)
+@op_rule("validating-constraint", ops.AddConstraint, ops.AddColumn, ops.AlterDomainAddConstraint)
 def validating_constraint(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     """FOREIGN KEY / CHECK added without NOT VALID scans an existing table under a strong lock."""
+    if isinstance(op, ops.AlterDomainAddConstraint):
+        yield from _domain(op)
+        return
     if isinstance(op, ops.AddColumn):
         yield from _inline(op, ctx)
         return
@@ -131,6 +134,42 @@ def validating_constraint(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
             f"ACCESS EXCLUSIVE lock: every read and write on {op.target} waits until the scan finishes."
         )
     yield Hit(op, message, _not_valid_then_validate(op.target, [(name, sql)]))
+
+
+def _domain(op: ops.AlterDomainAddConstraint) -> Iterator[Hit]:
+    """ALTER DOMAIN … ADD CONSTRAINT (or SET NOT NULL) checks every column of that domain, in every table."""
+    spec = op.constraint
+    if spec.not_valid or spec.kind not in ("check", "not_null"):
+        return
+    domain = op.domain.sql()
+    if spec.kind == "not_null":
+        yield Hit(
+            op,
+            f"ALTER DOMAIN {domain} SET NOT NULL checks every column of type {domain} in every table, "
+            "holding a SHARE lock on each table while it scans: all writes to those tables wait.",
+            "1. Add the rule without checking existing rows, then validate it separately:\n"
+            + indent_sql(
+                f"ALTER DOMAIN {domain} ADD CONSTRAINT {quote_ident(op.domain.name + '_not_null')} "
+                "CHECK (VALUE IS NOT NULL) NOT VALID;\n"
+                f"ALTER DOMAIN {domain} VALIDATE CONSTRAINT {quote_ident(op.domain.name + '_not_null')};"
+            ),
+        )
+        return
+    name = spec.name or f"{op.domain.name}_check"
+    yield Hit(
+        op,
+        f"ALTER DOMAIN {domain} ADD CONSTRAINT {quote_ident(name)} checks every existing value of every "
+        f"column of type {domain}, holding a SHARE lock on each such table while it scans: all writes "
+        "to those tables wait until it finishes.",
+        "1. Add it with NOT VALID (new values are checked at once, existing ones are not):\n"
+        + indent_sql(f"ALTER DOMAIN {domain} ADD {_with_not_valid(spec.sql)};")
+        + "\n2. Then check the existing values in a separate step:\n"
+        + indent_sql(f"ALTER DOMAIN {domain} VALIDATE CONSTRAINT {quote_ident(name)};"),
+    )
+
+
+def _with_not_valid(sql: str) -> str:
+    return sql.rstrip().rstrip(";") + " NOT VALID"
 
 
 def _inline(op: ops.AddColumn, ctx: OpContext) -> Iterator[Hit]:

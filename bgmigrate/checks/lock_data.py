@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from bgmigrate import operations as ops
 from bgmigrate.checks.api import Hit, OpContext, op_rule
 from bgmigrate.names import Name, quote_ident
+from bgmigrate.sql_where import is_targeted
+from bgmigrate.sqlquote import dollar_quote
 from bgmigrate.statements import Statement
 
 BATCH_SIZE = 10_000
@@ -56,6 +58,30 @@ def key_column(ctx: OpContext, table: Name) -> str | None:
         if con.kind == "primary_key" and len(con.columns) == 1:
             return con.columns[0]
     return None
+
+
+def unique_keys(ctx: OpContext, table: Name) -> list[tuple[str, ...]]:
+    """The table's primary key and unique constraints and indexes, as column tuples.
+
+    A table the schema has never seen has unknown keys: its ``id`` column is taken as the key,
+    the convention nearly every project follows.
+    """
+    found = ctx.table(table)
+    if found is None or not (found.live or found.created_by or found.constraints):
+        return [("id",)]
+    keys = [c.columns for c in found.constraints.values() if c.kind in ("primary_key", "unique") and c.columns]
+    keys.extend(i.columns for i in ctx.schema.indexes_on(table) if i.unique and not i.partial and not i.expression)
+    return keys
+
+
+def _known_small(ctx: OpContext, table: Name) -> bool:
+    """Whether a live database or snapshot says the table is under the small-table threshold."""
+    found = ctx.table(table)
+    if found is None or found.rows_estimate is None:
+        return False
+    if found.rows_estimate == 0 and not found.size_bytes:
+        return False  # a partitioned table reports no rows of its own: its partitions hold them
+    return found.rows_estimate < ctx.settings.small_table_rows
 
 
 def outside_transaction_advice(ctx: OpContext) -> str:
@@ -138,8 +164,8 @@ def batched_loop(table: Name, key: str, statement: str, pg_version: int) -> str:
         if pg_version >= 11
         else ("-- before PostgreSQL 11 a DO block cannot COMMIT: run each batch from a script instead")
     )
-    return (
-        "DO $$\n"
+    loop = (
+        "\n"
         "DECLARE\n"
         "    batch_start bigint;\n"
         "    last_key bigint;\n"
@@ -151,8 +177,9 @@ def batched_loop(table: Name, key: str, statement: str, pg_version: int) -> str:
         f"        {commit}\n"
         f"        batch_start := batch_start + {BATCH_SIZE};\n"
         "    END LOOP;\n"
-        "END $$;"
+        "END "
     )
+    return f"DO {dollar_quote(loop, '')};"
 
 
 def range_condition(key: str) -> str:
@@ -167,8 +194,10 @@ def range_condition(key: str) -> str:
 def unbatched_data_change(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     """An UPDATE or DELETE over a whole existing table holds its row locks to the end."""
     assert isinstance(op, ops.UpdateRows | ops.DeleteRows)
-    if op.batched or not ctx.is_existing_table(op.target):
+    if op.batched or not ctx.is_existing_table(op.target) or _known_small(ctx, op.target):
         return
+    if op.has_where and is_targeted(op.stmt.text, unique_keys(ctx, op.target)):
+        return  # WHERE id = 3: a few rows, locked briefly
     verb = "UPDATE" if isinstance(op, ops.UpdateRows) else "DELETE"
     scope = "the rows matching its WHERE" if op.has_where else "every row of the table"
     key = key_column(ctx, op.target)

@@ -9,6 +9,7 @@ from bgmigrate import operations as ops
 from bgmigrate.checks.api import Hit, OpContext, op_rule
 from bgmigrate.checks.lock_data import indent_sql, outside_transaction_advice, shown
 from bgmigrate.names import Name, quote_ident
+from bgmigrate.sqlquote import quote_literal
 
 _CREATE_INDEX = re.compile(r"^(\s*CREATE\s+(?:UNIQUE\s+)?INDEX)\b", re.IGNORECASE)
 
@@ -202,7 +203,7 @@ def concurrent_index_if_not_exists(op: ops.Operation, ctx: OpContext) -> Iterato
     if name is None:
         return
     plain = re.sub(r"\s+IF\s+NOT\s+EXISTS\b", "", op.stmt.text.strip().rstrip(";"), count=1, flags=re.IGNORECASE)
-    literal = "'" + name.sql().replace("'", "''") + "'"
+    literal = quote_literal(name.sql())
     yield Hit(
         op,
         f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name.name} skips the build whenever an index of that name "

@@ -17,6 +17,7 @@ from bgmigrate.checks.lock_data import (
 from bgmigrate.findings import Severity
 from bgmigrate.locks import ACCESS_EXCLUSIVE, BLOCKS
 from bgmigrate.names import Name, quote_ident
+from bgmigrate.sqlquote import dollar_quote, quote_literal
 
 _SERIAL_SPELLINGS = {"serial", "bigserial", "smallserial", "serial2", "serial4", "serial8"}
 
@@ -90,7 +91,7 @@ def rewrite_reason(op: ops.AddColumn, pg_version: int) -> str | None:
 
 def _nextval(table: Name, column: str) -> tuple[Name, str]:
     seq = Name(f"{table.name}_{column}_seq", table.schema)
-    return seq, "nextval('" + seq.sql().replace("'", "''") + "')"
+    return seq, f"nextval({quote_literal(seq.sql())})"
 
 
 def _not_null_tail(table: Name, column: str) -> str:
@@ -132,12 +133,12 @@ def _add_column_recipe(op: ops.AddColumn, ctx: OpContext) -> str:
         func = Name(f"{op.target.name}_{col.name}_compute", op.target.schema)
         trigger = quote_ident(f"{op.target.name}_{col.name}_compute")
         execute = "FUNCTION" if ctx.pg_version >= 11 else "PROCEDURE"
+        body = f"\nBEGIN\n    NEW.{c} := ({with_row_references(expression)});\n    RETURN NEW;\nEND "
         steps.append(
             "Add a plain column and compute it for new and changed rows with a trigger:\n"
             + indent_sql(
                 f"ALTER TABLE {t} ADD COLUMN {c} {col.type};\n"
-                f"CREATE FUNCTION {func.sql()}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-                f"BEGIN\n    NEW.{c} := ({with_row_references(expression)});\n    RETURN NEW;\nEND $$;\n"
+                f"CREATE FUNCTION {func.sql()}() RETURNS trigger LANGUAGE plpgsql AS {dollar_quote(body, '')};\n"
                 f"CREATE TRIGGER {trigger} BEFORE INSERT OR UPDATE ON {t}\n"
                 f"    FOR EACH ROW EXECUTE {execute} {func.sql()}();"
             )

@@ -14,6 +14,7 @@ from bgmigrate.checks.lock_rewrites import rewrite_reason
 from bgmigrate.locks import ACCESS_EXCLUSIVE, SHARE, SHARE_ROW_EXCLUSIVE, lock_taken
 from bgmigrate.names import Name
 from bgmigrate.sql_text import is_binary_coercible, normalize_type
+from bgmigrate.sqlquote import quote_literal
 
 EXCLUSIVE = "EXCLUSIVE"
 # Locks that make later queries queue behind a waiting request: they conflict with plain writes.
@@ -174,7 +175,7 @@ def enum_add_value_in_transaction(seen: Sequence[tuple[ops.Operation, OpContext]
                 "2. Use the new value only in statements that run after it has committed.",
             )
             continue
-        literal = "'" + op.value.replace("'", "''") + "'"
+        literal = quote_literal(op.value)
         for later, _ in _transaction_ops(seen, index):
             if later.stmt is op.stmt or isinstance(later, ops.AddEnumValue | ops.CreateEnum):
                 continue

@@ -46,16 +46,25 @@ def _dsn(dsn: str | None) -> str:
 @click.option("--phase", type=click.Choice(PHASES), required=True, help="The phase to apply (or roll back).")
 @click.option("--dsn", help=f"Database to apply to (default: ${DSN_ENV}).")
 @click.option(
-    "--lock-timeout", type=Duration(), default="2s", show_default=True, help="Longest wait for a lock per statement."
+    "--lock-timeout",
+    type=Duration(),
+    help="Longest wait for a lock per statement attempt (default: the plan's, else 300ms).",
 )
 @click.option(
     "--retries",
     type=click.IntRange(0, 1000),
-    default=5,
-    show_default=True,
-    help="Retries after a lock timeout or deadlock.",
+    help="Retries after a lock timeout or deadlock (default: the plan's, else 10).",
 )
-@click.option("--batch-size", type=click.IntRange(1), help="Rows per backfill batch (default: the plan's).")
+@click.option("--retry-delay", type=Duration(), help="First backoff before a retry, doubling (default 0.5s).")
+@click.option("--retry-max-delay", type=Duration(), help="Longest backoff between retries (default 15s).")
+@click.option("--batch-size", type=click.IntRange(1), help="A fixed number of rows per backfill batch.")
+@click.option(
+    "--batch-time",
+    type=Duration(),
+    default="150ms",
+    show_default=True,
+    help="Time each backfill batch should take: the batch size follows it (unless --batch-size).",
+)
 @click.option("--pause", type=Duration(), default="0.05s", show_default=True, help="Pause between backfill batches.")
 @click.option("--rollback", is_flag=True, help="Undo the phase (expand or migrate, while contract has not run).")
 @click.option("--confirm-old-version-retired", "confirmed", is_flag=True, help="Required by contract.")
@@ -63,9 +72,12 @@ def apply(
     plan_dir: str,
     phase: str,
     dsn: str | None,
-    lock_timeout: float,
-    retries: int,
+    lock_timeout: float | None,
+    retries: int | None,
+    retry_delay: float | None,
+    retry_max_delay: float | None,
     batch_size: int | None,
+    batch_time: float,
     pause: float,
     rollback: bool,
     confirmed: bool,
@@ -79,25 +91,27 @@ def apply(
     from bgmigrate.apply.errors import ApplyError
     from bgmigrate.apply.executor import apply_phase
     from bgmigrate.apply.loader import load_plan
-    from bgmigrate.apply.options import ApplyOptions, Output
+    from bgmigrate.apply.options import Output, resolve_options
+    from bgmigrate.apply.plan_settings import PlanSettings
     from bgmigrate.apply.progress import make_progress
-    from bgmigrate.apply.retry import RetryPolicy
     from bgmigrate.apply.rollback import rollback_phase
 
     target = _dsn(dsn)
-    options = ApplyOptions(
-        lock_timeout=lock_timeout,
-        policy=RetryPolicy(retries=retries),
-        pause=pause,
-        batch_size=batch_size,
-        confirmed_old_retired=confirmed,
-    )
+    given = PlanSettings(lock_timeout, retries, retry_delay, retry_max_delay)
     out = Output(say=_say, progress=make_progress(_say))
     # A CI job cancelled with SIGTERM stops like Ctrl-C: the statement in flight is cancelled,
     # the phase is marked failed, and a re-run resumes.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         loaded = load_plan(plan_dir)
+        options = resolve_options(
+            given,
+            loaded.settings,
+            pause=pause,
+            batch_size=batch_size,
+            batch_time=batch_time,
+            confirmed_old_retired=confirmed,
+        )
         run = rollback_phase if rollback else apply_phase
         _guard_driver(target, lambda: run(target, loaded, phase, options, out))
     except ApplyError as exc:
@@ -162,6 +176,8 @@ def status(dsn: str | None, fmt: str, plan_id: str | None, verify: bool) -> None
 
 
 def _text(reports: list[dict[str, Any]]) -> str:
+    from bgmigrate.safetext import display
+
     if not reports:
         return "no plans applied to this database"
     lines: list[str] = []
@@ -169,8 +185,14 @@ def _text(reports: list[dict[str, Any]]) -> str:
         lines.append(f"plan {report['id']} ({report['source']})")
         for phase in report["phases"]:
             lines.append("  " + _phase_line(phase))
-            lines += [f"      ✗ {check['found']}" for check in phase.get("checks", []) if not check["ok"]]
-    return "\n".join(lines)
+            lines += [_check_line(check) for check in phase.get("checks", []) if not check["ok"]]
+    return "\n".join(display(line) for line in lines)  # a name in a plan id or check stays on its line
+
+
+def _check_line(check: dict[str, Any]) -> str:
+    if check.get("superseded_by"):
+        return f"      - {check['found']} (as intended: {check['superseded_by']} changed it)"
+    return f"      ✗ {check['found']}"
 
 
 def _phase_line(phase: dict[str, Any]) -> str:

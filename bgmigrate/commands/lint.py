@@ -117,6 +117,8 @@ def lint(
             fail(str(exc))
         raise
     _write(result, fmt, output, catalogue, color)
+    for note in result.notes:  # on stderr: machine formats on stdout stay one document
+        print(f"bgmigrate: note: {note}", file=sys.stderr)
     sys.exit(result.exit_code(Severity.parse(fail_on) if fail_on else threshold))
 
 

@@ -10,8 +10,6 @@ import click
 from bgmigrate.commands.errors import explicit_base, fail
 
 if TYPE_CHECKING:
-    from bgmigrate.catalogue import Catalogue
-    from bgmigrate.findings import Finding
     from bgmigrate.migration import Migration
     from bgmigrate.schema import Schema
 
@@ -20,7 +18,9 @@ if TYPE_CHECKING:
 @click.argument("migration", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write the plan to.")
 @click.option("--schema", "snapshot", type=click.Path(dir_okay=False), help="Plan against this schema snapshot.")
-@click.option("--dsn", envvar="BGMIGRATE_DSN", help="Plan against this database's schema (read only; or BGMIGRATE_DSN).")
+@click.option(
+    "--dsn", envvar="BGMIGRATE_DSN", help="Plan against this database's schema (read only; or BGMIGRATE_DSN)."
+)
 @click.option("--id", "plan_id", help="Plan id (default: the migration file's stem).")
 @click.option(
     "--backfill", multiple=True, metavar="COL=SQL_EXPR", help="Value for rows of a column that becomes NOT NULL."
@@ -101,7 +101,7 @@ def _lint_summary(result: object, earlier: list[Migration], schema: Schema | Non
     Raises ``PlanError`` when a phase would fail to run at all.
     """
     from bgmigrate.catalogue import load_catalogue
-    from bgmigrate.plan.invariants import PhaseCheckError, lint_phases
+    from bgmigrate.plan.invariants import PhaseCheckError, lint_phases, refuse_lint_errors
     from bgmigrate.plan.model import Plan
     from bgmigrate.plan.request import PlanError
 
@@ -114,37 +114,16 @@ def _lint_summary(result: object, earlier: list[Migration], schema: Schema | Non
         raise PlanError(
             f"the plan failed its own check, nothing written (a bgmigrate bug, please report it): {exc}"
         ) from None
-    _refuse_errors(findings, catalogue)
+    from bgmigrate.safetext import display
+
+    refuse_lint_errors(findings, catalogue)
     if not findings:
         return "\nlint of the phases: clean"
     lines = [f"\nlint of the phases: {len(findings)} finding(s) left"]
     for f in findings[:10]:
-        lines.append(f"  {Path(f.path).name}:{f.line} {f.severity.label} {f.rule}: {f.message.splitlines()[0][:100]}")
+        first = f.message.splitlines()[0][:100]
+        lines.append(display(f"  {Path(f.path).name}:{f.line} {f.severity.label} {f.rule}: {first}"))
     return "\n".join(lines)
-
-
-def _refuse_errors(findings: list[Finding], catalogue: Catalogue) -> None:
-    """An error lint finds in a phase file is a hazard the plan would ship: refuse, naming it and its phase.
-
-    So is any finding that breaks the old version before contract, whatever its severity.
-    """
-    from bgmigrate.findings import Severity
-    from bgmigrate.plan.invariants import breaking_findings
-    from bgmigrate.plan.request import PlanError
-
-    breaking = breaking_findings(findings, catalogue)
-    errors = breaking + [f for f in findings if f.severity >= Severity.ERROR and f not in breaking]
-    if not errors:
-        return
-    first = errors[0]
-    name = Path(first.path).name
-    phase = name.removesuffix(".sql").partition("_")[2] or name
-    more = f" (and {len(errors) - 1} more error(s))" if len(errors) > 1 else ""
-    raise PlanError(
-        f"no safe plan: its {phase} phase ({name}:{first.line}) would ship error {first.rule}: "
-        f"{first.message.strip().splitlines()[0] if first.message.strip() else first.rule}{more}; nothing written. Run `bgmigrate explain {first.rule}` for the manual "
-        "recipe, or plan the statements it names as a migration of their own"
-    )
 
 
 def _write(result: object, out: Path, fmt: str) -> str:
@@ -152,6 +131,7 @@ def _write(result: object, out: Path, fmt: str) -> str:
     from bgmigrate.plan.render_alembic import render_alembic
     from bgmigrate.plan.render_md import render_md
     from bgmigrate.plan.render_sql import render_sql
+    from bgmigrate.safetext import display
 
     assert isinstance(result, Plan)
     files = {"plan.json": result.to_json(), "PLAN.md": render_md(result)}
@@ -160,4 +140,4 @@ def _write(result: object, out: Path, fmt: str) -> str:
     for name, text in files.items():
         (out / name).write_text(text, encoding="utf-8")
     counts = ", ".join(f"{p.name} {len(p.steps)}" for p in result.phases)
-    return f"wrote plan {result.id} to {out}: {counts} steps; see {out / 'PLAN.md'}"
+    return display(f"wrote plan {result.id} to {out}: {counts} steps; see {out / 'PLAN.md'}")

@@ -1,7 +1,7 @@
-"""``bgmigrate switch``: init, status, promote, rollback, retire, log.
+"""``bgmigrate switch``: init, status, promote, rollback, reconcile, retire, log.
 
 Exit status: 0 done, 2 bad configuration or usage, 3 refused by a gate (nothing changed),
-4 failed (tried, then switched back).
+4 failed and undone (the proxy shows routing as before), 5 failed and NOT undone (operator).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from bgmigrate.commands.errors import fail
-from bgmigrate.exitcodes import FAILED, INPUT_ERROR, REFUSED
+from bgmigrate.exitcodes import FAILED, INPUT_ERROR, NOT_UNDONE, REFUSED
 
 if TYPE_CHECKING:  # imported lazily at run time: `bgmigrate --help` stays fast
     from bgmigrate.switch.backends import Gradual
@@ -27,6 +27,12 @@ if TYPE_CHECKING:  # imported lazily at run time: `bgmigrate --help` stays fast
 ACTOR_ENV = "BGMIGRATE_ACTOR"
 T = TypeVar("T")
 _EXIT = {"done": 0, "refused": REFUSED, "failed": FAILED}
+
+
+def _status_of(outcome: Outcome) -> int:
+    if outcome.outcome == "failed" and not outcome.undone:
+        return NOT_UNDONE
+    return _EXIT[outcome.outcome]
 
 
 def _default_actor() -> str:
@@ -106,7 +112,10 @@ def _act(config: SwitchConfig, actor: str | None, action: Callable[[Coordinator]
             error = describe(exc, config.dsn, "database error, nothing recorded (check `switch status` and the proxy)")
             fail(str(error), FAILED)
     print_outcome(console(sys.stdout), outcome)
-    sys.exit(_EXIT[outcome.outcome])
+    if outcome.outcome == "failed" and not outcome.undone:
+        sys.stderr.write("bgmigrate: error: routing could NOT be confirmed back where it was: check "
+                         "`bgmigrate switch status` and the proxy, then `switch reconcile` or fix by hand\n")  # fmt: skip
+    sys.exit(_status_of(outcome))
 
 
 @click.group()
@@ -129,7 +138,7 @@ def init(env: str, config_path: str | None, actor: str | None) -> None:
 
 @switch.command()
 @click.argument("env")
-@click.option("--gradual", metavar="STEPS", help="Shift weight in steps, e.g. 10,50,100 (HAProxy only).")
+@click.option("--gradual", metavar="STEPS", help="Weight steps, e.g. 10,50,100 (haproxy; command with {weight}).")
 @click.option("--step-wait", default="30s", show_default=True, help="Time at each --gradual step.")
 @click.option("--max-error-rate", type=click.FloatRange(0, 1), default=0.01, show_default=True,
               help="5xx share of the target's answers that rolls a --gradual switch back.")  # fmt: skip
@@ -141,8 +150,12 @@ def promote(
     """Send traffic to ENV once it is healthy and the schema serves it (rollback stays possible)."""
     config = _load(config_path)
     plan = _gradual(gradual, step_wait, max_error_rate)
-    if plan is not None and config.backend != "haproxy":
-        fail(f"--gradual needs the haproxy backend (configured: {config.backend})")
+    if plan is not None:
+        from bgmigrate.switch.watch import gradual_problem
+
+        problem = gradual_problem(config)
+        if problem:
+            fail(problem)
     _act(config, actor, lambda c: c.promote(env, plan))
 
 
@@ -168,6 +181,14 @@ def rollback(config_path: str | None, actor: str | None) -> None:
 
 
 @switch.command()
+@_config_option
+@_actor_option
+def reconcile(config_path: str | None, actor: str | None) -> None:
+    """After a crash: route all traffic to the recorded active environment (gated, logged)."""
+    _act(_load(config_path), actor, lambda c: c.reconcile())
+
+
+@switch.command()
 @click.argument("env")
 @_config_option
 @_actor_option
@@ -183,15 +204,18 @@ def status(fmt: str, config_path: str | None) -> None:
     """Active environment, rollback target, retired environments."""
     import json
 
+    from bgmigrate.switch.backends import make_backend
     from bgmigrate.switch.lock import switch_holder
     from bgmigrate.switch.render import console, print_status, status_json
     from bgmigrate.switch.store import load_state
 
-    state, holder = _read(_load(config_path), lambda conn: (load_state(conn), switch_holder(conn)))
+    config = _load(config_path)
+    state, holder = _read(config, lambda conn: (load_state(conn), switch_holder(conn)))
+    seen = make_backend(config).observe()  # the proxy's own account, never the state's
     if fmt == "json":
-        sys.stdout.write(json.dumps(status_json(state, holder), indent=2) + "\n")
+        sys.stdout.write(json.dumps(status_json(state, holder, seen), indent=2) + "\n")
     else:
-        print_status(console(sys.stdout), state, holder)
+        print_status(console(sys.stdout), state, holder, seen)
 
 
 @switch.command()

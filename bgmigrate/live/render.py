@@ -15,6 +15,7 @@ from bgmigrate.findings import Finding
 from bgmigrate.live.trace import TracedStatement, TraceResult, strength
 from bgmigrate.report.text import make_console, plural
 from bgmigrate.result import LintResult
+from bgmigrate.safetext import display
 from bgmigrate.schema import Schema, Table
 
 LARGEST = 20  # tables listed by inspect's text output
@@ -56,7 +57,10 @@ def render_inspect(schema: Schema, database: str, out: TextIO, color: bool | Non
             grid.add_column(heading, justify="left" if heading in ("table", "estimated size") else "right")
         for table in tables[:LARGEST]:
             grid.add_row(
-                str(table.name), _size(table), str(len(table.columns)), str(len(schema.indexes_on(table.name)))
+                Text(display(str(table.name))),
+                _size(table),
+                str(len(table.columns)),
+                str(len(schema.indexes_on(table.name))),
             )
         console.print()
         console.print(grid)
@@ -70,12 +74,12 @@ def _print_attention(console: Console, schema: Schema) -> None:
         console.print()
         console.print(Text("Invalid indexes (a failed CREATE INDEX CONCURRENTLY; drop and rebuild):", style="bold yellow"))
         for name in invalid:
-            console.print(f"  {name}")
+            console.print(Text(f"  {display(name)}"))  # Text: a name is never read as markup
     if unindexed:
         console.print()
         console.print(Text("Foreign keys without an index on their columns:", style="bold yellow"))
         for line in unindexed[:LARGEST]:
-            console.print(f"  {line}")
+            console.print(Text(f"  {display(line)}"))
         if len(unindexed) > LARGEST:
             console.print(Text(f"  … and {len(unindexed) - LARGEST} more", style="dim"))
 
@@ -143,3 +147,6 @@ def render_trace(
         console.print(Text("Interrupted.", style="bold yellow"))
     if result.rolled_back:
         console.print(Text("Rolled back: the database is as it was before the trace.", style="bold green"))
+    else:
+        ended = f"{result.transaction_ended}. " if result.transaction_ended else ""
+        console.print(Text(f"NOT verified rolled back. {ended}Changes MAY HAVE BEEN COMMITTED.", style="bold red"))

@@ -116,7 +116,11 @@ class TracedStatement:
 
 @dataclass
 class TraceResult:
-    """Everything one trace run saw. ``rolled_back`` is True once the transaction is gone."""
+    """Everything one trace run saw.
+
+    ``rolled_back`` is True only once the rollback was verified; ``transaction_ended`` says why
+    the transaction closed before trace ended it (its changes may then have been committed).
+    """
 
     database: str  # the DSN, redacted
     path: str
@@ -124,6 +128,7 @@ class TraceResult:
     statements: list[TracedStatement] = field(default_factory=list)
     rolled_back: bool = False
     interrupted: bool = False
+    transaction_ended: str | None = None
 
     @property
     def failed(self) -> TracedStatement | None:
@@ -198,9 +203,7 @@ def _rewritten(op: ops.Operation, schema: Schema, pg_version: int) -> list[Name]
     return []
 
 
-def expectations(
-    operations: Sequence[ops.Operation], schema: Schema, pg_version: int
-) -> dict[int, Expectation]:
+def expectations(operations: Sequence[ops.Operation], schema: Schema, pg_version: int) -> dict[int, Expectation]:
     """Per statement line, the locks and rewrites expected, replaying ``operations`` onto ``schema``."""
     found: dict[int, Expectation] = {}
     for op in operations:

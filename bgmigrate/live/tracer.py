@@ -1,9 +1,12 @@
 """Run a migration statement by statement inside one transaction, watch its locks, roll it back.
 
 Meant for a staging or throwaway copy of the database: the statements really run (and really
-lock), but the transaction is always rolled back: after success, after an error, on a timeout
-and on Ctrl-C. Closing the connection is the last line of defence: the server rolls back any
-transaction whose connection goes away.
+lock), but the transaction is always discarded. Before anything runs, every statement is judged
+(``bgmigrate.live.traceable``): transaction control and the like refuse the whole file. Each
+statement is then sent alone (``bgmigrate.live.trace_session``: extended protocol, a deadline
+enforced from a second connection), and after each the transaction must still be open; if it is
+not, the trace stops and says that changes may have been committed. "Rolled back" is reported
+only when verified.
 
 After each statement the tracer reads ``pg_locks`` for its own backend (new relation locks, by
 mode) and ``pg_class`` (a changed ``relfilenode``, or an index recreated under the same name,
@@ -13,14 +16,13 @@ objects the migration itself created block nobody.
 
 from __future__ import annotations
 
-import re
-import threading
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bgmigrate.dsn import (
     DEFAULT_STATEMENT_TIMEOUT_MS,
+    DatabaseError,
     close_quietly,
     connect,
     describe,
@@ -30,6 +32,8 @@ from bgmigrate.dsn import (
 )
 from bgmigrate.live.introspect import USER_SCHEMAS
 from bgmigrate.live.trace import Lock, Relation, TracedStatement, TraceResult
+from bgmigrate.live.trace_session import APPLICATION_NAME, Outcome, Session
+from bgmigrate.live.traceable import FORBIDDEN, UNTRACEABLE, Verdict, verdicts
 from bgmigrate.migration import Migration
 from bgmigrate.statements import Statement
 
@@ -45,46 +49,6 @@ _LOCKS = """
     WHERE pid = pg_backend_pid() AND locktype = 'relation' AND granted AND relation IS NOT NULL"""
 
 _KINDS = {"r": "table", "p": "table", "m": "table", "i": "index", "I": "index"}
-
-# Statements PostgreSQL refuses inside a transaction block, or that would end ours.
-_OUTSIDE_TRANSACTION = (
-    (re.compile(r"^(BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b", re.I),
-     "transaction control: trace runs the whole file in one transaction of its own and rolls it back"),
-    (re.compile(r"^(CREATE\s+(UNIQUE\s+)?INDEX|DROP\s+INDEX|REINDEX|REFRESH\s+MATERIALIZED\s+VIEW)\b.*\bCONCURRENTLY\b", re.I | re.S),
-     "CONCURRENTLY cannot run inside a transaction block"),
-    (re.compile(r"^ALTER\s+TABLE\b.*\bDETACH\s+PARTITION\b.*\b(CONCURRENTLY|FINALIZE)\b", re.I | re.S),
-     "DETACH PARTITION CONCURRENTLY cannot run inside a transaction block"),
-    (re.compile(r"^(VACUUM|CREATE\s+DATABASE|DROP\s+DATABASE|ALTER\s+SYSTEM|CREATE\s+TABLESPACE|DROP\s+TABLESPACE"
-                r"|DISCARD\s+ALL|(CREATE|ALTER|DROP)\s+SUBSCRIPTION)\b", re.I),
-     "cannot run inside a transaction block"),
-)  # fmt: skip
-_ADD_VALUE = re.compile(r"^ALTER\s+TYPE\b.*\bADD\s+VALUE\b", re.I | re.S)
-_LEADING_COMMENTS = re.compile(r"^(\s+|--[^\n]*\n?|/\*.*?\*/)*", re.S)
-
-
-def untraceable(stmt: Statement, server_version: int) -> str | None:
-    """Why ``stmt`` cannot run inside the trace's transaction, or None if it can.
-
-    >>> from bgmigrate.statements import split_sql
-    >>> untraceable(split_sql("CREATE INDEX CONCURRENTLY i ON t (a)")[0], 15)
-    'CONCURRENTLY cannot run inside a transaction block'
-    >>> untraceable(split_sql("ALTER TYPE mood ADD VALUE 'meh'")[0], 11)
-    'ALTER TYPE … ADD VALUE cannot run inside a transaction block before PostgreSQL 12'
-    >>> untraceable(split_sql("ALTER TABLE t ADD COLUMN c int")[0], 15) is None
-    True
-    """
-    if stmt.kind != "sql":
-        return "psql meta-command: only psql runs it"
-    if stmt.sql:
-        return "uses psql variables, which only psql fills in"
-    text = _LEADING_COMMENTS.sub("", stmt.text, count=1)
-    for pattern, reason in _OUTSIDE_TRANSACTION:
-        if pattern.match(text):
-            return reason
-    if server_version < 12 and _ADD_VALUE.match(text):
-        return "ALTER TYPE … ADD VALUE cannot run inside a transaction block before PostgreSQL 12"
-    return None
-
 
 # ---- observing -----------------------------------------------------------------------------
 
@@ -124,43 +88,19 @@ def _rewrites(before: dict[int, _Rel], after: dict[int, _Rel], original: dict[in
 # ---- running -------------------------------------------------------------------------------
 
 
-class _Watchdog:
-    """Cancels the running statement after ``seconds``: a migration's own SET statement_timeout = 0
-    must not let a trace run forever."""
+class TraceRefused(Exception):
+    """The file holds statements trace will not send; nothing ran."""
 
-    def __init__(self, conn: psycopg.Connection[Any], seconds: float) -> None:
-        self.fired = False
-        self._conn = conn
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-
-    def _fire(self) -> None:
-        self.fired = True
-        self._conn.cancel_safe()
-
-    def __enter__(self) -> _Watchdog:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
+    def __init__(self, refusals: list[tuple[Statement, Verdict]]) -> None:
+        super().__init__(f"{len(refusals)} statement(s) trace will not run")
+        self.refusals = refusals
 
 
-def _run_one(conn: psycopg.Connection[Any], stmt: Statement, timeout_ms: int, dsn: str) -> tuple[float, str | None]:
-    """Run one statement; its duration in ms and its error (one redacted line), if any."""
-    import psycopg
-
-    start = time.perf_counter()
-    with _Watchdog(conn, timeout_ms / 1000) as watchdog:
-        try:
-            conn.execute(stmt.text.encode(), prepare=False)
-            error = None
-        except psycopg.Error as exc:
-            if watchdog.fired or getattr(exc, "sqlstate", None) == "57014":
-                error = f"timed out after {timeout_ms / 1000:g} s"
-            else:
-                error = redact_text(one_line(_primary(exc)), dsn)
-    return round((time.perf_counter() - start) * 1000, 1), error
+def _refusals(
+    statements: Sequence[Statement], found: Sequence[Verdict | None], skip_untraceable: bool
+) -> list[tuple[Statement, Verdict]]:
+    blocking = {FORBIDDEN} if skip_untraceable else {FORBIDDEN, UNTRACEABLE}
+    return [(s, v) for s, v in zip(statements, found, strict=True) if v is not None and v.kind in blocking]
 
 
 def _primary(exc: BaseException) -> str:
@@ -169,59 +109,127 @@ def _primary(exc: BaseException) -> str:
     return str(primary) if primary else str(exc)
 
 
+def _error_text(outcome: Outcome, timeout_ms: int, dsn: str) -> str | None:
+    if outcome.interrupted:
+        return "interrupted (Ctrl-C)" + (": backend terminated" if outcome.terminated else "")
+    if outcome.timed_out or getattr(outcome.error, "sqlstate", None) == "57014":
+        return f"timed out after {timeout_ms / 1000:g} s" + (": backend terminated" if outcome.terminated else "")
+    if outcome.error is not None:
+        return redact_text(one_line(_primary(outcome.error)), dsn)
+    return None
+
+
+def _observe(conn: psycopg.Connection[Any], traced: TracedStatement, state: _Observed) -> None:
+    now = _locks(conn)
+    after = _relations(conn)
+    names = {**state.before, **after}
+    traced.locks = [
+        Lock(names[oid].relation, mode)
+        for oid, mode in sorted(now - state.held)
+        if oid in state.original and oid in names
+    ]
+    traced.rewrites = _rewrites(state.before, after, state.original)
+    state.held = now
+
+
+@dataclass
+class _Observed:
+    original: dict[int, _Rel]
+    held: set[tuple[int, str]]
+    before: dict[int, _Rel]
+
+
 def _trace_statements(
-    conn: psycopg.Connection[Any], migration: Migration, result: TraceResult, timeout_ms: int, dsn: str
-) -> None:
-    original = _relations(conn)
-    held = _locks(conn)
-    failed = False
-    for stmt in migration.statements:
+    session: Session,
+    migration: Migration,
+    found: Sequence[Verdict | None],
+    result: TraceResult,
+    timeout_ms: int,
+    dsn: str,
+) -> bool:
+    """Run the statements; False as soon as the transaction is no longer open (nothing is assumed)."""
+    conn = session.conn
+    state = _Observed(_relations(conn), _locks(conn), {})
+    stopped: str | None = None
+    for stmt, judged in zip(migration.statements, found, strict=True):
         traced = TracedStatement(line=stmt.line, end_line=stmt.end_line, sql=stmt.text)
         result.statements.append(traced)
-        traced.not_traced = untraceable(stmt, result.server_version or 0)
-        if traced.not_traced is None and failed:
-            traced.not_traced = "not run: an earlier statement failed and aborted the transaction"
-        if traced.not_traced is not None:
+        if judged is not None:
+            traced.not_traced = judged.reason
             continue
-        before = _relations(conn)
-        traced.duration_ms, traced.error = _run_one(conn, stmt, timeout_ms, dsn)
-        if traced.error is not None:
-            failed = True
+        if stopped is not None:
+            traced.not_traced = stopped
             continue
-        now = _locks(conn)
-        after = _relations(conn)
-        names = {**before, **after}
-        traced.locks = [
-            Lock(names[oid].relation, mode) for oid, mode in sorted(now - held) if oid in original and oid in names
-        ]
-        traced.rewrites = _rewrites(before, after, original)
-        held = now
+        state.before = _relations(conn)
+        outcome = session.run(stmt.text, timeout_ms / 1000)
+        traced.duration_ms = outcome.duration_ms
+        traced.error = _error_text(outcome, timeout_ms, dsn)
+        status = session.status()
+        if outcome.interrupted:
+            result.interrupted = True
+        if status == "INTRANS" and traced.error is None:
+            _observe(conn, traced, state)
+            continue
+        if status == "IDLE":
+            result.transaction_ended = (
+                f"after line {stmt.line} the transaction was no longer open: "
+                "changes made so far MAY HAVE BEEN COMMITTED"
+            )
+            return False
+        stopped = "not run: an earlier statement failed and aborted the transaction"
+        if outcome.interrupted:
+            stopped = "not run: interrupted (Ctrl-C)"
+    return True
 
 
 def run_trace(
-    dsn: str, migration: Migration, *, timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
+    dsn: str,
+    migration: Migration,
+    *,
+    timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
+    skip_untraceable: bool = False,
 ) -> TraceResult:
-    """Trace ``migration`` on the database at ``dsn`` and roll everything back.
+    """Trace ``migration`` on the database at ``dsn`` and discard everything it did.
 
-    Raises ``DatabaseError`` when the database cannot be reached or read; a failing statement
-    is recorded on that statement instead. On Ctrl-C the partial result is marked
-    ``interrupted`` and returned, after the rollback.
+    Raises ``TraceRefused`` (before anything runs) when the file holds statements trace will not
+    send, and ``DatabaseError`` when the database cannot be reached or read. A failing statement
+    is recorded on that statement. ``rolled_back`` is set only once verified; a transaction that
+    ended early is reported in ``transaction_ended``.
     """
     import psycopg
 
     result = TraceResult(database=redact(dsn), path=migration.path)
-    conn = connect(dsn, read_only=False, statement_timeout_ms=timeout_ms)
+    conn = connect(dsn, read_only=False, statement_timeout_ms=timeout_ms, application_name=APPLICATION_NAME)
+    session: Session | None = None
+    failure: DatabaseError | None = None
+    transaction_open = True
     try:
         result.server_version = conn.info.server_version // 10000
-        _trace_statements(conn, migration, result, timeout_ms, dsn)
+        found = verdicts(migration.statements, result.server_version)
+        refusals = _refusals(migration.statements, found, skip_untraceable)
+        if refusals:
+            raise TraceRefused(refusals)
+        if result.server_version >= 14:
+            # The server gives up a query whose client went away (a loop that ignores cancels).
+            conn.execute("SELECT set_config('client_connection_check_interval', '1000', false)")
+        control = connect(
+            dsn, read_only=None, statement_timeout_ms=10_000, autocommit=True, application_name=APPLICATION_NAME
+        )
+        session = Session(conn, control)
+        transaction_open = _trace_statements(session, migration, found, result, timeout_ms, dsn)
     except KeyboardInterrupt:
         result.interrupted = True
-        last = result.statements[-1] if result.statements else None
-        if last is not None and last.duration_ms is None and last.not_traced is None:
-            last.error = "interrupted (Ctrl-C)"
     except psycopg.Error as exc:
-        raise describe(exc, dsn, "trace failed", timeout_ms) from None
+        failure = describe(exc, dsn, "trace failed", timeout_ms)
     finally:
-        close_quietly(conn)
-        result.rolled_back = True
+        if session is not None:
+            result.rolled_back = session.finish(transaction_open)
+        else:
+            close_quietly(conn)  # nothing ran: only the connection's own set-up to discard
+            result.rolled_back = True
+    if failure is not None:
+        unverified = (
+            "" if result.rolled_back else "; its rollback could not be verified: changes MAY HAVE BEEN COMMITTED"
+        )
+        raise DatabaseError(f"{failure}{unverified}", failure.sqlstate)
     return result

@@ -38,8 +38,12 @@ def _enum_moves(item: Item, type_name: Name, old: str, new: str) -> str:
         for column in table.columns.values():
             if column.type.lower() in (type_name.name.lower(), str(type_name).lower()):
                 c = q(column.name)
-                moves.append(f"UPDATE {table.name.sql()} SET {c} = {new} WHERE {c} = {old}")
-    return "; ".join(sorted(moves)) or f"UPDATE <table> SET <column> = {new} WHERE <column> = {old}, for each column of type {type_name}"
+                name = table.name if table.name.schema not in (None, "public") else Name(table.name.name)
+                moves.append(f"UPDATE {name.sql()} SET {c} = {new} WHERE {c} = {old}")
+    return (
+        "; ".join(sorted(moves))
+        or f"UPDATE <table> SET <column> = {new} WHERE <column> = {old}, for each column of type {type_name}"
+    )
 
 
 def _enum_refusal(item: Item, op: ops.RenameEnumValue) -> PlanError:
@@ -51,6 +55,24 @@ def _enum_refusal(item: Item, op: ops.RenameEnumValue) -> PlanError:
         f"writes {new} and treats {old} and {new} alike, switch traffic, retire the old version; 3. move the rows "
         f"in batches ({_enum_moves(item, t, old, new)}); 4. contract: leave {old} unused (PostgreSQL cannot drop "
         "an enum value) or forbid it with a CHECK added NOT VALID, then validated"
+    )
+
+
+# Kinds app code names in its SQL (an index, trigger or policy name appears in none of it).
+NAMED_IN_QUERIES = frozenset(
+    {"view", "materialized view", "function", "procedure", "aggregate", "type", "domain", "sequence",
+     "foreign table", "extension", "operator", "collation", "schema"}
+)  # fmt: skip
+
+
+def _named_by_apps_object(draft: Draft, item: Item, op: ops.RenameObject) -> bool:
+    """An object apps name, existing before the migration, with no stand-in created under the old name."""
+    if op.kind not in NAMED_IN_QUERIES or _created_here(draft, item, op.name) or suppressed(item, "rename-object"):
+        return False
+    stand_in = ("view", op.kind) if op.kind == "materialized view" else (op.kind,)
+    return not any(
+        isinstance(later.op, ops.CreateObject) and later.op.kind in stand_in and later.op.name.key == op.name.key
+        for later in draft.items[item.index + 1 :]
     )
 
 
@@ -73,7 +95,12 @@ def _named_by_apps(item: Item, op: ops.RenameConstraint) -> bool:
     table = item.facts.table(op.target)
     con = table.constraints.get(op.name) if table is not None else None
     kinds = ("unique", "primary_key", "exclude")
-    return con is not None and con.kind in kinds and not item.facts.is_new(op.target) and not suppressed(item, "rename-object")
+    return (
+        con is not None
+        and con.kind in kinds
+        and not item.facts.is_new(op.target)
+        and not suppressed(item, "rename-object")
+    )
 
 
 def _constraint_refusal(op: ops.RenameConstraint) -> PlanError:
@@ -100,9 +127,8 @@ def refuse_breaking(draft: Draft) -> Draft:
         if isinstance(op, ops.RenameEnumValue):
             if not _created_here(draft, item, op.type_name, op.value) and not suppressed(item, "rename-enum-value"):
                 raise _enum_refusal(item, op)
-        elif isinstance(op, ops.RenameObject):
-            if not _created_here(draft, item, op.name) and not suppressed(item, "rename-object"):
-                raise _object_refusal(op)
+        elif isinstance(op, ops.RenameObject) and _named_by_apps_object(draft, item, op):
+            raise _object_refusal(op)
         elif isinstance(op, ops.RenameConstraint) and _named_by_apps(item, op):
             raise _constraint_refusal(op)
     return draft

@@ -153,8 +153,12 @@ def default_sql(column: Column, table: Name, name: str) -> str | None:
     return column.default
 
 
-def plan_carry(table: Name, old: str, new: str, facts: Facts) -> Carry:
-    """What must move from ``old`` to ``new``; refuses what cannot move online."""
+def plan_carry(table: Name, old: str, new: str, facts: Facts, dropped: frozenset[str] = frozenset()) -> Carry:
+    """What must move from ``old`` to ``new``; refuses what cannot move online.
+
+    Indexes named in ``dropped`` (the migration drops them itself) are not carried: the copy
+    would outlive the drop under the original name.
+    """
     column = facts.column(table, old)
     if column is None:
         raise PlanError(
@@ -165,6 +169,7 @@ def plan_carry(table: Name, old: str, new: str, facts: Facts) -> Carry:
     indexes = [
         IndexCopy(i.name, temporary(i.name), retarget_index(_index_sql(table, i, facts), table, old, new, temporary(i.name)))
         for i in facts.indexes_on(table, old)
+        if i.name not in dropped
     ]  # fmt: skip
     keys: list[ConstraintCopy] = []
     constraints: list[ConstraintCopy] = []

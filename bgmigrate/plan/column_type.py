@@ -14,7 +14,7 @@ from bgmigrate import operations as ops
 from bgmigrate.names import Name
 from bgmigrate.plan import shadow
 from bgmigrate.plan.carry import Carry, plan_carry
-from bgmigrate.plan.draft import CONTRACT, EXPAND, Draft, Item, Rewrite, suppressed
+from bgmigrate.plan.draft import CONTRACT, EXPAND, Draft, Item, Rewrite, dropped_indexes, suppressed
 from bgmigrate.plan.narrowing import fits
 from bgmigrate.plan.sqlgen import PREFIX, q, short_name
 from bgmigrate.plan.triggers import row_expression
@@ -78,7 +78,7 @@ def change_type(item: Item, draft: Draft, carry: Carry | None = None) -> Rewrite
     op = item.op
     assert isinstance(op, ops.AlterColumnType)
     new = shadow_name(op.column)
-    carry = carry or plan_carry(op.target, op.column, new, item.facts)
+    carry = carry or plan_carry(op.target, op.column, new, item.facts, dropped_indexes(draft))
     new_type = _type_text(op)
     if op.using:
         to_new, value = row_expression(op.using), f"({op.using})"

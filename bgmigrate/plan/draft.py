@@ -129,6 +129,11 @@ def combine(*rewrites: Rewrite, recipe: str = "") -> Rewrite:
     )
 
 
+def dropped_indexes(draft: Draft) -> frozenset[str]:
+    """Names of the indexes the migration drops (a replaced column's copies leave those out)."""
+    return frozenset(i.op.index.name for i in draft.items if isinstance(i.op, ops.DropIndex))
+
+
 def suppressed(item: Item, *rules: str) -> bool:
     """Whether the user's own ``bgmigrate: ignore`` on the statement names one of ``rules`` (or all rules).
 

@@ -14,6 +14,7 @@ from bgmigrate.pgnames import index_name
 from bgmigrate.plan.draft import EXPAND, Draft, Item, Rewrite, suppressed
 from bgmigrate.plan.model import Check, Step
 from bgmigrate.plan.sqlgen import in_schema_of, q, step
+from bgmigrate.schema import Index
 from bgmigrate.sql_tokens import tokenize
 
 NOT_IN_TRANSACTION = "cannot run inside a transaction block"
@@ -86,15 +87,19 @@ def create_indexes(draft: Draft) -> Draft:
     return draft
 
 
-def drop_index(item: Item) -> Rewrite:
-    """Drop the index CONCURRENTLY in contract: the old version may still rely on it."""
+def drop_index(item: Item, replaced: bool = False) -> Rewrite:
+    """Drop the index CONCURRENTLY in contract: the old version may still rely on it.
+
+    ``replaced``: the index is on a column contract swaps out, whose DROP COLUMN may take the
+    index first, so the drop says IF EXISTS.
+    """
     op = item.op
     assert isinstance(op, ops.DropIndex)
     index = item.facts.schema.index(op.index)
     sql = (
         op.stmt.text
-        if op.concurrently
-        else (f"DROP INDEX CONCURRENTLY {'IF EXISTS ' if op.if_exists else ''}{op.index.sql()}")
+        if op.concurrently and not replaced
+        else (f"DROP INDEX CONCURRENTLY {'IF EXISTS ' if op.if_exists or replaced else ''}{op.index.sql()}")
     )
     drop = step(
         f"drop index {op.index} concurrently ({NOT_IN_TRANSACTION})", sql, table=index.table if index else None,
@@ -111,8 +116,17 @@ def drop_indexes(draft: Draft) -> Draft:
         if index is not None and item.facts.is_new(index.table):
             continue
         if _drops_one(item.op):
-            draft = draft.place(item, drop_index(item))
+            draft = draft.place(item, drop_index(item, _on_replaced_column(draft, index)))
     return draft
+
+
+def _on_replaced_column(draft: Draft, index: Index | None) -> bool:
+    """Whether the index covers a column a rename or type change replaces (contract drops that column)."""
+    return index is not None and any(
+        # After a rename the replay knows the index under the column's new name.
+        key == index.table.key and {old, new} & set(index.columns)
+        for _i, key, old, new, _recipe in draft.shadows
+    )
 
 
 def _drops_one(op: ops.DropIndex) -> bool:

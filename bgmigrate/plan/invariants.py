@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from pathlib import PurePath
 
 from bgmigrate.catalogue import Catalogue
-from bgmigrate.findings import Finding, InputError
+from bgmigrate.findings import Finding, InputError, Severity
 from bgmigrate.linter import lint_migrations, parse_migration
 from bgmigrate.migration import Migration
 from bgmigrate.plan.collisions import Ledger, replay
@@ -19,11 +20,12 @@ from bgmigrate.plan.facts import Knowledge
 from bgmigrate.plan.model import Plan
 from bgmigrate.plan.passes import plan_operations
 from bgmigrate.plan.render_sql import render_sql
-from bgmigrate.plan.request import PlanRequest
+from bgmigrate.plan.request import PlanError, PlanRequest
 from bgmigrate.schema import Schema
 from bgmigrate.selection import select_rules
 from bgmigrate.settings import LintSettings
 from bgmigrate.sql_source import load_sql
+from bgmigrate.sql_tokens import Cursor
 from bgmigrate.statements import split_sql
 
 
@@ -87,6 +89,28 @@ def breaking_findings(findings: Sequence[Finding], catalogue: Catalogue) -> list
     return found
 
 
+def refuse_lint_errors(findings: Sequence[Finding], catalogue: Catalogue) -> None:
+    """Raise ``PlanError`` for an error lint finds in a phase file, naming the finding and its phase.
+
+    So does any finding that breaks the old version before contract, whatever its severity: a
+    plan that would ship either is no safe plan.
+    """
+    breaking = breaking_findings(findings, catalogue)
+    errors = breaking + [f for f in findings if f.severity >= Severity.ERROR and f not in breaking]
+    if not errors:
+        return
+    first = errors[0]
+    name = PurePath(first.path).name
+    phase = name.removesuffix(".sql").partition("_")[2] or name
+    message = first.message.strip().splitlines()[0] if first.message.strip() else first.rule
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    raise PlanError(
+        f"no safe plan: the plan's {phase} phase ({name}:{first.line}) would ship {first.severity.label} "
+        f"{first.rule}: {message}{more}; nothing written. Run `bgmigrate explain {first.rule}` for the manual "
+        "recipe, or plan the statements it names as a migration of their own"
+    )
+
+
 def replay_failures(plan: Plan, before: Sequence[Migration], schema: Schema | None = None) -> list[str]:
     """Statements of the phase files that cannot succeed, replayed in order after ``before`` (on ``schema``).
 
@@ -107,8 +131,8 @@ def replay_failures(plan: Plan, before: Sequence[Migration], schema: Schema | No
 
 
 def statements(sql: str) -> list[str]:
-    """The statements of some SQL, comments and transaction control left out."""
-    return [s.text for s in split_sql(sql) if s.text.split()[0].upper() not in ("BEGIN", "COMMIT", "SET")]
+    """The statements of some SQL (split by the one shared lexer), transaction control and SET left out."""
+    return [s.text for s in split_sql(sql) if Cursor(s.text).peek_upper() not in ("BEGIN", "COMMIT", "SET")]
 
 
 def replan(plan: Plan, phase: str, knowledge: Knowledge, request: PlanRequest) -> Plan:

@@ -12,7 +12,7 @@ instead of converting such a value, and the backfill never converts one.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bgmigrate.sql_text import normalize_type
 
@@ -43,11 +43,12 @@ def _within_integer(value: str, target: str, source: _Type | None) -> list[str]:
     lo, hi = _INTEGERS[target]
     if source is not None and source.base in _INTEGERS and _INTEGERS[source.base][1] <= hi:
         return []
-    if source is not None and source.base in _INTEGERS:
-        return [f"{value} BETWEEN {lo} AND {hi}"]
-    # Numeric, float and unknown (USING) sources: compared as numeric; they round on the way in.
+    # As a range containment, not BETWEEN: a backfill's WHERE holding BETWEEN would read as a key range to lint.
     number = f"CAST({value} AS numeric)"
-    return [f"{number} BETWEEN {lo} AND {hi}", f"{number} = trunc({number})"]
+    within = f"numrange({lo}, {hi}, '[]') @> {number}"
+    if source is not None and source.base in _INTEGERS:
+        return [within]
+    return [within, f"{number} = trunc({number})"]  # numeric, float and USING values round on the way in
 
 
 def _within_numeric(value: str, target: _Type, source: _Type | None) -> list[str]:
@@ -69,7 +70,12 @@ def _tests(value: str, old: _Type | None, new: _Type) -> list[str]:
     if new.array or (old is not None and old.array):
         return []
     if new.base in ("character varying", "character") and new.args:
-        wider = old is not None and old.base in ("character varying", "character") and old.args and old.args[0] <= new.args[0]
+        wider = (
+            old is not None
+            and old.base in ("character varying", "character")
+            and old.args
+            and old.args[0] <= new.args[0]
+        )
         return [] if wider else [f"char_length(CAST({value} AS text)) <= {new.args[0]}"]
     if new.base in _INTEGERS:
         return _within_integer(value, new.base, old)
@@ -97,17 +103,27 @@ def fits(value: str, old_type: str | None, new_type: str) -> str | None:
     >>> fits("code", "character varying(50)", "varchar(20)")
     '(char_length(CAST(code AS text)) <= 20)'
     >>> fits("n", "bigint", "integer")
-    '(n BETWEEN -2147483648 AND 2147483647)'
+    "(numrange(-2147483648, 2147483647, '[]') @> CAST(n AS numeric))"
     >>> fits("p", "numeric(10,3)", "numeric(10,2)")
     '(round(CAST(p AS numeric), 2) = CAST(p AS numeric) AND abs(CAST(p AS numeric)) < 1e8)'
     >>> fits("at", "timestamptz", "date")
     '(CAST(CAST(at AS date) AS timestamptz) = at)'
     >>> fits("n", "integer", "bigint") is None, fits("c", "varchar(20)", "varchar(50)") is None
     (True, True)
+    >>> fits("tags", "varchar(50)[]", "varchar(20)[]")
+    '((SELECT bool_and(char_length(CAST(bgm_element AS text)) <= 20) FROM unnest(tags) AS bgm_element) IS NOT FALSE)'
+
     """
     new = _parse(new_type)
     if new is None:
         return None
     old = _parse(old_type) if old_type is not None else None
+    if new.array and (old is None or old.array):
+        # Each element converts like a scalar (an array's explicit cast truncates each one too).
+        element = "bgm_element"
+        scalar = _tests(element, replace(old, array=False) if old else None, replace(new, array=False))
+        if not scalar:
+            return None
+        return f"((SELECT bool_and({' AND '.join(scalar)}) FROM unnest({value}) AS {element}) IS NOT FALSE)"
     tests = _tests(value, old, new)
     return f"({' AND '.join(tests)})" if tests else None

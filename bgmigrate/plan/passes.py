@@ -17,6 +17,7 @@ from bgmigrate.plan.collisions import guard
 from bgmigrate.plan.column_type import change_types
 from bgmigrate.plan.constraints import add_constraints
 from bgmigrate.plan.contract import contract_drops
+from bgmigrate.plan.copies import refuse_copies
 from bgmigrate.plan.draft import Draft, Item
 from bgmigrate.plan.facts import Knowledge, timeline
 from bgmigrate.plan.indexes import create_indexes, drop_indexes
@@ -28,6 +29,7 @@ from bgmigrate.plan.replace_column import replace_columns
 from bgmigrate.plan.request import PlanError, PlanRequest
 from bgmigrate.plan.required import set_not_nulls
 from bgmigrate.plan.shadowed import after_replacements
+from bgmigrate.plan.split_column import split_columns
 
 Pass = Callable[[Draft], Draft]
 
@@ -52,6 +54,8 @@ PASSES: tuple[Pass, ...] = (
     refuse_breaking,
     rename_tables,
     replace_columns,
+    split_columns,
+    refuse_copies,
     rename_columns,
     change_types,
     after_replacements,

@@ -12,14 +12,14 @@ from dataclasses import replace
 from bgmigrate import operations as ops
 from bgmigrate.plan import shadow
 from bgmigrate.plan.carry import plan_carry
-from bgmigrate.plan.draft import EXPAND, MIGRATE, Draft, Item, Rewrite, suppressed
+from bgmigrate.plan.draft import EXPAND, MIGRATE, Draft, Item, Rewrite, dropped_indexes, suppressed
 from bgmigrate.plan.sqlgen import q
 
 
 def rename_column(item: Item, draft: Draft) -> Rewrite:
     op = item.op
     assert isinstance(op, ops.RenameColumn)
-    carry = plan_carry(op.target, op.column, op.new_name, item.facts)
+    carry = plan_carry(op.target, op.column, op.new_name, item.facts, dropped_indexes(draft))
     spec = shadow.Shadow(
         table=op.target, old=op.column, new=op.new_name, type_sql=carry.column.type,
         to_new=f"NEW.{q(op.column)}", to_old=f"NEW.{q(op.new_name)}", backfill_value=q(op.column),

@@ -70,9 +70,23 @@ def _body(sqls: list[str]) -> list[str]:
     return lines + [f"        op.execute({py_str(sql)})" for sql in sqls]
 
 
-def _upgrade(phase: Phase) -> list[str]:
+def _upgrade(plan: Plan, phase: Phase) -> list[str]:
     sqls = [HEADER_SET.rstrip(";"), *(_statement_sql(s) for s in phase.steps)]
-    return ["def upgrade() -> None:", *_body(sqls)]
+    gate = contract_gate(plan.id) if phase.name == "contract" else []
+    return ["def upgrade() -> None:", *gate, *_body(sqls)]
+
+
+def contract_gate(plan_id: str) -> list[str]:
+    """The first lines of a contract ``upgrade()``: the gate ``apply --phase contract`` runs, or raise."""
+    return [
+        "    # The gate of `bgmigrate apply --phase contract`: refuses (raises, so nothing is removed)",
+        "    # while an environment that uses the old shape can still serve or be rolled back to.",
+        "    from alembic import context",
+        "    from bgmigrate.apply.contract_gate import require_contract_allowed",
+        "",
+        "    bind = None if context.is_offline_mode() else op.get_bind()",
+        f"    require_contract_allowed({plan_id!r}, bind, context.get_x_argument(as_dictionary=True))",
+    ]
 
 
 def _downgrade(phase: Phase) -> list[str]:
@@ -111,7 +125,7 @@ def render_revision(plan: Plan, phase: Phase) -> str:
         "depends_on = None",
         "",
         "",
-        *_upgrade(phase),
+        *_upgrade(plan, phase),
         "",
         "",
         *_downgrade(phase),

@@ -20,8 +20,9 @@ from bgmigrate.plan.draft import CONTRACT, EXPAND, MIGRATE, Item, Rewrite
 from bgmigrate.plan.indexes import build_concurrently, index_valid
 from bgmigrate.plan.model import Check, Step
 from bgmigrate.plan.request import PlanRequest
-from bgmigrate.plan.sqlgen import alter, in_schema_of, q, step
+from bgmigrate.plan.sqlgen import alter, in_schema_of, literal, q, step
 from bgmigrate.plan.suppress import ignore
+from bgmigrate.sqlquote import dollar_quote
 
 RETIRED = "contract runs after the old app version is retired"
 
@@ -153,6 +154,24 @@ def _guard(shadow: Shadow) -> triggers.Guard | None:
     return triggers.Guard(shadow.fits_new, f"{shadow.table}.{shadow.old} as {shadow.target}")
 
 
+def _refuse_misfits(shadow: Shadow, line: int | None) -> tuple[Step, ...]:
+    """Expand's first step, for psql and Alembic runs that skip apply's preconditions: stop on a misfit."""
+    if shadow.fits_row is None:
+        return ()
+    t = shadow.table
+    detail = literal(f"{t}.{shadow.old} as {shadow.target}")
+    code = (
+        f"\nBEGIN\n  IF EXISTS (SELECT FROM {t.sql()} WHERE NOT {shadow.fits_row}) THEN\n"
+        f"    RAISE EXCEPTION USING ERRCODE = '22000', MESSAGE = 'bgmigrate: rows hold values the new type would "
+        f"truncate or round; fix them before expand', DETAIL = {detail};\n  END IF;\nEND\n"
+    )
+    return (
+        step(
+            f"stop unless every value of {t}.{shadow.old} fits {shadow.target}", f"DO {dollar_quote(code)}", line=line
+        ),
+    )
+
+
 def _misfits(shadow: Shadow, key: str) -> Check | None:
     """Rows whose value would not survive the conversion: none may exist before expand (nor after migrate)."""
     if shadow.fits_row is None:
@@ -161,7 +180,7 @@ def _misfits(shadow: Shadow, key: str) -> Check | None:
     return Check(
         kind="no_rows",
         table=str(t),
-        sql=f"SELECT {q(key)} FROM {t.sql()} WHERE NOT {shadow.fits_row} LIMIT 100",
+        sql=f"SELECT {q(key)} FROM {t.sql()} WHERE NOT {shadow.fits_row}",  # counted in full: each one blocks
         description=f"every value of {t}.{shadow.old} fits {shadow.target} (no row would be truncated or rounded)",
     )
 
@@ -187,7 +206,7 @@ def rewrite(item: Item, shadow: Shadow, carry: Carry, request: PlanRequest) -> R
         *((misfits,) if misfits else ()),
     )
     return Rewrite(
-        expand=_expand(shadow, sync, carry, line),
+        expand=(*_refuse_misfits(shadow, line), *_expand(shadow, sync, carry, line)),
         migrate=(fill,),
         contract=(*_prepare(shadow, carry, request.pg_version, line), swap),
         checks=_checks(shadow, sync, carry, key) + (((MIGRATE, misfits),) if misfits else ()),

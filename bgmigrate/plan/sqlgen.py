@@ -11,6 +11,7 @@ import re
 from bgmigrate.names import Name, quote_ident
 from bgmigrate.plan.model import Step
 from bgmigrate.sql_tokens import tokenize
+from bgmigrate.sqlquote import quote_literal
 
 MAX_IDENT = 63  # PostgreSQL's NAMEDATALEN - 1, in bytes
 PREFIX = "bgm"  # every object the planner invents starts with it, so it is easy to find and drop
@@ -33,20 +34,15 @@ def _stem(part: str) -> str:
 
 
 def literal(value: str) -> str:
-    r"""A SQL string literal; an enum label may hold quotes or control characters, which stay escaped.
+    """A SQL string literal (``bgmigrate.sqlquote.quote_literal``: standard-conforming, never ``E''``).
 
-    >>> print(literal("it's"), literal("a\nb"))
-    'it''s' E'a\u000ab'
+    A label holding quotes, newlines or any other character reads back unchanged; text shown
+    to people goes through ``bgmigrate.safetext.display`` instead.
+
+    >>> print(literal("it's"))
+    'it''s'
     """
-    if value.isprintable():
-        return "'" + value.replace("'", "''") + "'"
-    return "E'" + "".join(_escape(c) for c in value) + "'"
-
-
-def _escape(char: str) -> str:
-    if char.isprintable() and char not in "'\\":
-        return char
-    return f"\\u{ord(char):04x}" if ord(char) < 0x10000 else f"\\U{ord(char):08x}"
+    return quote_literal(value)
 
 
 def short_name(*parts: str) -> str:

@@ -129,3 +129,8 @@ def fill(table: Name, column: str, value: str, pg_version: int) -> TriggerSql:
         "END IF;",
     ]
     return _trigger_sql(table, "fill", column, body, pg_version)
+
+
+def derived(table: Name, column: str, body: list[str], pg_version: int) -> TriggerSql:
+    """A ``BEFORE INSERT OR UPDATE`` row trigger running ``body`` (PL/pgSQL over ``NEW``/``OLD``), named after ``column``."""
+    return _trigger_sql(table, "sync", column, body, pg_version)

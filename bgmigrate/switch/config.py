@@ -113,7 +113,7 @@ class HaproxySettings:
 
 @dataclass(frozen=True)
 class CommandSettings:
-    switch: tuple[str, ...]  # argv with {to} {from} {to_addresses} {weight} placeholders
+    switch: tuple[str, ...]  # argv; placeholders: {to} {from} {to_addresses} {weight} {other}...
     check: tuple[str, ...] = ()  # optional confirmation, same placeholders
 
 

@@ -29,6 +29,19 @@ def try_switch_lock(conn: Connection) -> bool:
     return bool(row and row[0])
 
 
+def holds_switch_lock(conn: Connection) -> bool:
+    """Does this session hold the switch lock now? (Raises if the session itself is gone.)"""
+    row = conn.execute(
+        """
+        SELECT count(*) FROM pg_locks
+        WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid()
+          AND classid::bigint = %s AND objid::bigint = %s AND objsubid = 2
+        """,
+        (NAMESPACE, SWITCH),
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def wait_schema_lock(conn: Connection) -> None:
     """Serialise state-table creation (CREATE ... IF NOT EXISTS races on the catalog)."""
     conn.execute("SELECT pg_advisory_xact_lock(%s::int4, %s::int4)", (NAMESPACE, SCHEMA))

@@ -8,6 +8,7 @@ would switch the gate off for good.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import urllib.error
@@ -47,13 +48,28 @@ def shown(url: str) -> str:
     return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
 
 
+def _endpoint(url: str) -> tuple[str, dict[str, str]]:
+    """The query URL without credentials, and the basic-auth header they become (if any).
+
+    >>> _endpoint("https://bg:pw@prom.example:9090/prefix")
+    ('https://prom.example:9090/prefix/api/v1/query', {'Authorization': 'Basic Ymc6cHc='})
+    """
+    parts = urllib.parse.urlsplit(url)
+    headers = {}
+    if parts.username is not None:
+        user = urllib.parse.unquote(parts.username)
+        password = urllib.parse.unquote(parts.password or "")
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    bare = parts._replace(netloc=parts.netloc.rpartition("@")[2])
+    return urllib.parse.urlunsplit(bare).rstrip("/") + "/api/v1/query", headers
+
+
 def read(settings: MetricsSettings, env: str) -> Reading:
     """Ask Prometheus for the query's value for ``env`` now; never raises for I/O or bad answers."""
     body = urllib.parse.urlencode({"query": fill_env(settings.query, env)}).encode()
-    request = urllib.request.Request(
-        f"{settings.url}/api/v1/query", data=body, method="POST",
-        headers={"User-Agent": "bgmigrate-switch", "Content-Type": "application/x-www-form-urlencoded"},
-    )  # fmt: skip
+    url, auth = _endpoint(settings.url)
+    headers = {"User-Agent": "bgmigrate-switch", "Content-Type": "application/x-www-form-urlencoded", **auth}
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     where = shown(settings.url)
     try:
         with _OPENER.open(request, timeout=settings.timeout) as response:
@@ -100,7 +116,9 @@ def parse_answer(raw: bytes, where: str = "Prometheus") -> Reading:
         elif kind == "vector":
             values = [float(series["value"][1]) for series in result]
         else:
-            return Reading(None, f"the query returns a {kind}; it must return one number (a vector or scalar)", rejected=True)
+            return Reading(
+                None, f"the query returns a {kind}; it must return one number (a vector or scalar)", rejected=True
+            )
     except (ValueError, KeyError, TypeError, IndexError):
         return Reading(None, f"{where} did not answer like Prometheus's query API")
     numbers = [v for v in values if not math.isnan(v)]

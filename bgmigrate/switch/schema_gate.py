@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from bgmigrate.names import split_qualified
 from bgmigrate.plan.model import Check, Plan
 from bgmigrate.switch.config import Environment, Requirement
 from bgmigrate.switch.db import Connection
@@ -74,7 +75,38 @@ class ApplyLedger:
     def verify(self, checks: Sequence[Check]) -> list[CheckOutcome]:
         from bgmigrate.apply import verify_checks
 
-        return [CheckOutcome(r.ok, r.found) for r in verify_checks(self.conn, checks)]
+        outcomes = [CheckOutcome(r.ok, r.found) for r in verify_checks(self.conn, checks)]
+        # A trigger that exists but does not fire keeps nothing in sync: its presence is not enough.
+        return [
+            trigger_firing(self.conn, check) if check.kind == "trigger_exists" and outcome.ok else outcome
+            for check, outcome in zip(checks, outcomes, strict=True)
+        ]
+
+
+# pg_trigger.tgenabled: 'O' fires in origin sessions (the default), 'A' always, 'R' only in
+# replica sessions (session_replication_role = replica), 'D' never. Application sessions are
+# origin sessions, so only 'O' and 'A' keep the new shape in sync for them.
+_FIRES = {"O": "enabled", "A": "enabled ALWAYS"}
+_SILENT = {"D": "DISABLED", "R": "enabled for REPLICA sessions only (application sessions never fire it)"}
+
+
+def trigger_firing(conn: Connection, check: Check) -> CheckOutcome:
+    """Does ``check``'s trigger fire for the application's sessions (``tgenabled``)?"""
+    schema, table = split_qualified(check.table)
+    row = conn.execute(
+        """
+        SELECT t.tgenabled::text FROM pg_trigger t
+        JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE t.tgname = %s AND NOT t.tgisinternal AND c.relname = %s
+          AND (n.nspname = %s OR (%s::text IS NULL AND pg_table_is_visible(c.oid)))
+        """,
+        (check.name, table, schema, schema),
+    ).fetchone()
+    state = str(row[0]) if row else ""
+    if state in _FIRES:
+        return CheckOutcome(True, f"trigger {check.name} on {check.table} exists and is {_FIRES[state]}")
+    what = _SILENT.get(state, f"in an unknown state {state!r}" if row else "not found")
+    return CheckOutcome(False, f"trigger {check.name} on {check.table} is {what}")
 
 
 # Checks about one catalog object, by the object they are about. A later phase's check on the
@@ -148,20 +180,48 @@ def requirements_gates(ledger: Ledger, env: Environment) -> list[GateResult]:
     return [requirement_gate(ledger, env, req) for req in env.requires]
 
 
+# Contract checks that say an old shape is gone. Its other checks (a constraint validated)
+# may hold before contract runs, so they cannot tell whether it ran.
+_REMOVALS = ("table_absent", "column_absent", "trigger_absent")
+
+
+def contract_ran(ledger: Ledger, plan_id: str) -> str | None:
+    """How we know ``plan_id``'s contract has run (in apply's records or in the catalogs), or None.
+
+    Apply's records alone are not enough: a contract run by hand (psql) leaves none, yet the old
+    shapes are gone. Any old shape missing from the live catalogs counts as contract run.
+    """
+    status = ledger.status(plan_id, "contract")
+    if status not in NOT_IN_PLACE:
+        # A contract that failed part-way may already have dropped things: count it as run.
+        return f"apply recorded it as {status}"
+    try:
+        plan = ledger.plan(plan_id)
+    except ValueError as exc:
+        return f"its recorded plan cannot be read, so the old shapes cannot be checked: {exc}"
+    if plan is None or "contract" not in [p.name for p in plan.phases]:
+        return None
+    removals = [c for c in plan.phase("contract").checks if c.kind in _REMOVALS]
+    gone = [r.found for r in ledger.verify(removals) if r.ok]
+    if gone:
+        return "not by apply, but the live schema shows it: " + "; ".join(gone[:3])
+    return None
+
+
 def rollback_window_gate(ledger: Ledger, serving: Environment, kept: Environment | None) -> GateResult:
     """No contract has run that the serving or the kept-for-rollback environment still needs."""
     name = "schema: rollback window"
     live = [env for env in (serving, kept) if env is not None]
     plans = sorted({req.plan_id for env in live for req in env.requires})
     for plan_id in plans:
-        # A contract that failed part-way may already have dropped things: count it as run.
-        if ledger.status(plan_id, "contract") in NOT_IN_PLACE:
+        ran = contract_ran(ledger, plan_id)
+        if ran is None:
             continue
         for env in live:
             if not env.knows_plan(plan_id):
                 role = "would serve" if env is serving else "would be kept as rollback target"
-                return failed(name, f"contract of {plan_id} has run; {env.name} ({role}) predates it and "
-                                    "needs what it removed")  # fmt: skip
+                return failed(name, f"contract of {plan_id} has run ({ran}); {env.name} ({role}) predates it "
+                                    "and needs what it removed")  # fmt: skip
     kept_text = f" and {kept.name}" if kept is not None else ""
     return passed(name, f"no contract has run that {serving.name}{kept_text} still need")
 

@@ -3,8 +3,9 @@
 Two identical tables of N rows; each is filled once — one by a single ``UPDATE``, one by
 ``bgmigrate apply``'s backfill (state tables, checkpoints and all) — while writer processes insert
 and update rows of the table being filled. Reported: rows/s of each, and the writers' latency
-(p50 / p99 / max) during each. Targets: the backfill reaches at least half the UPDATE's
-throughput, and the writers' p99 during the backfill stays under 50 ms.
+(p50 / p99 / max) during each. Targets (issue 12): the backfill reaches at least 80 % of the
+UPDATE's throughput, and the writers' p99 during the backfill stays under 20 ms. The backfill
+sizes its batches to the measured batch time (``--batch-size`` is only where it starts).
 
     .venv/bin/python tests/bench/bench_backfill.py                       # 1,000,000 rows
     .venv/bin/python tests/bench/bench_backfill.py --rows 100000 --batch-size 1000
@@ -188,7 +189,7 @@ def run(server: str, rows: int, batch_size: int, pause: float, writers: int) -> 
             options = ApplyOptions(pause=pause)
             results.append(
                 measure(
-                    f"apply backfill (batch {batch_size:,}, pause {pause:g} s)",
+                    f"apply backfill (adaptive from {batch_size:,}/batch, pause {pause:g} s)",
                     dsn,
                     "bench_backfill",
                     rows,
@@ -220,8 +221,8 @@ def main() -> None:
         print(result.line())
     update, backfill = results
     ratio = backfill.rate / update.rate
-    print(f"backfill throughput = {ratio:.0%} of one UPDATE (target >= 50%); writers' p99 during backfill "
-          f"{backfill.percentile(0.99):.1f} ms (target < 50 ms)")  # fmt: skip
+    print(f"backfill throughput = {ratio:.0%} of one UPDATE (target >= 80%); writers' p99 during backfill "
+          f"{backfill.percentile(0.99):.1f} ms (target < 20 ms)")  # fmt: skip
 
 
 if __name__ == "__main__":

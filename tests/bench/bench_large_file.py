@@ -3,8 +3,8 @@
     .venv/bin/python tests/bench/bench_large_file.py              # 3 rounds of every case
     .venv/bin/python tests/bench/bench_large_file.py --rounds 5 --statements 20000
 
-Cases, each run as ``bgmigrate lint --no-cache`` in its own process (wall time, peak RSS of
-the process from ``wait4``):
+Cases, each run as ``bgmigrate lint --no-cache`` in its own process (wall and CPU time, peak
+RSS of the process from ``wait4``; on a loaded machine the CPU time is the steadier figure):
 
 * ``inserts``: a seed file of N ``INSERT … VALUES`` statements (after one CREATE TABLE);
 * ``mixed``: N statements mixing DDL, UPDATE, INSERT and DELETE on a few tables;
@@ -25,6 +25,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from frozen import frozen_env  # noqa: E402 - a script beside this one
 
 SECONDS = 2.0
 PEAK_MIB = 200.0
@@ -71,10 +76,13 @@ CASES = {
 }
 
 
-def run_once(argv: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one command; its output is discarded."""
+ENV: dict[str, str] = {}
+
+
+def run_once(argv: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and peak RSS (MiB) of one command; its output is discarded."""
     start = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
     assert process.stderr is not None
     stderr = process.stderr.read()
     _, status, usage = os.wait4(process.pid, 0)
@@ -82,7 +90,7 @@ def run_once(argv: list[str]) -> tuple[float, float]:
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 1):
         raise SystemExit(f"exit {code}: {stderr.decode(errors='replace')}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -95,9 +103,10 @@ def main() -> None:
     sizes = {"statements": args.statements, "findings": args.findings, "lines": args.lines}
     bgmigrate = str(Path(sys.executable).parent / "bgmigrate")
     print(f"load average {os.getloadavg()[0]:.2f}; {args.rounds} rounds; medians")
-    print(f"{'case':<12} {'size':>9} {'median s':>9} {'peak MiB':>9}  verdict")
+    print(f"{'case':<12} {'size':>9} {'median s':>9} {'cpu s':>7} {'peak MiB':>9}  verdict")
     ok = True
     with tempfile.TemporaryDirectory(prefix="bgmigrate-large-") as tmp:
+        ENV.update(frozen_env(Path(tmp)))
         for label, (make, unit, fmt) in CASES.items():
             folder = Path(tmp) / label.replace(" ", "_")
             folder.mkdir()
@@ -105,11 +114,13 @@ def main() -> None:
             path.write_text(make(sizes[unit]), encoding="utf-8")
             argv = [bgmigrate, "lint", "--no-cache", "--format", fmt, str(path)]
             runs = [run_once(argv) for _ in range(args.rounds)]
-            seconds = statistics.median(s for s, _ in runs)
-            peak = max(m for _, m in runs)
+            seconds = statistics.median(s for s, _, _ in runs)
+            cpu = statistics.median(c for _, c, _ in runs)
+            peak = max(m for _, _, m in runs)
             passed = seconds <= SECONDS and (unit != "statements" or peak <= PEAK_MIB)
             ok = ok and passed
-            print(f"{label:<12} {sizes[unit]:>9} {seconds:>9.2f} {peak:>9.1f}  {'PASS' if passed else 'FAIL'}")
+            verdict = "PASS" if passed else "FAIL"
+            print(f"{label:<12} {sizes[unit]:>9} {seconds:>9.2f} {cpu:>7.2f} {peak:>9.1f}  {verdict}")
     sys.exit(0 if ok else 1)
 
 

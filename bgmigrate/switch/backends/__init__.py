@@ -6,10 +6,12 @@ confirmation through the proxy and the switch back when that confirmation fails.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from bgmigrate.switch.config import Environment, SwitchConfig
+from bgmigrate.switch.routing import Observed
 from bgmigrate.switch.verdict import GateResult
 
 
@@ -20,6 +22,10 @@ class Gradual:
     steps: tuple[int, ...]
     step_wait: float
     max_error_rate: float
+    poll: float = 1.0  # how often the error rate is read during a step
+    window: float = 3.0  # the error rate is over this many seconds (sliding)
+    # Called at every poll; raises to stop the switch (the coordinator's fence: is the lock still ours?).
+    guard: Callable[[], None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -48,13 +54,16 @@ class Backend(Protocol):
     def check(self, target: Environment, previous: Environment | None) -> GateResult | None:
         """The backend's own confirmation, if it has one (the command backend's ``check``)."""
 
+    def observe(self) -> Observed:
+        """What the proxy routes now, read from the proxy (never from the switch state)."""
+
 
 def make_backend(config: SwitchConfig) -> Backend:
     """The backend ``[switch] backend`` names, built from its table."""
     if config.backend == "nginx" and config.nginx is not None:
         from bgmigrate.switch.backends.nginx import NginxBackend
 
-        return NginxBackend(config.nginx)
+        return NginxBackend(config.nginx, config.environments)
     if config.backend == "haproxy" and config.haproxy is not None:
         from bgmigrate.switch.backends.haproxy import HaproxyBackend
 

@@ -19,6 +19,7 @@ from bgmigrate.switch.backends import Gradual, Routed
 from bgmigrate.switch.backends.process import run
 from bgmigrate.switch.config import CommandSettings, Environment
 from bgmigrate.switch.placeholders import mentions, substitute_all
+from bgmigrate.switch.routing import Observed
 from bgmigrate.switch.verdict import GateResult, failed, passed
 
 FULL = 100
@@ -96,3 +97,17 @@ class CommandBackend:
             return None
         ok, detail = run(substitute_all(self.settings.check, self._values(target, previous, FULL)))
         return passed("command: check", detail) if ok else failed("command: check", detail)
+
+    def observe(self) -> Observed:
+        """The ``check`` command run for each environment: the one it confirms has all traffic."""
+        if not self.settings.check:
+            return Observed(None, "no [switch.command] check command to ask the load balancer")
+        confirmed = [
+            env.name
+            for env in self.environments.values()
+            if run(substitute_all(self.settings.check, self._values(env, None, FULL)))[0]
+        ]
+        if len(confirmed) != 1:
+            shown = ", ".join(confirmed) or "none"
+            return Observed(None, f"the check command confirms {shown}: not exactly one environment")
+        return Observed({name: 100 if name == confirmed[0] else 0 for name in self.environments}, "check command")

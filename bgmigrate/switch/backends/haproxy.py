@@ -9,11 +9,13 @@ after each step the target's 5xx rate from HAProxy's own counters decides: past
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping
 
 from bgmigrate.switch.backends import Gradual, Routed
 from bgmigrate.switch.backends.haproxy_api import HaproxyError, server_stats, set_state, set_weight
 from bgmigrate.switch.config import Environment, HaproxySettings
+from bgmigrate.switch.routing import Observed, shares_of
 from bgmigrate.switch.verdict import GateResult, failed, passed
 
 _RESPONSE_COLUMNS = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other")
@@ -39,6 +41,28 @@ def responses(stats: Mapping[str, Mapping[str, str]], servers: Iterable[str]) ->
     return bad, total
 
 
+_NO_TRAFFIC = ("DRAIN", "MAINT", "DOWN")
+
+
+def observed_weights(stats: Mapping[str, Mapping[str, str]], servers: Mapping[str, Iterable[str]]) -> Observed:
+    """Shares by environment: the weights of servers that take new requests (not drained, in maintenance or down).
+
+    >>> stats = {"blue": {"weight": "100", "status": "DRAIN"}, "green": {"weight": "100", "status": "UP"}}
+    >>> observed_weights(stats, {"blue": ["blue"], "green": ["green"]}).describe()
+    'green 100%'
+    """
+    owner = {server: env for env, names in servers.items() for server in names}
+    weights = dict.fromkeys(servers, 0)
+    unknown = []
+    for server, row in stats.items():
+        taking = not row.get("status", "").upper().startswith(_NO_TRAFFIC) and _count(row, "weight") > 0
+        if server in owner:
+            weights[owner[server]] += _count(row, "weight") if taking else 0
+        elif taking:
+            unknown.append(server)
+    return Observed(shares_of(weights), "runtime API", tuple(sorted(unknown)))
+
+
 class HaproxyBackend:
     name = "haproxy"
     supports_gradual = True
@@ -52,6 +76,14 @@ class HaproxyBackend:
 
     def check(self, target: Environment, previous: Environment | None) -> GateResult | None:
         return None
+
+    def observe(self) -> Observed:
+        """Shares from the servers' live weights and states (runtime API): what HAProxy does now."""
+        try:
+            stats = server_stats(self.settings.socket, self.settings.backend)
+        except HaproxyError as exc:
+            return Observed(None, str(exc))
+        return observed_weights(stats, {e.name: self.settings.servers_of(e.name) for e in self.environments.values()})
 
     def route(self, target: Environment, previous: Environment | None, gradual: Gradual | None) -> Routed:
         others = [e for e in self.environments.values() if e.name != target.name]
@@ -93,17 +125,40 @@ class HaproxyBackend:
 
     def _gradual(self, target: Environment, previous: Environment, gradual: Gradual) -> Routed:
         steps: list[GateResult] = []
-        servers = self.settings.servers_of(target.name)
         for percent in gradual.steps:
-            before = responses(server_stats(self.settings.socket, self.settings.backend), servers)
+            before = self._responses(target)
             steps.append(self._shift(target, [previous], percent))
-            time.sleep(gradual.step_wait)
-            after = responses(server_stats(self.settings.socket, self.settings.backend), servers)
-            verdict = _error_rate(target.name, percent, before, after, gradual.max_error_rate)
+            verdict = self._watch_step(target, percent, before, gradual)
             steps.append(verdict)
             if not verdict.ok:
                 return Routed(False, (*steps, self._restore(previous)))
         return Routed(True, tuple(steps))
+
+    def _responses(self, target: Environment) -> tuple[int, int]:
+        stats = server_stats(self.settings.socket, self.settings.backend)
+        return responses(stats, self.settings.servers_of(target.name))
+
+    def _watch_step(self, target: Environment, percent: int, before: tuple[int, int], gradual: Gradual) -> GateResult:
+        """Read the target's counters every ``poll`` through the step; fail at the first window over the limit.
+
+        The rate is over a sliding ``window``, so a green that starts failing is out within
+        about ``poll + window`` seconds however long the step is.
+        """
+        start = time.monotonic()
+        deadline = start + gradual.step_wait
+        samples: deque[tuple[float, tuple[int, int]]] = deque([(start, before)])
+        while (remaining := deadline - time.monotonic()) > 0:
+            time.sleep(min(gradual.poll, remaining))
+            if gradual.guard is not None:
+                gradual.guard()
+            now, current = time.monotonic(), self._responses(target)
+            samples.append((now, current))
+            while len(samples) > 2 and samples[1][0] <= now - gradual.window:
+                samples.popleft()
+            verdict = _error_rate(target.name, percent, samples[0][1], current, gradual.max_error_rate)
+            if not verdict.ok:
+                return failed(verdict.name, f"{verdict.detail} over the last {now - samples[0][0]:.1f}s")
+        return _error_rate(target.name, percent, before, self._responses(target), gradual.max_error_rate)
 
 
 def _error_rate(

@@ -7,12 +7,15 @@ in-flight requests, so a switch loses no request.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from bgmigrate.switch.backends import Gradual, Routed
 from bgmigrate.switch.backends.process import run
 from bgmigrate.switch.config import Environment, NginxSettings
+from bgmigrate.switch.routing import Observed
 from bgmigrate.switch.verdict import GateResult, failed, passed
 
 
@@ -50,12 +53,45 @@ def write_atomically(path: Path, content: bytes | None) -> None:
         raise
 
 
+_SERVER = re.compile(r"^\s*server\s+([^\s;]+)", re.MULTILINE)
+
+
+def observed_upstream(text: str, environments: Mapping[str, Environment]) -> Observed:
+    """Shares by environment from an upstream file's ``server`` lines.
+
+    >>> envs = {"blue": Environment("blue", ("10.0.1.10:80",), ""), "green": Environment("green", ("10.0.2.10:80",), "")}
+    >>> observed_upstream(render_upstream("app", envs["green"]), envs).describe()
+    'green 100%'
+    """
+    owner = {address: env.name for env in environments.values() for address in env.addresses}
+    servers = _SERVER.findall(text)
+    if not servers:
+        return Observed(None, "the upstream file lists no server")
+    counts = dict.fromkeys(environments, 0)
+    for address in servers:
+        if address in owner:
+            counts[owner[address]] += 1
+    unknown = tuple(sorted({a for a in servers if a not in owner}))
+    total = len(servers)
+    return Observed({name: round(100 * n / total) for name, n in counts.items()}, "upstream file", unknown)
+
+
 class NginxBackend:
     name = "nginx"
     supports_gradual = False
 
-    def __init__(self, settings: NginxSettings) -> None:
+    def __init__(self, settings: NginxSettings, environments: Mapping[str, Environment] | None = None) -> None:
         self.settings = settings
+        self.environments = environments or {}
+
+    def observe(self) -> Observed:
+        """The environments whose addresses the upstream file lists (the file is what a reload loads)."""
+        path = self.settings.upstream_file
+        try:
+            text = path.read_text(errors="replace")
+        except OSError as exc:
+            return Observed(None, f"{path}: {exc.strerror or exc}")
+        return observed_upstream(text, self.environments)
 
     def identifiers(self, env: Environment) -> frozenset[str]:
         return frozenset(env.addresses)

@@ -1,0 +1,157 @@
+"""The one SQL lexer: text → tokens, as PostgreSQL's scanner (and psql's) cut it.
+
+Every part of bgmigrate that needs to know where a string, comment or statement ends reads
+tokens from here: the statement splitter (lint, trace, plan) and the token cursor the DDL
+parsers use. It follows ``scan.l``/``psqlscan.l`` on the points that decide where text ends:
+
+* ``--`` comments end at a newline *or* a carriage return; ``/* */`` comments nest;
+* ``'…'`` (and ``B'``/``X'``/``N'``/``U&'``) strings end at a quote not doubled, ``E'…'`` strings
+  also honour backslash escapes; ``"…"`` and ``U&"…"`` are identifiers;
+* ``$tag$ … $tag$`` dollar quotes, whose tag (like an identifier) may use any non-ASCII letter;
+* identifiers may contain ``$`` and any non-ASCII character (a no-break space included);
+* a UTF-8 byte-order mark at the very start of the text is white space.
+
+An unterminated string, identifier, comment or dollar quote runs to the end of the text, as it
+does for the server (which then rejects the statement). The scan is linear in the text: each
+character is looked at a bounded number of times, and nothing recurses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import NamedTuple
+
+BOM = "\ufeff"
+
+# Identifier characters as the server's scanner sees them: any byte ≥ 0x80 is a letter.
+_START = r"A-Za-z_\x80-\U0010ffff"
+_CONT = r"A-Za-z_0-9$\x80-\U0010ffff"
+_DOLLAR_TAG = rf"\$(?:[{_START}][A-Za-z_0-9\x80-\U0010ffff]*)?\$"
+
+_TOKEN = re.compile(
+    rf"""
+    (?P<space>[ \t\n\r\f\v]+)
+  | (?P<comment>--[^\n\r]*)
+  | (?P<block>/\*)
+  | (?P<estring>[Ee]'(?:[^'\\]+|\\.|'')*(?:'|\\)?)
+  | (?P<string>(?:[BbXxNn]|[Uu]&)?'(?:[^']+|'')*'?)
+  | (?P<qident>(?:[Uu]&)?"(?:[^"]+|"")*"?)
+  | (?P<dollar>{_DOLLAR_TAG})
+  | (?P<param>\$[0-9]+)
+  | (?P<number>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)
+  | (?P<word>[{_START}][{_CONT}]*)
+  | (?P<op>::|<>|!=|>=|<=|\|\||[-+*/<>=~!@\#%^&|`?.,;:()\[\]{{}}$])
+  | (?P<backslash>\\)
+  | (?P<other>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_COMMENT_EDGE = re.compile(r"/\*|\*/")
+
+
+class Token(NamedTuple):
+    """One token: its kind and where it stands (``text[start:end]``).
+
+    Kinds: space, comment (both ``--`` and ``/* */``), string, qident, dollar, param, number,
+    word, op (``;`` included), backslash (psql's meta-command start), other.
+    """
+
+    kind: str
+    start: int
+    end: int
+
+
+def _block_comment_end(text: str, start: int) -> int:
+    """Index just past the ``*/`` that closes the (nested) comment opened at ``start``."""
+    depth = 0
+    pos = start
+    for edge in _COMMENT_EDGE.finditer(text, start):
+        if edge.start() < pos:
+            continue  # "/*/": the slash already closed or opened a comment
+        depth += 1 if edge.group() == "/*" else -1
+        pos = edge.end()
+        if depth == 0:
+            return pos
+    return len(text)
+
+
+def _dollar_end(text: str, opener: re.Match[str]) -> int:
+    """Index just past the closing tag of the dollar quote ``opener`` starts (end of text if none)."""
+    tag = opener.group()
+    close = text.find(tag, opener.end())
+    return len(text) if close < 0 else close + len(tag)
+
+
+def lex(text: str, start: int = 0, stop: int | None = None) -> Iterator[Token]:
+    """Tokens of ``text[start:stop]``, white space and comments included.
+
+    >>> [t.kind for t in lex("a$b $$;$$ --c\\rd")]
+    ['word', 'space', 'dollar', 'space', 'comment', 'space', 'word']
+    >>> [t.kind for t in lex("'it''s;' /* /* */ */ x")]
+    ['string', 'space', 'comment', 'space', 'word']
+    """
+    end = len(text) if stop is None else stop
+    source = text if end == len(text) else text[:end]
+    pos = start
+    if pos == 0 and source.startswith(BOM):
+        yield Token("space", 0, 1)
+        pos = 1
+    match = _TOKEN.match
+    while pos < end:
+        found = match(source, pos)
+        assert found is not None  # the last alternative matches any character
+        kind = found.lastgroup or "other"
+        stop_at = found.end()
+        if kind == "block":
+            kind, stop_at = "comment", _block_comment_end(source, pos)
+        elif kind == "estring":
+            kind = "string"
+        elif kind == "dollar":
+            stop_at = _dollar_end(source, found)
+        yield Token(kind, pos, stop_at)
+        pos = stop_at
+
+
+_UNICODE_ESCAPE = re.compile(r"\\(\\|[0-9A-Fa-f]{4}|\+[0-9A-Fa-f]{6})")
+_E_ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{1,2}|[0-7]{1,3}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)", re.DOTALL)
+_E_SIMPLE = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def _unicode_char(code: str) -> str:
+    value = int(code, 16)
+    return chr(value) if value <= 0x10FFFF else "\ufffd"
+
+
+def _unicode_unescape(match: re.Match[str]) -> str:
+    code = match.group(1)
+    return "\\" if code == "\\" else _unicode_char(code.lstrip("+"))
+
+
+def _e_unescape(match: re.Match[str]) -> str:
+    code = match.group(1)
+    if code[0] in "xuU" and len(code) > 1:
+        return _unicode_char(code[1:])
+    if code[0] in "01234567":
+        return chr(int(code, 8))
+    return _E_SIMPLE.get(code, code)
+
+
+def literal_value(token_text: str) -> str:
+    """The value of a string or quoted-identifier token (escapes of E'' and U&'' decoded, with
+    U&'s default escape character; a UESCAPE clause is not applied).
+
+    >>> literal_value("'it''s'"), literal_value("E'a\\\\'b'"), literal_value('U&"d\\\\0061t"'), literal_value('"A""b"')
+    ("it's", "a'b", 'dat', 'A"b')
+    """
+    prefix = token_text[: len(token_text) - len(token_text.lstrip("EeBbXxNnUu&"))]
+    quote = token_text[len(prefix) : len(prefix) + 1] or "'"
+    body = token_text[len(prefix) + 1 :]
+    if body.endswith(quote):
+        body = body[:-1]
+    if prefix.upper() == "E":
+        return _E_ESCAPE.sub(_e_unescape, body.replace("''", "'"))
+    body = body.replace(quote * 2, quote)
+    if prefix.upper() == "U&":
+        return _UNICODE_ESCAPE.sub(_unicode_unescape, body)
+    return body

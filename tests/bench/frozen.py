@@ -1,0 +1,24 @@
+"""Run a benchmark against a frozen copy of this tree, so edits made meanwhile change nothing.
+
+The cache key covers bgmigrate's own code (size and mtime of every module): in a checkout that
+others are editing, a warm run would otherwise find its entries invalidated between two rounds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def frozen_env(workdir: Path) -> dict[str, str]:
+    """An environment whose ``bgmigrate`` is a copy of ``bgmigrate/`` and ``rules/`` taken now."""
+    tree = workdir / "tree"
+    if not tree.exists():
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+        shutil.copytree(ROOT / "bgmigrate", tree / "bgmigrate", ignore=ignore)
+        shutil.copytree(ROOT / "rules", tree / "rules", ignore=ignore)
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{path}" if path else str(tree)}

@@ -1,0 +1,394 @@
+"""Errors people trust: rollbacks, drop-and-recreate, targeted data changes, parser gaps.
+
+Each test is one member of a class of false (or missed) findings seen on real projects'
+migration histories; several members per class.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bgmigrate.catalogue import load_catalogue
+from bgmigrate.findings import Finding, Severity
+from bgmigrate.linter import lint_migrations
+from bgmigrate.names import Name
+from bgmigrate.result import LintResult
+from bgmigrate.run import LintRequest, SourceFile, run_lint
+from bgmigrate.schema import Schema, Table
+from bgmigrate.selection import select_rules
+from bgmigrate.settings import LintSettings
+from bgmigrate.sql_source import load_sql
+
+CATALOGUE = load_catalogue()
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+
+
+def lint_dir(*paths: Path) -> LintResult:
+    result, _ = run_lint(LintRequest(paths=tuple(str(p) for p in paths), use_cache=False, jobs=1))
+    assert result.errors == []
+    return result
+
+
+def rules_at(result: LintResult) -> set[tuple[str, str, int]]:
+    return {(Path(f.path).name, f.rule, f.line) for f in result.findings}
+
+
+def lint(sql: str, *, setup: str = "", schema: Schema | None = None, tx: bool = False) -> list[Finding]:
+    settings = LintSettings(assume_in_transaction=tx)
+    migrations = [load_sql("setup.sql", setup)] if setup else []
+    migrations.append(load_sql("m.sql", textwrap.dedent(sql), assume_in_transaction=tx))
+    findings, errors = lint_migrations(
+        migrations, CATALOGUE, settings, select_rules(CATALOGUE, settings), schema=schema, report={"m.sql"}
+    )
+    assert errors == []
+    return findings
+
+
+def named(findings: list[Finding], rule: str) -> list[Finding]:
+    return [f for f in findings if f.rule == rule]
+
+
+# ---- 1. down migrations -------------------------------------------------------------------------
+
+_GOLANG = {
+    "m/1_users.up.sql": "CREATE TABLE users (id bigint PRIMARY KEY);\n",
+    "m/1_users.down.sql": "DROP TABLE users;\n",
+    "m/2_email.up.sql": "SET lock_timeout = '1s';\nALTER TABLE users ADD COLUMN email text;\n",
+    "m/2_email.down.sql": "SET lock_timeout = '1s';\nALTER TABLE users DROP COLUMN email;\n",
+}
+
+
+def test_golang_migrate_down_files_are_not_linted_as_forward_changes(tmp_path: Path) -> None:
+    write(tmp_path, _GOLANG)
+    result = lint_dir(tmp_path / "m")
+    assert result.findings == []
+    assert result.files == 2
+    assert any("2 rollback scripts" in n and "1_users.down.sql" in n for n in result.notes), result.notes
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"V1__users.sql": "CREATE TABLE users (id int);", "U1__users.sql": "DROP TABLE users;"},  # Flyway undo
+        {"001_users.sql": "CREATE TABLE users (id int);", "001_users_down.sql": "DROP TABLE users;"},
+        {"001_users.sql": "CREATE TABLE users (id int);", "001_users.undo.sql": "DROP TABLE users;"},
+        {"1/up.sql": "CREATE TABLE users (id int);", "1/down.sql": "DROP TABLE users;"},  # diesel
+    ],
+)
+def test_other_down_layouts_are_recognised(tmp_path: Path, files: dict[str, str]) -> None:
+    write(tmp_path, {f"m/{name}": text for name, text in files.items()})
+    result = lint_dir(tmp_path / "m")
+    assert named(result.findings, "drop-table") == []
+    assert any("rollback script" in n for n in result.notes)
+
+
+def test_sqitch_revert_and_verify_are_left_out_and_joined_to_deploy(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "db/sqitch.plan": "%project=x\nusers 2024-01-01T00:00:00Z a <a@b> # users\n",
+            "db/deploy/users.sql": "CREATE TABLE users (id int);\n",
+            "db/revert/users.sql": "DROP TABLE users;\n",
+            "db/verify/users.sql": "SELECT id FROM users WHERE false;\n",
+        },
+    )
+    result = lint_dir(tmp_path / "db")
+    assert result.findings == []
+    notes = " ".join(result.notes)
+    assert "1 rollback script (" in notes and "revert/users.sql" in notes
+    assert "1 verify script (" in notes
+
+
+def test_up_and_down_folders_replay_as_one_sequence(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "db/up/001_orders.sql": "CREATE TABLE orders (id int, note text);\n",
+            "db/up/002_note.sql": "SET lock_timeout = '1s';\nALTER TABLE orders ADD COLUMN tag text;\n",
+            "db/down/002_note.sql": "SET lock_timeout = '1s';\nALTER TABLE orders DROP COLUMN tag;\n",
+        },
+    )
+    assert lint_dir(tmp_path / "db").findings == []
+    (tmp_path / "bgmigrate.toml").write_text('[lint]\ndown-migrations = "lint"\n', encoding="utf-8")
+    # Judged as a rollback: after the ups, against the schema they built (orders is known).
+    assert rules_at(lint_dir(tmp_path / "db")) == {("002_note.sql", "drop-column", 2)}
+
+
+def test_dbmate_down_section_is_cut_and_can_be_linted_as_a_rollback(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "m/20240101_orders.sql": "CREATE TABLE orders (id int, note text);\n",
+            "m/20240102_note.sql": """
+                -- migrate:up
+                SET lock_timeout = '1s';
+                ALTER TABLE orders ADD COLUMN status text;
+
+                -- migrate:down
+                SET lock_timeout = '1s';
+                ALTER TABLE orders DROP COLUMN status;
+                """,
+        },
+    )
+    skipped = lint_dir(tmp_path / "m")
+    assert skipped.findings == []
+    assert any("-- migrate:down section" in n for n in skipped.notes)
+
+    (tmp_path / "bgmigrate.toml").write_text('[lint]\ndown-migrations = "lint"\n', encoding="utf-8")
+    linted = lint_dir(tmp_path / "m")
+    # The rollback is judged after the up, at its own line; the up part stays clean.
+    assert rules_at(linted) == {("20240102_note.sql", "drop-column", 7)}
+
+
+def test_rollbacks_replay_after_every_forward_migration_newest_first() -> None:
+    from bgmigrate.rollbacks import arrange_rollbacks
+
+    names = ["1_a.up.sql", "1_a.down.sql", "2_b.up.sql", "2_b.down.sql", "3_c.sql"]
+    sources = [SourceFile(Path(n), n, b"SELECT 1;") for n in names]
+    ordered, notes = arrange_rollbacks(sources, "lint", set(names))
+    assert [s.shown for s in ordered] == ["1_a.up.sql", "2_b.up.sql", "3_c.sql", "2_b.down.sql", "1_a.down.sql"]
+    assert notes == []
+
+
+def test_a_down_file_named_on_the_command_line_is_skipped_with_a_note(tmp_path: Path) -> None:
+    write(tmp_path, _GOLANG)
+    result = lint_dir(tmp_path / "m" / "2_email.down.sql")
+    assert result.findings == [] and result.files == 0
+    assert any("2_email.down.sql" in n for n in result.notes)
+
+
+# ---- 5. files with other SQL endings ------------------------------------------------------------
+
+
+def test_other_sql_endings_are_reported_and_can_be_configured(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "m/1_init.sql": "CREATE TABLE t (id int);\n",
+            "m/2_drop.pgsql": "DROP TABLE t;\n",
+            "m/3_drop.sql.postgres": "DROP TABLE t2;\n",
+            "m/README.md": "not sql\n",
+        },
+    )
+    result = lint_dir(tmp_path / "m")
+    assert result.findings == []
+    assert any("2 files whose name ends in none of sql-extensions" in n for n in result.notes), result.notes
+
+    (tmp_path / "bgmigrate.toml").write_text('[lint]\nsql-extensions = [".sql", ".pgsql", "sql.postgres"]\n')
+    configured = lint_dir(tmp_path / "m")
+    assert {(name, rule) for name, rule, _ in rules_at(configured)} >= {
+        ("2_drop.pgsql", "drop-table"),
+        ("3_drop.sql.postgres", "drop-table"),
+    }
+    assert configured.notes == []
+
+
+def test_config_rejects_bad_order_and_extensions(tmp_path: Path) -> None:
+    from bgmigrate.config import ConfigError, load_config
+
+    for text in ('order = "alphabetical"', "sql-extensions = []", 'down-migrations = "maybe"'):
+        path = tmp_path / "bgmigrate.toml"
+        path.write_text(f"[lint]\n{text}\n", encoding="utf-8")
+        with pytest.raises(ConfigError, match=r"bgmigrate.toml:2: \[lint\] key"):
+            load_config(path)
+
+
+# ---- 2. drop then recreate ------------------------------------------------------------------------
+
+
+def test_view_and_trigger_dropped_and_recreated_in_a_transaction_are_not_removals() -> None:
+    findings = lint(
+        """
+        BEGIN;
+        SET LOCAL lock_timeout = '1s';
+        DROP VIEW order_totals;
+        CREATE VIEW order_totals AS SELECT 1 AS total;
+        DROP MATERIALIZED VIEW IF EXISTS weekly;
+        CREATE MATERIALIZED VIEW weekly AS SELECT 1 AS week;
+        DROP TRIGGER orders_touch ON orders;
+        CREATE TRIGGER orders_touch BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION touch();
+        DROP FUNCTION total(int);
+        CREATE FUNCTION total(a integer) RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;
+        COMMIT;
+        """
+    )
+    assert named(findings, "drop-object") == []
+
+
+def test_recreated_function_with_other_arguments_still_breaks_old_callers() -> None:
+    findings = lint(
+        """
+        BEGIN;
+        DROP FUNCTION price(bigint);
+        CREATE FUNCTION price(item bigint, currency text) RETURNS numeric LANGUAGE sql AS $$ SELECT 1 $$;
+        COMMIT;
+        """
+    )
+    (found,) = named(findings, "drop-object")
+    assert "(bigint, text) instead of (bigint)" in found.message
+    assert found.severity == Severity.ERROR
+
+
+def test_recreated_outside_a_transaction_leaves_a_gap_and_says_so() -> None:
+    findings = lint("DROP VIEW v;\nCREATE VIEW v AS SELECT 1 AS x;\n")
+    (found,) = named(findings, "drop-object")
+    assert found.severity == Severity.WARNING and "not inside a transaction" in found.message
+    assert named(lint("DROP VIEW v;\nCREATE VIEW v AS SELECT 1 AS x;\n", tx=True), "drop-object") == []
+
+
+def test_unique_constraint_dropped_and_added_again_is_not_a_removal() -> None:
+    setup = "CREATE TABLE orders (id int, code text CONSTRAINT orders_code_key UNIQUE);"
+    same = """
+        BEGIN;
+        ALTER TABLE orders DROP CONSTRAINT orders_code_key, ADD CONSTRAINT orders_code_key UNIQUE (code);
+        COMMIT;
+        """
+    assert named(lint(same, setup=setup), "drop-unique-constraint") == []
+    other = same.replace("UNIQUE (code)", "UNIQUE (code, id)")
+    assert len(named(lint(other, setup=setup), "drop-unique-constraint")) == 1
+    gone = "BEGIN;\nALTER TABLE orders DROP CONSTRAINT orders_code_key;\nCOMMIT;\n"
+    assert len(named(lint(gone, setup=setup), "drop-unique-constraint")) == 1
+
+
+# ---- 4. unbatched-data-change ---------------------------------------------------------------------
+
+_ORDERS = """
+CREATE TABLE orders (id bigserial PRIMARY KEY, code text UNIQUE, status text, a int, b int, UNIQUE (a, b));
+"""
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE orders SET status = 'x' WHERE id = 3",
+        "UPDATE orders SET status = 'x' WHERE orders.id IN (1, 2, 3)",
+        "DELETE FROM orders WHERE id = 7",
+        "UPDATE orders SET status = 'x' WHERE code = 'abc'::text",
+        "UPDATE orders SET status = 'x' WHERE a = 1 AND b = 2 AND status <> 'y'",
+        "UPDATE orders SET status = 'x' WHERE 42 = id",
+        "UPDATE lookup SET label = 'Paid' WHERE id = 2",  # never seen: its id is taken as its key
+    ],
+)
+def test_targeted_changes_are_not_unbatched(statement: str) -> None:
+    assert named(lint(f"SET lock_timeout = '1s';\n{statement};\n", setup=_ORDERS), "unbatched-data-change") == []
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE orders SET status = 'x' WHERE status = 'y'",
+        "UPDATE orders SET status = 'x' WHERE a = 1",
+        "UPDATE orders SET status = 'x' WHERE id = 3 OR status = 'y'",
+        "UPDATE orders SET status = 'x' WHERE id IN (SELECT id FROM old)",
+        "DELETE FROM orders WHERE id > 3",
+        "UPDATE orders SET status = 'x'",
+    ],
+)
+def test_changes_over_many_rows_are_still_unbatched(statement: str) -> None:
+    found = named(lint(f"SET lock_timeout = '1s';\n{statement};\n", setup=_ORDERS), "unbatched-data-change")
+    assert len(found) == 1
+
+
+def test_known_small_tables_are_quiet_and_large_ones_are_not() -> None:
+    def schema(rows: int) -> Schema:
+        base = Schema()
+        base.tables[("public", "statuses")] = Table(Name("statuses"), rows_estimate=rows, size_bytes=8192, live=True)
+        return base
+
+    sql = "SET lock_timeout = '1s';\nUPDATE statuses SET label = upper(label);\n"
+    assert named(lint(sql, schema=schema(12)), "unbatched-data-change") == []
+    assert len(named(lint(sql, schema=schema(5_000_000)), "unbatched-data-change")) == 1
+
+
+# ---- 5. parser gaps -------------------------------------------------------------------------------
+
+
+def test_column_references_with_actions_parse() -> None:
+    from bgmigrate import operations as ops
+    from bgmigrate.sql_parser import parse_statement
+    from bgmigrate.statements import split_sql
+
+    for tail in (
+        "ON DELETE SET NULL ON UPDATE CASCADE",
+        "ON UPDATE SET DEFAULT ON DELETE RESTRICT MATCH FULL",
+        "MATCH SIMPLE ON DELETE NO ACTION DEFERRABLE INITIALLY DEFERRED",
+        "ON DELETE SET NULL (customer_id) NOT DEFERRABLE",
+    ):
+        sql = f"ALTER TABLE orders ADD COLUMN customer_id bigint REFERENCES customers (id) {tail} NOT NULL"
+        (op,) = parse_statement(split_sql(sql)[0])
+        assert isinstance(op, ops.AddColumn), tail
+        assert op.column.references == Name("customers") and op.column.default is None
+        assert op.column.nullable is False
+
+
+def test_schema_qualified_types_are_the_same_types() -> None:
+    setup = "CREATE TABLE users (id int, email citext, n int4);"
+    for sql in (
+        "ALTER TABLE users ALTER COLUMN email TYPE public.citext;",
+        "ALTER TABLE users ALTER n TYPE pg_catalog.int4;",
+    ):
+        assert named(lint(f"SET lock_timeout = '1s';\n{sql}\n", setup=setup), "change-column-type") == []
+    findings = lint('CREATE TABLE x (a "my schema".mytype NOT NULL, b public.citext);')
+    assert named(findings, "unparsed-statement") == []
+
+
+def test_alter_domain_add_constraint_validates_unless_not_valid() -> None:
+    (found,) = named(
+        lint("ALTER DOMAIN positive ADD CONSTRAINT positive_check CHECK (VALUE > 0);"), "validating-constraint"
+    )
+    assert "SHARE lock" in found.message and "NOT VALID" in found.fix
+    assert (
+        named(lint("ALTER DOMAIN positive ADD CONSTRAINT c CHECK (VALUE > 0) NOT VALID;"), "validating-constraint")
+        == []
+    )
+    assert len(named(lint("ALTER DOMAIN positive SET NOT NULL;"), "validating-constraint")) == 1
+
+
+@pytest.mark.parametrize("action", ["ENABLE TRIGGER orders_touch", "DISABLE TRIGGER ALL", "ENABLE ALWAYS TRIGGER t"])
+def test_enable_disable_trigger_names_its_lock(action: str) -> None:
+    (found,) = named(lint(f"ALTER TABLE orders {action};"), "missing-lock-timeout")
+    assert "SHARE ROW EXCLUSIVE" in found.message
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DO LANGUAGE plpgsql $$ BEGIN ALTER TABLE orders DROP COLUMN note; END $$;",
+        "DO LANGUAGE 'plpgsql' $$ BEGIN ALTER TABLE orders DROP COLUMN note; END $$;",
+        "DO $body$ BEGIN ALTER TABLE orders DROP COLUMN note; END $body$ LANGUAGE plpgsql;",
+    ],
+)
+def test_do_block_language_may_come_first_or_last(sql: str) -> None:
+    assert len(named(lint(sql), "drop-column")) == 1
+
+
+# ---- 6. strict parsing ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "ALTER TABLE orders FROBNICATE status",
+        "ALTER TABLE orders DROP COLUMN note oops",
+        "ALTER TABLE orders ADD COLUMN note text text",
+        "ALTER TABLE orders ALTER COLUMN note SET DEFAULT now now()",
+        "ALTER TABLE orders OWNER TO bob extra",
+        "ALTER TABLE orders ADD CONSTRAINT c CHECK (a > 0) garbage",
+        "ALTER TABLE orders ALTER COLUMN note SET STORAGE plain nonsense",
+        "CREATE INDEX CONCURRENTLY i ON orders (status) whatever",
+        "CREATE TABLE t (id int) WITHOUT ROWID",
+    ],
+)
+def test_text_not_fully_understood_is_reported_not_passed(sql: str) -> None:
+    findings = lint(f"SET lock_timeout = '1s';\n{sql};\n")
+    assert [f.rule for f in findings if f.rule == "unparsed-statement"] == ["unparsed-statement"], findings
+    assert named(findings, "unparsed-statement")[0].severity == Severity.WARNING
