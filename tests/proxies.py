@@ -256,20 +256,27 @@ class Haproxy:
         self.conf = root / "haproxy.cfg"
         self.socket = root / "admin.sock"
         self.log = root / "haproxy.log"
+        self.state_file = root / "servers.state"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}/"
 
-    def start(self, servers: dict[str, str]) -> Haproxy:
-        """``servers``: server name → address; all start ready (``switch init`` picks one)."""
+    def start(self, servers: dict[str, str], keep_state: bool = False) -> Haproxy:
+        """``servers``: server name → address; all start ready (``switch init`` picks one).
+
+        ``keep_state``: a reload loads the servers' weights and states from ``state_file``.
+        """
         lines = "".join(f"    server {name} {address} weight 100\n" for name, address in servers.items())
+        state = f"    server-state-file {self.state_file}\n" if keep_state else ""
+        load = "    load-server-state-from-file global\n" if keep_state else ""
         self.conf.write_text(
             f"""global
     stats socket {self.socket} mode 600 level admin
     maxconn 1024
-defaults
+{state}defaults
+{load}
     mode http
     timeout connect 2s
     timeout client 10s
@@ -283,9 +290,21 @@ backend {self.backend}
 {lines}"""
         )
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen([self.exe, "-f", str(self.conf), "-db"], stdout=log, stderr=log, cwd=self.root)
+            self.process = subprocess.Popen(
+                [self.exe, "-f", str(self.conf), "-db"], stdout=log, stderr=log, cwd=self.root
+            )
         wait_listening(self.port, self.process, self.log)
         return self
+
+    def reload(self) -> None:
+        """Re-read the configuration file: a new process takes over (``-sf``), as a service reload does."""
+        assert self.process is not None
+        old = self.process
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen([self.exe, "-f", str(self.conf), "-db", "-sf", str(old.pid)],
+                                            stdout=log, stderr=log, cwd=self.root)  # fmt: skip
+        old.wait(timeout=10)
+        wait_listening(self.port, self.process, self.log)
 
     def stop(self) -> None:
         if self.process is not None:

@@ -40,6 +40,7 @@ class Rig:
     requires: dict[str, list[str]] = field(default_factory=dict)
     addresses: dict[str, str] = field(default_factory=dict)
     confirm_timeout: str = "3s"
+    keep_state: bool = False  # HAProxy: configure its server-state-file (routing survives a reload)
 
     def __post_init__(self) -> None:
         self.config_path = self.root / "bgmigrate.toml"
@@ -57,7 +58,7 @@ class Rig:
         return f'[database]\ndsn = "{self.dsn}"\n\n'
 
     def _switch(self) -> str:
-        health = "[switch.health]\nchecks = 3\ninterval = \"20ms\"\ntimeout = \"1s\"\n\n"
+        health = '[switch.health]\nchecks = 3\ninterval = "20ms"\ntimeout = "1s"\n\n'
         if isinstance(self.proxy, Nginx):
             n = self.proxy
             return (f'[switch]\nbackend = "nginx"\n\n{health}'
@@ -68,7 +69,8 @@ class Rig:
             h = self.proxy
             return (f'[switch]\nbackend = "haproxy"\n\n{health}'
                     f'[switch.confirm]\nurl = "{h.url}"\nrequests = 5\ntimeout = "3s"\n\n'
-                    f'[switch.haproxy]\nsocket = "{h.socket}"\nbackend = "{h.backend}"\n\n')  # fmt: skip
+                    f'[switch.haproxy]\nsocket = "{h.socket}"\nbackend = "{h.backend}"\n'
+                    + (f'state_file = "{h.state_file}"\n' if self.keep_state else "") + "\n")  # fmt: skip
         return f'[switch]\nbackend = "command"\n\n{health}[switch.command]\n{self.command}\n\n'
 
     def _env(self, name: str, app: App) -> str:
@@ -123,12 +125,12 @@ def nginx_rig(root: Path, dsn: str) -> Iterator[Rig]:
 
 
 @contextmanager
-def haproxy_rig(root: Path, dsn: str) -> Iterator[Rig]:
+def haproxy_rig(root: Path, dsn: str, keep_state: bool = False) -> Iterator[Rig]:
     with apps() as (blue, green):
         (root / "haproxy").mkdir()
-        proxy = Haproxy(root / "haproxy").start({"blue": blue.address, "green": green.address})
+        proxy = Haproxy(root / "haproxy").start({"blue": blue.address, "green": green.address}, keep_state)
         try:
-            yield Rig(root, dsn, blue, green, proxy)
+            yield Rig(root, dsn, blue, green, proxy, keep_state=keep_state)
         finally:
             proxy.stop()
 

@@ -89,7 +89,7 @@ HOSTILE = {
     ),
     "writes on every descriptor": (
         "def upgrade():\n    for fd in range(3, 64):\n        try:\n"
-        "            os.write(fd, b'{\"token\": \"x\", \"result\": {}}\\n')\n"
+        '            os.write(fd, b\'{"token": "x", "result": {}}\\n\')\n'
         "        except OSError:\n            pass\n    op.drop_table('users')\n"
     ),
     "monkeypatches bgmigrate": (

@@ -19,7 +19,7 @@ from bgmigrate.apply.contract_gate import CONFIRM_KEY, ContractRefused
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "plans" / "_alembic" / "versions"
 PLAN_ID = "a2_rename_status"
 MIGRATE = f"{PLAN_ID}_migrate"
-TEMPLATE = Path(__import__("alembic").__file__).parent / "templates" / "generic" / "script.py.mako"
+TEMPLATE = Path(str(__import__("alembic").__file__)).parent / "templates" / "generic" / "script.py.mako"
 ENV_PY = """
 from alembic import context
 from sqlalchemy import create_engine

@@ -20,9 +20,10 @@ from pathlib import Path
 import psycopg
 import pytest
 from loadgen import LoadGenerator
-from switchkit import Rig, haproxy_rig, nginx_rig, served_by
+from proxies import Haproxy
+from switchkit import Rig, apps, haproxy_rig, nginx_rig, served_by
 
-from bgmigrate.exitcodes import FAILED
+from bgmigrate.exitcodes import FAILED, NOT_UNDONE
 from bgmigrate.switch.backends.haproxy_api import server_stats
 from bgmigrate.switch.db import APPLICATION_NAME
 
@@ -111,10 +112,10 @@ def test_lost_session_mid_gradual_puts_haproxy_back(haproxy: Rig) -> None:
         load.wait_requests(30)
         result = rig.cli("promote", "green", "--gradual", "10,50,100", "--step-wait", "1s")
     killer.join()
+    assert served_by(rig) == {"blue"}, result.output  # the proxy first: where traffic really goes
     assert result.exit_code == FAILED, result.output
     assert "fence" in result.output and "nothing was recorded" in result.output
     assert load.report.failures == 0, load.report
-    assert served_by(rig) == {"blue"}
     assert green_weight(rig) == 0
     status = rig.status()
     assert status["active"] == "blue" and proxy_status(rig)["drift"] is None
@@ -128,10 +129,31 @@ def test_lost_session_during_slow_nginx_reload_puts_nginx_back(nginx: Rig) -> No
     killer = terminate_when(rig, lambda: upstream_names(rig, "green"))
     result = rig.cli("promote", "green")
     killer.join()
+    assert served_by(rig) == {rig.blue.address} and upstream_names(rig, "blue"), result.output
     assert result.exit_code == FAILED, result.output
     assert "nothing was recorded" in result.output
-    assert served_by(rig) == {rig.blue.address} and upstream_names(rig, "blue")
     assert rig.status()["active"] == "blue" and proxy_status(rig)["drift"] is None
+
+
+def test_lost_session_when_routing_cannot_go_back_exits_operator_needed(nginx: Rig) -> None:
+    rig = nginx
+    assert rig.cli("init", "blue").exit_code == 0
+    assert rig.proxy is not None and hasattr(rig.proxy, "reload_argv")
+    # The first reload is slow and works; every later one fails: the switch back cannot happen.
+    once = rig.root / "reloaded-once"
+    script = f'if [ -e {once} ]; then echo "reload broken" >&2; exit 1; fi; touch {once}; sleep 0.5; exec "$@"'
+    text = rig.config_path.read_text()
+    old = f"reload = {json.dumps(list(rig.proxy.reload_argv))}"
+    rig.config_path.write_text(
+        text.replace(old, f"reload = {json.dumps(['sh', '-c', script, 'sh', *rig.proxy.reload_argv])}")
+    )
+    killer = terminate_when(rig, lambda: upstream_names(rig, "green"))
+    result = rig.cli("promote", "green")
+    killer.join()
+    assert result.exit_code == NOT_UNDONE, result.output
+    assert "an operator must act" in result.output
+    assert rig.status()["active"] == "blue"
+    assert proxy_status(rig)["drift"] is not None  # nginx serves green: status says so
 
 
 def test_server_wide_timeouts_do_not_end_a_slow_switch(nginx: Rig) -> None:
@@ -187,7 +209,7 @@ def test_kill_9_mid_nginx_switch_then_reconcile_or_promote_restores(nginx: Rig, 
     process.wait()
     wait_for(lambda: not switch_pids(rig.dsn))
     assert rig.status()["active"] == "blue"
-    assert "state says blue is active; the proxy routes green 100%" == proxy_status(rig)["drift"]
+    assert proxy_status(rig)["drift"] == "state says blue is active; the proxy routes green 100%"
     assert "DRIFT" in rig.cli("status").output
     rig.write_config()  # reloads are quick again
     result = rig.cli(*action)
@@ -218,3 +240,53 @@ def test_bad_green_is_out_within_seconds_of_a_long_step(haproxy: Rig) -> None:
     assert "over the last" in result.output
     assert served_by(rig) == {"blue"}
     assert rig.status()["active"] == "blue"
+
+
+# ----------------------------------------------------------------- 4. a reload must not undo a switch
+
+
+def test_haproxy_reload_keeps_the_routing_with_a_state_file(tmp_path: Path, pg_dsn: str) -> None:
+    with haproxy_rig(tmp_path, pg_dsn, keep_state=True) as rig:
+        assert isinstance(rig.proxy, Haproxy)
+        assert rig.cli("init", "blue").exit_code == 0
+        result = rig.cli("promote", "green")
+        assert result.exit_code == 0 and "haproxy: state file" in result.output, result.output
+        rig.proxy.reload()  # the configuration still says every server has weight 100
+        assert served_by(rig) == {"green"}
+        assert proxy_status(rig)["drift"] is None
+
+
+def test_haproxy_reload_without_state_file_is_drift_that_status_shows(haproxy: Rig) -> None:
+    rig = haproxy
+    assert isinstance(rig.proxy, Haproxy)
+    assert rig.cli("init", "blue").exit_code == 0
+    assert rig.cli("promote", "green").exit_code == 0
+    rig.proxy.reload()
+    assert proxy_status(rig)["drift"] == "state says green is active; the proxy routes blue 50%, green 50%"
+    result = rig.cli("reconcile")
+    assert result.exit_code == 0, result.output
+    assert served_by(rig) == {"green"} and proxy_status(rig)["drift"] is None
+    assert rig.log()[-1]["action"] == "reconcile"
+
+
+# ----------------------------------------------------------------- the command backend's check
+
+
+SWITCH_FILE = "import sys; open(sys.argv[1], 'w').write(sys.argv[2])"
+CHECK_FILE = "import sys; sys.exit(open(sys.argv[1]).read() != sys.argv[2])"
+
+
+def test_command_backend_status_reads_check_and_reconcile_restores(tmp_path: Path, pg_dsn: str) -> None:
+    lb = tmp_path / "load-balancer.txt"  # the "load balancer": which environment it sends traffic to
+    switch = json.dumps([sys.executable, "-c", SWITCH_FILE, str(lb), "{to}"])
+    check = json.dumps([sys.executable, "-c", CHECK_FILE, str(lb), "{to}"])
+    with apps() as (blue, green):
+        rig = Rig(tmp_path, pg_dsn, blue, green, command=f"switch = {switch}\ncheck = {check}")
+        assert rig.cli("init", "blue").exit_code == 0
+        assert proxy_status(rig) == {"routes": {"blue": 100, "green": 0}, "detail": "check command",
+                                     "unknown_servers": [], "drift": None}  # fmt: skip
+        lb.write_text("green")  # someone changed the load balancer by hand (or a crash mid-switch)
+        assert proxy_status(rig)["drift"] == "state says blue is active; the proxy routes green 100%"
+        result = rig.cli("reconcile")
+        assert result.exit_code == 0, result.output
+        assert lb.read_text() == "blue" and proxy_status(rig)["drift"] is None

@@ -17,8 +17,6 @@ def rig(tmp_path: Path, pg_dsn: str) -> Iterator[Rig]:
         yield r
 
 
-
-
 def test_promote_and_rollback_without_reload_lose_no_request(rig: Rig) -> None:
     assert rig.proxy is not None and rig.proxy.process is not None
     assert rig.cli("init", "blue").exit_code == 0

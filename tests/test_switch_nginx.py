@@ -21,8 +21,6 @@ def rig(tmp_path: Path, pg_dsn: str) -> Iterator[Rig]:
         yield r
 
 
-
-
 def test_promote_and_rollback_lose_no_request(rig: Rig) -> None:
     assert rig.cli("init", "blue").exit_code == 0
     code, output, load = act_under_load(rig, "promote", "green")
@@ -55,7 +53,7 @@ def test_unhealthy_target_is_refused_and_nothing_changes(rig: Rig) -> None:
     assert rig.status()["active"] == "blue"
     last = rig.log()[-1]
     assert last["outcome"] == "refused" and last["target"] == "green"
-    assert {"name": "health: green", "ok": False} .items() <= _gate(last, "health: green").items()
+    assert {"name": "health: green", "ok": False}.items() <= _gate(last, "health: green").items()
 
 
 def _gate(entry: dict[str, object], name: str) -> dict[str, object]:

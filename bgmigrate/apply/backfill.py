@@ -150,7 +150,8 @@ class BackfillRun:
         fixed = settings.batch_size is not None
         self.sizer = BatchSizer(settings.batch_size or spec.batch_size, settings.batch_time, fixed=fixed)
         self.save, self.progress, self.on_retry, self.after_batch = save, progress, on_retry, after_batch
-        self.integer_key = False  # set by run(): the key is an integer, so batches are key ranges
+        self.integer_key = False  # set by run(): the key is an integer, so batches may be key ranges
+        self.dense: bool | None = None  # whether they are: decided once, when pass 1 starts
 
     def run(self, point: Checkpoint) -> Checkpoint:
         """Backfill from ``point`` until a pass finds no rows left; returns the final checkpoint."""
@@ -231,8 +232,26 @@ class BackfillRun:
         return (row[0], int(row[1])) if row else (None, 0)
 
     def _spans(self, point: Checkpoint) -> bool:
-        """Pass 1 over an integer key walks key ranges by arithmetic: no scan to find a batch's end."""
-        return self.integer_key and point.pass_no == 1
+        """Pass 1 over a dense integer key walks key ranges by arithmetic: no scan to find a batch's end."""
+        if not (self.integer_key and point.pass_no == 1 and point.target_key is not None):
+            return False
+        if self.dense is None:
+            self.dense = self._is_dense(int(point.target_key))
+        return self.dense
+
+    def _is_dense(self, target: int) -> bool:
+        """Whether the table holds at least one row per two keys up to ``target`` (by its row estimate).
+
+        Key ranges over sparse keys would walk mostly empty ranges; those use the keys themselves.
+        One catalog read per run, not per batch.
+        """
+        row = self.conn.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", (self.spec.table,)
+        ).fetchone()
+        first = self.conn.execute(self.statements.first_key(), NO_PARAMS).fetchone()
+        if row is None or first is None or float(row[0]) <= 0:
+            return False  # never analysed, or empty: no estimate to trust
+        return float(row[0]) * 2 >= target - int(first[0]) + 1
 
     def _start_of(self, point: Checkpoint) -> int | None:
         """Where the next key range starts (exclusive); None if the table is empty."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_BATCH_TIME = 0.15  # seconds: short row locks for writers, little per-batch overhead
+DEFAULT_BATCH_TIME = 0.05  # seconds: see docs/apply.md (Backfills) for the measurement behind it
 MIN_BATCH = 100
 MAX_BATCH = 200_000
 

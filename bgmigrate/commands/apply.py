@@ -61,7 +61,7 @@ def _dsn(dsn: str | None) -> str:
 @click.option(
     "--batch-time",
     type=Duration(),
-    default="150ms",
+    default="50ms",
     show_default=True,
     help="Time each backfill batch should take: the batch size follows it (unless --batch-size).",
 )

@@ -109,8 +109,9 @@ def _act(config: SwitchConfig, actor: str | None, action: Callable[[Coordinator]
         except SwitchConfigError as exc:
             fail(str(exc))
         except psycopg.Error as exc:
-            error = describe(exc, config.dsn, "database error, nothing recorded (check `switch status` and the proxy)")
-            fail(str(error), FAILED)
+            # The coordinator handles errors once routing may have moved (fencing); this one came first.
+            error = describe(exc, config.dsn, "database error before any routing change; nothing changed")
+            fail(str(error), INPUT_ERROR)
     print_outcome(console(sys.stdout), outcome)
     if outcome.outcome == "failed" and not outcome.undone:
         sys.stderr.write("bgmigrate: error: routing could NOT be confirmed back where it was: check "
@@ -201,7 +202,7 @@ def retire(env: str, config_path: str | None, actor: str | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_config_option
 def status(fmt: str, config_path: str | None) -> None:
-    """Active environment, rollback target, retired environments."""
+    """Active environment, rollback target, retired environments, and what the proxy routes now (drift)."""
     import json
 
     from bgmigrate.switch.backends import make_backend

@@ -105,6 +105,8 @@ class HaproxySettings:
     backend: str = "bgmigrate"
     weight: int = 100  # weight of a server taking all of its environment's share
     servers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # env → server names
+    # HAProxy's server-state-file: written after every change so a reload keeps the routing.
+    state_file: Path | None = None
 
     def servers_of(self, env: str) -> tuple[str, ...]:
         """HAProxy server names of ``env`` (default: one server named after it)."""
@@ -309,7 +311,7 @@ def _nginx(table: dict[str, Any], base: Path) -> NginxSettings:
 
 
 def _haproxy(table: dict[str, Any], base: Path) -> HaproxySettings:
-    _known(table, "[switch.haproxy]", {"socket", "backend", "weight", "servers"})
+    _known(table, "[switch.haproxy]", {"socket", "backend", "weight", "servers", "state_file"})
     weight = int(table.get("weight", 100))
     if not 1 <= weight <= 256:
         raise ValueError("[switch.haproxy] weight must be 1..256 (HAProxy's range)")
@@ -320,6 +322,7 @@ def _haproxy(table: dict[str, Any], base: Path) -> HaproxySettings:
         backend=str(table.get("backend", HaproxySettings.backend)),
         weight=weight,
         servers=servers,
+        state_file=base / str(table["state_file"]) if "state_file" in table else None,
     )
 
 

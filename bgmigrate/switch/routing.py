@@ -27,9 +27,9 @@ class Observed:
 
     def only(self, name: str) -> bool:
         """Does all traffic go to ``name`` (and nowhere else)?"""
-        return self.shares is not None and not self.unknown and {k: v for k, v in self.shares.items() if v} == {
-            name: 100
-        }
+        return (
+            self.shares is not None and not self.unknown and {k: v for k, v in self.shares.items() if v} == {name: 100}
+        )
 
     def describe(self) -> str:
         """``blue 100%``, ``blue 50%, green 50%``, or why it is unknown.

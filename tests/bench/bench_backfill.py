@@ -28,6 +28,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from bgmigrate.apply.batch_size import DEFAULT_BATCH_TIME
 from bgmigrate.apply.executor import apply_phase
 from bgmigrate.apply.loader import load_plan
 from bgmigrate.apply.options import ApplyOptions, Output
@@ -174,7 +175,7 @@ def backfill_plan(folder: Path, batch_size: int) -> Path:
     return folder
 
 
-def run(server: str, rows: int, batch_size: int, pause: float, writers: int) -> list[Result]:
+def run(server: str, rows: int, batch_size: int, pause: float, writers: int, batch_time: float) -> list[Result]:
     name = f"bgm_bench_{os.getpid()}"
     with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -186,10 +187,10 @@ def run(server: str, rows: int, batch_size: int, pause: float, writers: int) -> 
         results = [measure("one UPDATE", dsn, "bench_update", rows, writers, lambda: plain_update(dsn))]
         with tempfile.TemporaryDirectory() as folder:
             loaded = load_plan(backfill_plan(Path(folder), batch_size))
-            options = ApplyOptions(pause=pause)
+            options = ApplyOptions(pause=pause, batch_time=batch_time)
             results.append(
                 measure(
-                    f"apply backfill (adaptive from {batch_size:,}/batch, pause {pause:g} s)",
+                    f"apply backfill ({batch_time * 1000:g} ms batches from {batch_size:,} rows, pause {pause:g} s)",
                     dsn,
                     "bench_backfill",
                     rows,
@@ -210,8 +211,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--pause", type=float, default=0.0)
     parser.add_argument("--writers", type=int, default=4)
+    parser.add_argument("--batch-time", type=float, default=DEFAULT_BATCH_TIME, help="seconds per batch")
     args = parser.parse_args()
-    results = run(args.server, args.rows, args.batch_size, args.pause, args.writers)
+    results = run(args.server, args.rows, args.batch_size, args.pause, args.writers, args.batch_time)
     print(
         f"{args.rows:,} rows, {args.writers} writers (each ~{1 / WRITER_PACE_S:.0f} ops/s, half inserts, half updates)"
     )

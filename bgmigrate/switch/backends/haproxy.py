@@ -13,7 +13,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 
 from bgmigrate.switch.backends import Gradual, Routed
-from bgmigrate.switch.backends.haproxy_api import HaproxyError, server_stats, set_state, set_weight
+from bgmigrate.switch.backends.haproxy_api import HaproxyError, send, server_stats, set_state, set_weight
+from bgmigrate.switch.backends.nginx import write_atomically
 from bgmigrate.switch.config import Environment, HaproxySettings
 from bgmigrate.switch.routing import Observed, shares_of
 from bgmigrate.switch.verdict import GateResult, failed, passed
@@ -86,6 +87,32 @@ class HaproxyBackend:
         return observed_weights(stats, {e.name: self.settings.servers_of(e.name) for e in self.environments.values()})
 
     def route(self, target: Environment, previous: Environment | None, gradual: Gradual | None) -> Routed:
+        routed = self._route(target, previous, gradual)
+        if self.settings.state_file is None:
+            return routed
+        saved = self._save_state()
+        if saved.ok or not routed.ok:
+            return Routed(routed.ok, (*routed.steps, saved))
+        # Routing a reload would undo is not a switch: give it back while the old state file still holds.
+        restore = self._restore(previous) if previous is not None else failed("haproxy: restore", "nothing to restore")
+        return Routed(False, (*routed.steps, saved, restore, self._save_state()))
+
+    def _save_state(self) -> GateResult:
+        """Write ``show servers state`` to the state file HAProxy loads on a reload (``load-server-state-from-file``)."""
+        path = self.settings.state_file
+        assert path is not None
+        try:
+            dump = send(self.settings.socket, "show servers state")
+            if not dump.lstrip().startswith("1"):
+                raise HaproxyError(
+                    f"show servers state: {dump.strip().splitlines()[0] if dump.strip() else 'no answer'}"
+                )
+            write_atomically(path, dump.encode())
+        except (HaproxyError, OSError) as exc:
+            return failed("haproxy: state file", f"{path}: {exc}; a reload would undo this routing")
+        return passed("haproxy: state file", f"saved to {path}: a reload keeps this routing")
+
+    def _route(self, target: Environment, previous: Environment | None, gradual: Gradual | None) -> Routed:
         others = [e for e in self.environments.values() if e.name != target.name]
         away = [previous] if previous is not None else others
         try:
@@ -94,7 +121,9 @@ class HaproxyBackend:
             return self._gradual(target, previous, gradual)
         except HaproxyError as exc:
             # Partway is worse than either end: give everything back to where it was.
-            restore = self._restore(previous) if previous is not None else failed("haproxy: restore", "nothing to restore")
+            restore = (
+                self._restore(previous) if previous is not None else failed("haproxy: restore", "nothing to restore")
+            )
             return Routed(False, (failed("haproxy: runtime API", str(exc)), restore))
 
     def _set(self, env: Environment, weight: int) -> None:
@@ -161,9 +190,7 @@ class HaproxyBackend:
         return _error_rate(target.name, percent, before, self._responses(target), gradual.max_error_rate)
 
 
-def _error_rate(
-    name: str, percent: int, before: tuple[int, int], after: tuple[int, int], limit: float
-) -> GateResult:
+def _error_rate(name: str, percent: int, before: tuple[int, int], after: tuple[int, int], limit: float) -> GateResult:
     """The step's verdict from the change in the target's counters.
 
     >>> _error_rate("green", 10, (0, 0), (5, 50), 0.01).detail
