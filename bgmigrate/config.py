@@ -152,7 +152,9 @@ def _from_table(table: dict[str, Any], where: _Where) -> Config:
     raw = {_normal(key): value for key, value in table.items()}
     for key in sorted(raw):
         if key not in _KEYS:
-            raise where.error(key, f"unknown key{_did_you_mean(key, sorted(_KEYS))} (known: {', '.join(sorted(_KEYS))})")
+            raise where.error(
+                key, f"unknown key{_did_you_mean(key, sorted(_KEYS))} (known: {', '.join(sorted(_KEYS))})"
+            )
     settings = LintSettings(
         pg_version=_pg_version(raw, where),
         assume_in_transaction=_bool(raw, "assume-in-transaction", where),
@@ -232,7 +234,9 @@ def _extensions(raw: dict[str, Any], where: _Where) -> tuple[str, ...]:
         return (".sql",)
     found = _strings(raw, "sql-extensions", where)
     if not found or any(not e.strip(".") or "/" in e or e.strip(".") == "py" for e in found):
-        raise where.error("sql-extensions", f"expected file name endings such as [\".sql\", \".pgsql\"], got {list(found)!r}")
+        raise where.error(
+            "sql-extensions", f'expected file name endings such as [".sql", ".pgsql"], got {list(found)!r}'
+        )
     return tuple(e if e.startswith(".") else "." + e for e in found)
 
 

@@ -541,9 +541,7 @@ def _base(run: _GroupRun) -> Schema:
     return copy.deepcopy(run.base) if run.base is not None else Schema()
 
 
-def _reported(
-    files: Sequence[FileResult], shown: set[str], cache: _CacheContext, slot: str
-) -> list[FileResult] | None:
+def _reported(files: Sequence[FileResult], shown: set[str], cache: _CacheContext, slot: str) -> list[FileResult] | None:
     """Cached results with those of the files asked about decoded (None when one is corrupt)."""
     kept: list[FileResult] = []
     for result in files:

@@ -149,8 +149,10 @@ def _create(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     cur.accept("OR", "REPLACE")
     if cur.looking_at("UNIQUE", "INDEX") or cur.looking_at("INDEX"):
         return _create_index(stmt, cur)
-    if cur.looking_at("TABLE") or cur.looking_at("TEMP|TEMPORARY|UNLOGGED|GLOBAL|LOCAL", "TABLE") or (
-        cur.looking_at("GLOBAL|LOCAL", "TEMP|TEMPORARY", "TABLE")
+    if (
+        cur.looking_at("TABLE")
+        or cur.looking_at("TEMP|TEMPORARY|UNLOGGED|GLOBAL|LOCAL", "TABLE")
+        or (cur.looking_at("GLOBAL|LOCAL", "TEMP|TEMPORARY", "TABLE"))
     ):
         return parse_create_table(stmt, cur)
     if cur.looking_at("TYPE"):
@@ -345,7 +347,11 @@ def _drop(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     if kind in _DROP_BY_TEXT:
         if_exists = cur.accept("IF", "EXISTS")
         text = cur.rest()
-        return [ops.DropObject(stmt, kind=kind, name=Name(text), if_exists=if_exists, cascade=text.upper().endswith("CASCADE"))]
+        return [
+            ops.DropObject(
+                stmt, kind=kind, name=Name(text), if_exists=if_exists, cascade=text.upper().endswith("CASCADE")
+            )
+        ]
     concurrently = cur.accept("CONCURRENTLY")
     if_exists = cur.accept("IF", "EXISTS")
     start = cur.pos

@@ -29,9 +29,7 @@ class LoadReport:
 
 
 class LoadGenerator:
-    def __init__(
-        self, url: str, threads: int = 4, max_requests: int = 20_000, max_seconds: float = 30.0
-    ) -> None:
+    def __init__(self, url: str, threads: int = 4, max_requests: int = 20_000, max_seconds: float = 30.0) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.hostname != "127.0.0.1" or parts.port is None:
             raise ValueError(f"load is for 127.0.0.1 only, not {url}")

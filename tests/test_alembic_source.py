@@ -180,9 +180,7 @@ def test_suppressions_attach_to_their_call(loaded: dict[Path, Migration]) -> Non
 
 def test_a_suppression_above_batch_alter_table_covers_the_batch(loaded: dict[Path, Migration]) -> None:
     merge = loaded[MERGE]
-    covered = {
-        s.line for s in merge.statements if any("missing-lock-timeout" in x.rules for x in s.suppressions)
-    }
+    covered = {s.line for s in merge.statements if any("missing-lock-timeout" in x.rules for x in s.suppressions)}
     assert covered == {24, 25, 26}
 
 
@@ -452,8 +450,7 @@ def test_live_database_needed_midway_keeps_what_came_before() -> None:
     (notice,) = migration.notices
     assert (notice.rule, notice.line, notice.severity) == ("unparsed-statement", 18, "warning")
     assert notice.message == (
-        "upgrade() needs a live database from here (op.get_bind()); "
-        "the rest of the migration was not analysed"
+        "upgrade() needs a live database from here (op.get_bind()); the rest of the migration was not analysed"
     )
 
 

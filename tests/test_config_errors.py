@@ -38,15 +38,25 @@ def _one_line_error(done: subprocess.CompletedProcess[str]) -> str:
 @pytest.mark.parametrize(
     ("config", "line", "key", "hint"),
     [
-        ('[tool.bgmigrate]\nselect = ["style"]\nseverity = { drop-column = "fatal" }\n', 3, "severity", "error, warning or info"),
+        (
+            '[tool.bgmigrate]\nselect = ["style"]\nseverity = { drop-column = "fatal" }\n',
+            3,
+            "severity",
+            "error, warning or info",
+        ),
         ('[tool.bgmigrate]\n\nselect = ["drop-colum"]\n', 3, "select", "did you mean 'drop-column'"),
         ('[tool.bgmigrate]\nignore = ["prefer-bigin"]\n', 2, "ignore", "did you mean 'prefer-bigint'"),
         ('[tool.bgmigrate]\nseverity = { "set-not-nul" = "info" }\n', 2, "severity", "did you mean 'set-not-null'"),
-        ('[tool.bgmigrate]\nper-path-ignores = { "m/*" = ["drop-collumn"] }\n', 2, "per-path-ignores", "did you mean 'drop-column'"),
+        (
+            '[tool.bgmigrate]\nper-path-ignores = { "m/*" = ["drop-collumn"] }\n',
+            2,
+            "per-path-ignores",
+            "did you mean 'drop-column'",
+        ),
         ('[tool.bgmigrate]\nfail-on = "warn"\n', 2, "fail-on", "did you mean 'warning'"),
         ('[tool.bgmigrate]\npg-version = "fifteen"\n', 2, "pg-version", "a whole number"),
-        ('[tool.bgmigrate]\npg-version = 9\n', 2, "pg-version", "between"),
-        ('[tool.bgmigrate]\nsmall-table-rows = -5\n', 2, "small-table-rows", "must not be negative"),
+        ("[tool.bgmigrate]\npg-version = 9\n", 2, "pg-version", "between"),
+        ("[tool.bgmigrate]\nsmall-table-rows = -5\n", 2, "small-table-rows", "must not be negative"),
         ('[tool.bgmigrate]\nassume-in-transaction = "yes"\n', 2, "assume-in-transaction", "true or false"),
         ('[tool.bgmigrate]\nselct = ["style"]\n', 2, "selct", "did you mean 'select'"),
         ('[tool.bgmigrate]\nexclude = "m/*.sql"\nignore = [1]\n', 3, "ignore", "list of strings"),
@@ -121,7 +131,9 @@ def test_live_verdicts_are_the_same_for_a_folder_and_for_one_file_of_it(tmp_path
     folder = tmp_path / "m"
     folder.mkdir()
     (folder / "0001_orders.sql").write_text("CREATE TABLE orders (id bigint PRIMARY KEY, status text);\n")
-    (folder / "0002_index.sql").write_text("SET lock_timeout = '1s';\nCREATE INDEX orders_status_idx ON orders (status);\n")
+    (folder / "0002_index.sql").write_text(
+        "SET lock_timeout = '1s';\nCREATE INDEX orders_status_idx ON orders (status);\n"
+    )
     args = ("lint", "--no-cache", "--format", "json", "--dsn", pg_dsn)
     whole = bgmigrate(*args, "m", cwd=tmp_path)
     single = bgmigrate(*args, "m/0002_index.sql", cwd=tmp_path)

@@ -11,7 +11,9 @@ import psycopg
 
 
 def bgmigrate(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bgmigrate", *args], capture_output=True, text=True, cwd=cwd, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bgmigrate", *args], capture_output=True, text=True, cwd=cwd, check=False
+    )
 
 
 def findings(done: subprocess.CompletedProcess[str]) -> list[tuple[str, int, str, str]]:

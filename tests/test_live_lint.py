@@ -79,8 +79,16 @@ def test_the_server_version_replaces_the_configured_one(pg_dsn: str) -> None:
     execute(pg_dsn, "ALTER TABLE big ADD CONSTRAINT big_note_nn CHECK (note IS NOT NULL);")
     base = read_live_schema(pg_dsn)
     old = LintSettings(pg_version=11)  # before 12 a valid CHECK does not spare the scan
-    assert by_rule(lint(None, TABLES, "ALTER TABLE big ADD CONSTRAINT big_note_nn CHECK (note IS NOT NULL);"
-                        "ALTER TABLE big ALTER COLUMN note SET NOT NULL;", settings=old), "set-not-null")
+    assert by_rule(
+        lint(
+            None,
+            TABLES,
+            "ALTER TABLE big ADD CONSTRAINT big_note_nn CHECK (note IS NOT NULL);"
+            "ALTER TABLE big ALTER COLUMN note SET NOT NULL;",
+            settings=old,
+        ),
+        "set-not-null",
+    )
     assert not by_rule(lint(base, "ALTER TABLE big ALTER COLUMN note SET NOT NULL;", settings=old), "set-not-null")
 
 
@@ -130,8 +138,11 @@ def test_changes_the_database_already_has_are_info(pg_dsn: str) -> None:
 
 
 def test_foreign_key_without_index_live_and_static(pg_dsn: str) -> None:
-    execute(pg_dsn, TABLES + "CREATE TABLE lines (id bigint PRIMARY KEY, big_id bigint, small_id bigint);"
-            "CREATE INDEX lines_small_idx ON lines (small_id, id);")
+    execute(
+        pg_dsn,
+        TABLES + "CREATE TABLE lines (id bigint PRIMARY KEY, big_id bigint, small_id bigint);"
+        "CREATE INDEX lines_small_idx ON lines (small_id, id);",
+    )
     base = read_live_schema(pg_dsn)
     add = "ALTER TABLE lines ADD CONSTRAINT lines_{0}_fkey FOREIGN KEY ({0}_id) REFERENCES {0} (id) NOT VALID;"
     [missing] = by_rule(lint(base, add.format("big")), "foreign-key-without-index")

@@ -77,7 +77,10 @@ def test_add_nullable_column_locks_briefly_without_a_rewrite(pg_dsn: str) -> Non
 
 def test_add_foreign_key_locks_both_tables(pg_dsn: str) -> None:
     execute(pg_dsn, SETUP)
-    [t] = _trace(pg_dsn, "ALTER TABLE orders ADD CONSTRAINT orders_customer_fkey FOREIGN KEY (customer_id) REFERENCES customers (id);")
+    [t] = _trace(
+        pg_dsn,
+        "ALTER TABLE orders ADD CONSTRAINT orders_customer_fkey FOREIGN KEY (customer_id) REFERENCES customers (id);",
+    )
     assert {("public.orders", "ShareRowExclusiveLock"), ("public.customers", "ShareRowExclusiveLock")} <= _modes(t)
 
 
@@ -143,7 +146,9 @@ def test_a_timeout_cancels_the_statement_and_rolls_back(pg_dsn: str) -> None:
     start = time.monotonic()
     # The migration's own SET statement_timeout = 0 must not let it run on: trace has a watchdog.
     statements = _trace(
-        pg_dsn, "SET statement_timeout = 0;\nALTER TABLE orders ADD COLUMN a int;\nSELECT pg_sleep(30);", timeout_ms=1000
+        pg_dsn,
+        "SET statement_timeout = 0;\nALTER TABLE orders ADD COLUMN a int;\nSELECT pg_sleep(30);",
+        timeout_ms=1000,
     )
     assert time.monotonic() - start < 15
     assert statements[2].error == "timed out after 1 s"
@@ -155,8 +160,7 @@ def test_a_lock_the_static_rules_missed_is_a_finding(pg_dsn: str, tmp_path: Path
     fill_orders = "INSERT INTO orders SELECT g, NULL, 'x' FROM generate_series(1, 100) g;"
     execute(
         pg_dsn,
-        fill_orders
-        + "CREATE FUNCTION widen_orders() RETURNS void LANGUAGE plpgsql AS "
+        fill_orders + "CREATE FUNCTION widen_orders() RETURNS void LANGUAGE plpgsql AS "
         "$$ BEGIN ALTER TABLE orders ALTER COLUMN id TYPE bigint; END $$;",
     )
     migration = tmp_path / "0002_widen.sql"

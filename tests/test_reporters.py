@@ -92,9 +92,7 @@ def _finding(**overrides: object) -> Finding:
         "column": 1,
         "end_line": 4,
         "end_column": 38,
-        "message": (
-            'Renaming column "email" on table "users" breaks the blue version, which still reads "email".'
-        ),
+        "message": ('Renaming column "email" on table "users" breaks the blue version, which still reads "email".'),
         "fix": RENAME_FIX,
     }
     values.update(overrides)
@@ -221,9 +219,7 @@ def test_text_finding_without_source_still_renders() -> None:
 
 
 def test_text_finding_past_end_of_source_still_renders() -> None:
-    result = LintResult(
-        findings=[_finding(line=40, end_line=41)], files=1, sources={"db/001_rename.sql": SQL}
-    )
+    result = LintResult(findings=[_finding(line=40, end_line=41)], files=1, sources={"db/001_rename.sql": SQL})
     assert "db/001_rename.sql:40:1" in rendered(result, "text")
 
 
@@ -235,9 +231,7 @@ def test_text_rule_missing_from_catalogue_has_no_why() -> None:
 
 
 def test_text_long_statement_frame_is_cut() -> None:
-    source = (
-        "ALTER TABLE users\n" + "".join(f"  ADD COLUMN c{i} int,\n" for i in range(30)) + "  ADD x int;\n"
-    )
+    source = "ALTER TABLE users\n" + "".join(f"  ADD COLUMN c{i} int,\n" for i in range(30)) + "  ADD x int;\n"
     finding = _finding(line=1, end_line=32, path="db/long.sql")
     text = rendered(LintResult(findings=[finding], files=1, sources={"db/long.sql": source}), "text")
     assert "… 20 more lines" in text
@@ -250,9 +244,7 @@ def test_text_summary_lines() -> None:
     text = rendered(with_errors, "text")
     assert "a.sql: error: cannot read" in text
     assert text.endswith("No findings in 2 files, 1 input error\n")
-    assert rendered(sample_result(), "text").endswith(
-        "2 errors, 1 warning, 1 info in 4 files, 1 input error\n"
-    )
+    assert rendered(sample_result(), "text").endswith("2 errors, 1 warning, 1 info in 4 files, 1 input error\n")
 
 
 # ---- json --------------------------------------------------------------------------------
@@ -333,9 +325,7 @@ def test_github_escaping() -> None:
     assert escape_data("100% sure\r\nnext") == "100%25 sure%0D%0Anext"
     assert escape_property("dir,x/a:b.sql") == "dir%2Cx/a%3Ab.sql"
     line = finding_command(_finding(path="db/a,b:c.sql", message="50% of\nrows", fix="do x"))
-    assert line.startswith(
-        "::error file=db/a%2Cb%3Ac.sql,line=3,col=1,endLine=4,title=rename-column [BG101]::"
-    )
+    assert line.startswith("::error file=db/a%2Cb%3Ac.sql,line=3,col=1,endLine=4,title=rename-column [BG101]::")
     assert line.endswith("::50%25 of%0Arows — do x")
     assert "\n" not in line
 

@@ -205,9 +205,7 @@ def test_binary_coercible_changes_are_fine(old: str, new: str) -> None:
     none(f"ALTER TABLE t ALTER COLUMN c TYPE {new};", "change-column-type", f"CREATE TABLE t (c {old});")
 
 
-@pytest.mark.parametrize(
-    ("old", "new"), [("varchar(20)", "varchar(10)"), ("integer", "bigint"), ("text", "jsonb")]
-)
+@pytest.mark.parametrize(("old", "new"), [("varchar(20)", "varchar(10)"), ("integer", "bigint"), ("text", "jsonb")])
 def test_rewriting_changes_are_errors(old: str, new: str) -> None:
     f = one(f"ALTER TABLE t ALTER COLUMN c TYPE {new};", "change-column-type", f"CREATE TABLE t (c {old});")
     assert f.severity is Severity.ERROR and "ACCESS EXCLUSIVE" in f.message and "rewrites" in f.message
@@ -304,8 +302,7 @@ def test_drop_unique_constraint() -> None:
     f = one("ALTER TABLE users DROP CONSTRAINT email_uq;", "drop-unique-constraint", setup)
     assert "ON CONFLICT (email)" in f.message
     swap = (
-        "CREATE UNIQUE INDEX CONCURRENTLY users_email2 ON users (email);\n"
-        "ALTER TABLE users DROP CONSTRAINT email_uq;"
+        "CREATE UNIQUE INDEX CONCURRENTLY users_email2 ON users (email);\nALTER TABLE users DROP CONSTRAINT email_uq;"
     )
     none(swap, "drop-unique-constraint", setup)
     none("DROP INDEX some_plain_index;", "drop-unique-constraint")
@@ -459,10 +456,7 @@ def run_recipe(dsn: str, setup: str, fix: str) -> psycopg.Connection:
 
 @pytest.mark.pg
 def test_rename_column_recipe_runs_and_syncs(pg_dsn: str) -> None:
-    setup = (
-        'CREATE TABLE "Order" (id int PRIMARY KEY, "Status" text NOT NULL);'
-        " INSERT INTO \"Order\" VALUES (1, 'a');"
-    )
+    setup = 'CREATE TABLE "Order" (id int PRIMARY KEY, "Status" text NOT NULL); INSERT INTO "Order" VALUES (1, \'a\');'
     f = one('ALTER TABLE "Order" RENAME COLUMN "Status" TO status;', "rename-column", setup)
     steps = recipe_steps(f.fix)
     conn = psycopg.connect(pg_dsn, autocommit=True)
@@ -482,10 +476,7 @@ def test_rename_column_recipe_runs_and_syncs(pg_dsn: str) -> None:
 
 @pytest.mark.pg
 def test_change_column_type_recipe_runs(pg_dsn: str) -> None:
-    setup = (
-        "CREATE TABLE t (id int PRIMARY KEY, amount numeric(10,2));"
-        " INSERT INTO t VALUES (1, 2.00), (2, NULL);"
-    )
+    setup = "CREATE TABLE t (id int PRIMARY KEY, amount numeric(10,2)); INSERT INTO t VALUES (1, 2.00), (2, NULL);"
     f = one("ALTER TABLE t ALTER COLUMN amount TYPE bigint;", "change-column-type", setup)
     conn = run_recipe(pg_dsn, setup, f.fix)
     assert conn.execute("SELECT id, amount_new FROM t ORDER BY id").fetchall() == [(1, 2), (2, None)]

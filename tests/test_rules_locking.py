@@ -306,7 +306,6 @@ def test_refresh_materialized_view_is_a_warning() -> None:
     assert f.severity == Severity.WARNING and "REFRESH MATERIALIZED VIEW CONCURRENTLY stats;" in f.fix
 
 
-
 def test_the_table_a_reindex_locks() -> None:
     from bgmigrate import operations as ops
     from bgmigrate.checks.api import OpContext

@@ -137,9 +137,7 @@ def backfill(table: Name, column: str, value: str, pending: str) -> str:
     )
 
 
-def not_null_via_check(
-    table: Name, column: str, pg_version: int, existing_check: str | None = None
-) -> list[str]:
+def not_null_via_check(table: Name, column: str, pg_version: int, existing_check: str | None = None) -> list[str]:
     """The SQL that makes ``column`` NOT NULL without a long ACCESS EXCLUSIVE scan."""
     t, c = table.sql(), q(column)
     if existing_check is not None:

@@ -113,8 +113,7 @@ _DROP_WHY = {
     "version's calls to them fail",
     "sequence": "the old version's nextval() calls fail, and column defaults that use it go with it "
     "(CASCADE) or block the drop",
-    "type": "the old version's casts to it fail, and with CASCADE every column of that type is dropped, "
-    "with its data",
+    "type": "the old version's casts to it fail, and with CASCADE every column of that type is dropped, with its data",
     "domain": "the old version's casts to it fail, and with CASCADE every column of that domain is "
     "dropped, with its data",
 }
@@ -167,8 +166,7 @@ def drop_object(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
         return
     where = f" on {op.on_table.sql()}" if op.on_table else ""
     why = _DROP_WHY.get(op.kind) or (
-        f"every statement of the old version that {_HOW_USED.get(op.kind, 'uses it')} fails with "
-        "'does not exist'"
+        f"every statement of the old version that {_HOW_USED.get(op.kind, 'uses it')} fails with 'does not exist'"
     )
     cascade = (
         " CASCADE also drops every object that depends on it."

@@ -49,9 +49,7 @@ def _rename_target(op: ops.Operation) -> tuple[Name, Name] | None:
 
 def _view_later(later: Sequence[tuple[ops.Operation, OpContext]], name: Name) -> bool:
     """Whether the migration goes on to create a view under ``name`` (a compatibility view)."""
-    return any(
-        isinstance(o, ops.CreateObject) and o.kind == "view" and o.name.key == name.key for o, _ in later
-    )
+    return any(isinstance(o, ops.CreateObject) and o.kind == "view" and o.name.key == name.key for o, _ in later)
 
 
 @migration_rule("rename-table")
@@ -105,9 +103,7 @@ def _still_unique(ctx: OpContext, table: Name, columns: tuple[str, ...], dropped
     constraints = found.constraints.values() if found else ()
     others = [c.columns for c in constraints if c.name != dropped and c.kind in ("unique", "primary_key")]
     others += [
-        i.columns
-        for i in ctx.schema.indexes_on(table)
-        if i.unique and i.valid and not i.partial and i.name != dropped
+        i.columns for i in ctx.schema.indexes_on(table) if i.unique and i.valid and not i.partial and i.name != dropped
     ]
     return any(set(cols) == set(columns) for cols in others)
 

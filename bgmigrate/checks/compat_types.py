@@ -133,10 +133,8 @@ def rename_enum_value(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
             "Expand, in its own migration (before PostgreSQL 12 outside a transaction block; the new value "
             "is usable only after that transaction commits):\n"
             + sql_block([f"ALTER TYPE {ty} ADD VALUE IF NOT EXISTS {new};"]),
-            f"Release code that writes {new} and treats both values alike; switch traffic "
-            "and retire the old version.",
-            "Move existing rows over in batches (repeat each until it updates 0 rows):\n"
-            + sql_block(updates),
+            f"Release code that writes {new} and treats both values alike; switch traffic and retire the old version.",
+            "Move existing rows over in batches (repeat each until it updates 0 rows):\n" + sql_block(updates),
             f"Leave {old} unused (PostgreSQL cannot drop an enum value), or forbid it with a CHECK "
             "constraint added NOT VALID and then validated.",
         ),

@@ -21,11 +21,7 @@ def truncate_table(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     assert isinstance(op, ops.Truncate)
     if ctx.is_new_table(op.target):
         return
-    cascade = (
-        " CASCADE empties every table with a foreign key to it as well."
-        if op.cascade
-        else ""
-    )
+    cascade = " CASCADE empties every table with a foreign key to it as well." if op.cascade else ""
     yield Hit(
         op,
         f"TRUNCATE {op.target.sql()} deletes every row of a table both app versions use, under an ACCESS "
@@ -98,8 +94,7 @@ def drop_database(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
         op,
         message,
         steps(
-            f"Release code that no longer uses schema {op.name.sql()}; switch traffic and retire the "
-            "old version.",
+            f"Release code that no longer uses schema {op.name.sql()}; switch traffic and retire the old version.",
             "Take a backup of what is in it (pg_dump --schema).",
             "Then, in a contract migration, drop exactly what you mean to:\n"
             + sql_block([f"DROP SCHEMA {q(schema_name)}{' CASCADE' if op.cascade else ''};"]),

@@ -55,9 +55,7 @@ class _ForeignKey:
 def _foreign_keys(op: ops.Operation) -> list[_ForeignKey]:
     if isinstance(op, ops.CreateTable):
         found = [_ForeignKey(op.target, (c.name,), c.references) for c in op.columns if c.references]
-        found += [
-            _ForeignKey(op.target, c.columns, c.references) for c in op.constraints if c.kind == "foreign_key"
-        ]
+        found += [_ForeignKey(op.target, c.columns, c.references) for c in op.constraints if c.kind == "foreign_key"]
         return found
     if isinstance(op, ops.AddColumn) and op.column.references:
         return [_ForeignKey(op.target, (op.column.name,), op.column.references)]
@@ -327,7 +325,11 @@ def _already_column(op: ops.Operation, ctx: OpContext) -> str | None:
     col = table.columns.get(op.column)
     if col is None:
         return None
-    if isinstance(op, ops.AlterColumnType) and op.using is None and normalize_type(col.type) == normalize_type(op.new_type):
+    if (
+        isinstance(op, ops.AlterColumnType)
+        and op.using is None
+        and normalize_type(col.type) == normalize_type(op.new_type)
+    ):
         return f"column {op.target}.{op.column} with type {col.type}"
     if isinstance(op, ops.SetNotNull) and not col.nullable:
         return f"column {op.target}.{op.column} NOT NULL"

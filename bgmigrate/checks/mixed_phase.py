@@ -73,11 +73,7 @@ def mixed_phase(seen: Sequence[tuple[ops.Operation, OpContext]]) -> Iterator[Hit
     )
     first = contracts[0]
     # The textbook incident: a new column renamed onto the name of the one just dropped.
-    gone = {
-        (s.op.target.key, s.op.column)
-        for s in contracts
-        if isinstance(s.op, ops.DropColumn | ops.RenameColumn)
-    }
+    gone = {(s.op.target.key, s.op.column) for s in contracts if isinstance(s.op, ops.DropColumn | ops.RenameColumn)}
     takeovers = [
         f" Line {op.stmt.line} then gives {q(op.column)} the old name {q(op.new_name)}, so the old "
         "version reads and writes the new column as if it were the old one."

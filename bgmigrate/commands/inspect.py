@@ -17,7 +17,9 @@ INTERRUPTED = 130  # the shell's status for Ctrl-C
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "text"]), help="Output format (default: json with --out, else text)."
 )
-@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write to this file (a snapshot for lint --schema).")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, writable=True), help="Write to this file (a snapshot for lint --schema)."
+)
 @click.option(
     "--statement-timeout", type=click.IntRange(1, 3600), default=30, show_default=True, metavar="SECONDS",
     help="Give up on a catalog query that takes longer.",

@@ -55,7 +55,13 @@ _SEVERITIES = click.Choice(["error", "warning", "info"], case_sensitive=False)
 )
 @click.option("--diff", "diff_ref", metavar="REF", help="Lint only migrations added or changed since git REF.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the result cache.")
-@click.option("--jobs", "-j", type=click.IntRange(0, 256), default=0, help="Processes that read and parse files, the main one included (0: one per core; 1: no helpers).")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(0, 256),
+    default=0,
+    help="Processes that read and parse files, the main one included (0: one per core; 1: no helpers).",
+)
 @click.option("--color/--no-color", default=None, help="Colour the text report (default: on a terminal).")
 def lint(
     paths: tuple[str, ...],

@@ -217,8 +217,7 @@ def _add_constraints(tables: dict[int, dict[str, Any]], rows: Sequence[Row], nam
 def _index_columns(relid: int, attnums: Sequence[int], expressions: Sequence[str] | None, names: _Names) -> list[str]:
     """Key columns by name; an expression (attnum 0) by its text."""
     return [
-        names.get((relid, n), "") if n else (expressions[pos] if expressions else "")
-        for pos, n in enumerate(attnums)
+        names.get((relid, n), "") if n else (expressions[pos] if expressions else "") for pos, n in enumerate(attnums)
     ]
 
 

@@ -72,7 +72,9 @@ def _print_attention(console: Console, schema: Schema) -> None:
     unindexed = _unindexed_foreign_keys(schema)
     if invalid:
         console.print()
-        console.print(Text("Invalid indexes (a failed CREATE INDEX CONCURRENTLY; drop and rebuild):", style="bold yellow"))
+        console.print(
+            Text("Invalid indexes (a failed CREATE INDEX CONCURRENTLY; drop and rebuild):", style="bold yellow")
+        )
         for name in invalid:
             console.print(Text(f"  {display(name)}"))  # Text: a name is never read as markup
     if unindexed:
@@ -142,7 +144,9 @@ def render_trace(
     if findings:
         from bgmigrate.report import text
 
-        text.render(LintResult(findings=findings, files=1, sources={result.path: source}), out, catalogue=catalogue, color=color)
+        text.render(
+            LintResult(findings=findings, files=1, sources={result.path: source}), out, catalogue=catalogue, color=color
+        )
     if result.interrupted:
         console.print(Text("Interrupted.", style="bold yellow"))
     if result.rolled_back:

@@ -402,6 +402,8 @@ def describe_tables(schema: Schema) -> list[str]:
         if table.rows_estimate is not None:
             size = " (" + TableSize("", table.rows_estimate, table.size_bytes).describe().removeprefix(": ") + ")"
         columns = ", ".join(f"{c.name} {c.type}" + ("" if c.nullable else " NOT NULL") for c in table.columns.values())
-        indexes = "; ".join(f"{i.name} ({', '.join(i.columns)})" for i in sorted(schema.indexes_on(table.name), key=lambda i: i.name))
+        indexes = "; ".join(
+            f"{i.name} ({', '.join(i.columns)})" for i in sorted(schema.indexes_on(table.name), key=lambda i: i.name)
+        )
         lines.append(f"{key[0]}.{key[1]}{size}: {columns}" + (f"; indexes {indexes}" if indexes else ""))
     return lines
