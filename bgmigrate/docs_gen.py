@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bgmigrate.catalogue import Catalogue, Example, RuleEntry
+from bgmigrate.lint.catalogue import Catalogue, Example, RuleEntry
 
 
 def rule_markdown(entry: RuleEntry) -> str:
@@ -47,7 +47,7 @@ def _live_context(example: Example) -> list[str]:
 
         parts += ["Live database:", "", *(f"- {line}" for line in describe_tables(loads(example.schema))), ""]
     if example.observed:
-        from bgmigrate.live.trace import describe_observed
+        from bgmigrate.trace.trace import describe_observed
 
         parts += ["What `bgmigrate trace` saw:", "", *(f"- {line}" for line in describe_observed(example.observed)), ""]
     return parts
@@ -79,9 +79,9 @@ def generate(catalogue: Catalogue, folder: Path) -> dict[Path, str]:
 
 def main() -> None:
     """Write docs/rules/ from the catalogue."""
-    from bgmigrate.catalogue import load_catalogue
+    from bgmigrate.lint.catalogue import load_catalogue
 
-    folder = Path(__file__).resolve().parent.parent / "docs" / "rules"
+    folder = Path(__file__).resolve().parents[1] / "docs" / "rules"
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*.md"):
         stale.unlink()

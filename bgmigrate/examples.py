@@ -9,14 +9,14 @@ import textwrap
 from dataclasses import replace
 from pathlib import Path
 
-from bgmigrate.catalogue import Catalogue, Example
-from bgmigrate.findings import Finding, InputError
-from bgmigrate.linter import lint_migrations
-from bgmigrate.migration import Migration
-from bgmigrate.schema import Schema
-from bgmigrate.selection import select_rules
-from bgmigrate.settings import LintSettings
-from bgmigrate.sql_source import load_sql
+from bgmigrate.lint.catalogue import Catalogue, Example
+from bgmigrate.lint.engine import lint_migrations
+from bgmigrate.lint.findings import Finding, InputError
+from bgmigrate.lint.selection import select_rules
+from bgmigrate.lint.settings import LintSettings
+from bgmigrate.model.migration import Migration
+from bgmigrate.model.schema import Schema
+from bgmigrate.parse.source import load_sql
 
 _ALEMBIC_TEMPLATE = '''"""example"""
 from alembic import op
@@ -33,7 +33,7 @@ def upgrade():
 
 def _migration(example: Example, settings: LintSettings) -> Migration:
     if example.format == "alembic":
-        from bgmigrate.alembic_source import load_alembic
+        from bgmigrate.project.alembic_offline import load_alembic
 
         body = textwrap.indent(textwrap.dedent(example.sql).strip() or "pass", "    ")
         with tempfile.TemporaryDirectory() as tmp:
@@ -60,7 +60,7 @@ def lint_example(example: Example, catalogue: Catalogue, rule: str) -> tuple[lis
         migrations, catalogue, settings, select_rules(catalogue, settings), schema=copy.deepcopy(base), report=report
     )
     if example.observed:
-        from bgmigrate.live.trace import observed_from_dicts, trace_findings
+        from bgmigrate.trace.trace import observed_from_dicts, trace_findings
 
         observed = observed_from_dicts(json.loads(example.observed))
         findings += trace_findings(migrations[-1], observed, catalogue, settings, base)

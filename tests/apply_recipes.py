@@ -19,12 +19,12 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from bgmigrate.cli import main
-from bgmigrate.linter import parse_migration
+from bgmigrate.lint.engine import parse_migration
+from bgmigrate.parse.source import load_sql
 from bgmigrate.plan.facts import Knowledge
 from bgmigrate.plan.model import Plan
 from bgmigrate.plan.passes import plan_operations
 from bgmigrate.plan.request import PlanRequest, parse_backfill
-from bgmigrate.sql_source import load_sql
 
 Generator = Callable[[random.Random], object]
 

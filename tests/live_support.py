@@ -9,13 +9,13 @@ from pathlib import Path
 
 import psycopg
 
-from bgmigrate.catalogue import load_catalogue
-from bgmigrate.findings import Finding
-from bgmigrate.linter import lint_migrations
-from bgmigrate.schema import Schema
-from bgmigrate.selection import select_rules
-from bgmigrate.settings import LintSettings
-from bgmigrate.sql_source import load_sql
+from bgmigrate.lint.catalogue import load_catalogue
+from bgmigrate.lint.engine import lint_migrations
+from bgmigrate.lint.findings import Finding
+from bgmigrate.lint.selection import select_rules
+from bgmigrate.lint.settings import LintSettings
+from bgmigrate.model.schema import Schema
+from bgmigrate.parse.source import load_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bgmigrate.alembic_source import AlembicInputError, is_alembic_revision, load_alembic
-from bgmigrate.migration import Migration
-from bgmigrate.statements import Statement
+from bgmigrate.model.migration import Migration
+from bgmigrate.project.alembic_offline import AlembicInputError, is_alembic_revision, load_alembic
+from bgmigrate.sql.statements import Statement
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 VERSIONS = FIXTURES / "alembic" / "versions"
@@ -192,7 +192,7 @@ def test_file_suppressions(loaded: dict[Path, Migration]) -> None:
 
 
 def test_captured_statements_parse_as_postgresql(loaded: dict[Path, Migration]) -> None:
-    sql_parser = pytest.importorskip("bgmigrate.sql_parser")
+    sql_parser = pytest.importorskip("bgmigrate.parse.parser")
     for migration in loaded.values():
         for statement in migration.statements:
             assert sql_parser.parse_statement(statement), statement.text
@@ -210,7 +210,7 @@ def test_is_alembic_revision() -> None:
 
 
 def test_importing_the_module_does_not_import_alembic_or_sqlalchemy() -> None:
-    code = "import sys, bgmigrate.alembic_source; print(sorted({'alembic', 'sqlalchemy'} & set(sys.modules)))"
+    code = "import sys, bgmigrate.project.alembic_offline; print(sorted({'alembic', 'sqlalchemy'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

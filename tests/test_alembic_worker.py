@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from bgmigrate.alembic_ast import CONNECTION, load_alembic_static
-from bgmigrate.alembic_source import load_alembic
-from bgmigrate.alembic_worker import migration_from_json, migration_to_json
+from bgmigrate.project.alembic_ast import CONNECTION, load_alembic_static
+from bgmigrate.project.alembic_offline import load_alembic
+from bgmigrate.project.alembic_worker import migration_from_json, migration_to_json
 
 FIXTURE_VERSIONS = Path(__file__).resolve().parent.parent / "fixtures" / "alembic" / "versions"
 
@@ -93,12 +93,12 @@ HOSTILE = {
         "        except OSError:\n            pass\n    op.drop_table('users')\n"
     ),
     "monkeypatches bgmigrate": (
-        "import bgmigrate.alembic_source as s\n"
+        "import bgmigrate.project.alembic_offline as s\n"
         "s._Recorder.invoke = lambda self, original, operation: None\n"
         "def upgrade():\n    op.drop_table('users')\n"
     ),
     "replaces the analysis": (
-        "import bgmigrate.alembic_source as s\ns.load_alembic = lambda *a, **k: None\ndef upgrade():\n    pass\n"
+        "import bgmigrate.project.alembic_offline as s\ns.load_alembic = lambda *a, **k: None\ndef upgrade():\n    pass\n"
     ),
 }
 

@@ -14,7 +14,7 @@ from alembic.config import Config
 from apply_helpers import cli, execute, rows, scalar
 from switchkit import Rig, apps
 
-from bgmigrate.apply.contract_gate import CONFIRM_KEY, ContractRefused
+from bgmigrate.switch.alembic_gate import CONFIRM_KEY, ContractRefused
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "plans" / "_alembic" / "versions"
 PLAN_ID = "a2_rename_status"

@@ -19,6 +19,7 @@ from bgmigrate.apply.loader import LoadedPlan, load_plan
 from bgmigrate.apply.options import ApplyOptions, Output
 from bgmigrate.apply.state import Checkpoint
 from bgmigrate.plan.model import Phase, Plan
+from bgmigrate.switch.contract import contract_answer
 
 ROWS = 5000
 BATCH = 100
@@ -82,7 +83,9 @@ def test_interrupted_backfill_resumes_after_the_last_committed_batch(pg_dsn: str
             raise KeyboardInterrupt
 
     with pytest.raises(Interrupted) as stopped:
-        apply_phase(pg_dsn, loaded, "migrate", FIXED, Output(after_batch=ctrl_c_after_12))
+        apply_phase(
+            pg_dsn, loaded, "migrate", FIXED, Output(after_batch=ctrl_c_after_12), contract_gate=contract_answer
+        )
     assert stopped.value.code == 130
     assert checkpoint(pg_dsn) == Checkpoint(1, "1200", str(ROWS), 1200, 12)
     assert touches(pg_dsn) == (1200, 1)
@@ -96,6 +99,7 @@ def test_interrupted_backfill_resumes_after_the_last_committed_batch(pg_dsn: str
         "migrate",
         FIXED,
         Output(say=said.append, after_batch=lambda p: batches.append(p.batches)),
+        contract_gate=contract_answer,
     )
     assert batches[0] == 13 and batches[-1] == ROWS // BATCH  # continued, did not start over
     assert touches(pg_dsn) == (ROWS, 1)  # every row updated exactly once across both runs
@@ -179,7 +183,14 @@ def test_rows_inserted_during_the_walk_are_caught_by_a_later_pass(pg_dsn: str, t
                 writer.execute("INSERT INTO big (id, v) VALUES (%s, 1)", (next(next_id),))
 
     try:
-        apply_phase(pg_dsn, loaded, "migrate", FIXED, Output(after_batch=insert_during_first_pass))
+        apply_phase(
+            pg_dsn,
+            loaded,
+            "migrate",
+            FIXED,
+            Output(after_batch=insert_during_first_pass),
+            contract_gate=contract_answer,
+        )
     finally:
         writer.close()
     assert scalar(pg_dsn, "SELECT count(*) FROM big WHERE w IS NULL") == 0
@@ -199,7 +210,9 @@ def test_passes_are_bounded_when_a_writer_never_stops_leaving_rows_behind(pg_dsn
 
     try:
         with pytest.raises(ApplyError, match=r"still match the backfill's WHERE after 5 passes") as failed:
-            apply_phase(pg_dsn, loaded, "migrate", FIXED, Output(after_batch=insert_always))
+            apply_phase(
+                pg_dsn, loaded, "migrate", FIXED, Output(after_batch=insert_always), contract_gate=contract_answer
+            )
     finally:
         writer.close()
     assert "migrate step 1/1 (backfill big) failed" in str(failed.value)
@@ -229,7 +242,14 @@ def test_batch_size_option_overrides_the_plan(pg_dsn: str, tmp_path: Path) -> No
 def batch_sizes(dsn: str, loaded: LoadedPlan, options: ApplyOptions) -> list[int]:
     """Rows of each committed batch of pass 1."""
     updated: list[int] = []
-    apply_phase(dsn, loaded, "migrate", options, Output(after_batch=lambda p: updated.append(p.rows_updated)))
+    apply_phase(
+        dsn,
+        loaded,
+        "migrate",
+        options,
+        Output(after_batch=lambda p: updated.append(p.rows_updated)),
+        contract_gate=contract_answer,
+    )
     return [b - a for a, b in zip([0, *updated], updated, strict=False)]
 
 
@@ -267,6 +287,6 @@ def test_integer_keys_of_any_spread_are_each_filled_once(pg_dsn: str, tmp_path: 
     execute(pg_dsn, f"INSERT INTO big (id, v) SELECT k, 1 FROM ({keys}) AS keys(k)")
     execute(pg_dsn, "ANALYZE big")
     count = scalar(pg_dsn, "SELECT count(*) FROM big")
-    apply_phase(pg_dsn, write_plan(tmp_path), "migrate", ApplyOptions(pause=0), Output())
+    apply_phase(pg_dsn, write_plan(tmp_path), "migrate", ApplyOptions(pause=0), Output(), contract_gate=contract_answer)
     assert scalar(pg_dsn, "SELECT count(*) FROM big WHERE w IS DISTINCT FROM v * 2") == 0
     assert touches(pg_dsn) == (count, 1)

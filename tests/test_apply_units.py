@@ -12,9 +12,9 @@ from apply_recipes import RENAME
 
 from bgmigrate.apply import gates
 from bgmigrate.apply.connect import describe
-from bgmigrate.apply.durations import parse_duration
 from bgmigrate.apply.errors import ApplyError, Refused
 from bgmigrate.apply.loader import load_plan, precondition_checks, validate
+from bgmigrate.apply.lock_timeout import parse_duration
 from bgmigrate.apply.retry import RetryPolicy, with_retries
 from bgmigrate.plan.model import Phase, Plan, Step
 

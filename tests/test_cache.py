@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bgmigrate import run as run_module
-from bgmigrate.cache import (
+from bgmigrate.cli import main
+from bgmigrate.lint.catalogue import load_catalogue, rules_dir
+from bgmigrate.lint.findings import Finding, InputError, Severity
+from bgmigrate.project import run as run_module
+from bgmigrate.project.cache import (
     DIR_NAME,
     FORMAT,
     FileResult,
@@ -23,11 +26,8 @@ from bgmigrate.cache import (
     engine_fingerprint,
     sequence_result,
 )
-from bgmigrate.catalogue import load_catalogue, rules_dir
-from bgmigrate.cli import main
-from bgmigrate.findings import Finding, InputError, Severity
-from bgmigrate.result import LintResult
-from bgmigrate.run import LintRequest, run_lint
+from bgmigrate.project.result import LintResult
+from bgmigrate.project.run import LintRequest, run_lint
 
 FIRST = "CREATE TABLE orders (id bigint PRIMARY KEY, note text, qty integer);\n"
 SECOND = (
@@ -99,7 +99,7 @@ def test_the_hit_skips_parsing_entirely(project: Path, monkeypatch: pytest.Monke
     def fail(*args: object, **kwargs: object) -> object:
         raise AssertionError("a warm run must not parse")
 
-    monkeypatch.setattr("bgmigrate.linter.parse_migration", fail)
+    monkeypatch.setattr("bgmigrate.lint.engine.parse_migration", fail)
     monkeypatch.setattr(run_module, "load_source", fail)
     assert lint(project).files == 2
 

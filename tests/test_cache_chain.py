@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-import bgmigrate.linter
-from bgmigrate.alembic_worker import AlembicWorker, RevisionFailed
-from bgmigrate.migration import Migration
-from bgmigrate.result import LintResult
-from bgmigrate.run import LintRequest, run_lint
-from bgmigrate.schema import Schema
-from bgmigrate.schema_codec import schema_from_data, schema_to_data
+import bgmigrate.lint.engine
+from bgmigrate.model.migration import Migration
+from bgmigrate.model.schema import Schema
+from bgmigrate.model.schema_codec import schema_from_data, schema_to_data
+from bgmigrate.project.alembic_worker import AlembicWorker, RevisionFailed
+from bgmigrate.project.result import LintResult
+from bgmigrate.project.run import LintRequest, run_lint
 
 
 def files(count: int) -> dict[str, str]:
@@ -36,7 +36,7 @@ def files(count: int) -> dict[str, str]:
 def steady_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     # The engine fingerprint covers the mtime of bgmigrate's modules: a checkout being edited
     # while the tests run would otherwise change every key between two lints of one test.
-    monkeypatch.setattr("bgmigrate.cache.engine_fingerprint", lambda catalogue: "engine")
+    monkeypatch.setattr("bgmigrate.project.cache.engine_fingerprint", lambda catalogue: "engine")
 
 
 @pytest.fixture
@@ -55,13 +55,13 @@ class Parsed:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.paths: collections.Counter[str] = collections.Counter()
-        real = bgmigrate.linter.parse_migration
+        real = bgmigrate.lint.engine.parse_migration
 
         def counting(migration: Migration) -> object:
             self.paths[Path(migration.path).name] += 1
             return real(migration)
 
-        monkeypatch.setattr(bgmigrate.linter, "parse_migration", counting)
+        monkeypatch.setattr(bgmigrate.lint.engine, "parse_migration", counting)
 
 
 def lint(*paths: Path, use_cache: bool = True, warnings: list[str] | None = None, **extra: object) -> LintResult:
@@ -211,9 +211,9 @@ def test_a_revision_that_failed_in_the_worker_is_not_cached(revisions: Path, mon
 
 
 def _replayed() -> Schema:
-    from bgmigrate.linter import analyse, parse_migration
-    from bgmigrate.settings import LintSettings
-    from bgmigrate.sql_source import load_sql
+    from bgmigrate.lint.engine import analyse, parse_migration
+    from bgmigrate.lint.settings import LintSettings
+    from bgmigrate.parse.source import load_sql
 
     sql = (
         "CREATE TABLE app.\"Orders\" (id bigint PRIMARY KEY, note text DEFAULT 'x', total int CHECK (total > 0),"

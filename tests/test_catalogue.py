@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bgmigrate.catalogue import load_catalogue
-from bgmigrate.checks import discover
 from bgmigrate.examples import lint_example
+from bgmigrate.lint.catalogue import load_catalogue
+from bgmigrate.lint.rules import discover
 
 CATALOGUE = load_catalogue()
 CASES = [

@@ -195,8 +195,8 @@ def test_rules_and_explain() -> None:
 
 
 def test_generated_rule_docs_are_up_to_date() -> None:
-    from bgmigrate.catalogue import load_catalogue
     from bgmigrate.docs_gen import generate
+    from bgmigrate.lint.catalogue import load_catalogue
 
     folder = ROOT / "docs" / "rules"
     pages = generate(load_catalogue(), folder)
@@ -215,8 +215,8 @@ def test_machine_formats_on_the_shipped_examples(fmt: str) -> None:
 
 
 def test_lint_replays_sql_files_in_the_planners_order() -> None:
-    from bgmigrate.ordering import order_sql_files
-    from bgmigrate.run import _run_order
+    from bgmigrate.project.ordering import order_sql_files
+    from bgmigrate.project.run import _run_order
 
     paths = [Path(n) for n in ("b/V10__x.sql", "B_create.sql", "a_use.sql", "env.py", "v2__y.sql", "V1__z.sql")]
     ordered = _run_order(paths)

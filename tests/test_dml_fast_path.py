@@ -13,10 +13,10 @@ import sys
 
 import pytest
 
-from bgmigrate import operations as ops
-from bgmigrate.sql_dml import parse_dml
-from bgmigrate.sql_dml_fast import fast_dml
-from bgmigrate.statements import split_sql
+from bgmigrate.model import operations as ops
+from bgmigrate.parse.dml import parse_dml
+from bgmigrate.parse.dml_fast import fast_dml
+from bgmigrate.sql.statements import split_sql
 
 TABLES = ["t", "orders", '"Orders"', "s.t", 'app."Mixed Case"', "Orders", "x.Y"]
 WHERES = [
@@ -146,8 +146,8 @@ def test_what_the_fast_path_cannot_vouch_for_goes_to_sqlglot(sql: str) -> None:
 def test_a_seed_file_of_plain_inserts_never_imports_sqlglot(tmp_path: object) -> None:
     code = (
         "import sys\n"
-        "from bgmigrate.linter import parse_migration\n"
-        "from bgmigrate.sql_source import load_sql\n"
+        "from bgmigrate.lint.engine import parse_migration\n"
+        "from bgmigrate.parse.source import load_sql\n"
         "sql = ''.join(f\"INSERT INTO seed (id, name) VALUES ({i}, 'n{i}');\\n\" for i in range(50))\n"
         "sql += 'UPDATE seed SET name = 1 WHERE id BETWEEN 1 AND 9;\\nDELETE FROM seed WHERE id = 3;\\n'\n"
         "ops, errors = parse_migration(load_sql('seed.sql', sql))\n"

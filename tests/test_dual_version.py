@@ -20,8 +20,8 @@ from apply_helpers import apply_cli, rows
 from click.testing import CliRunner
 from test_plan_recipes import run_sql
 
-from bgmigrate.catalogue import load_catalogue
 from bgmigrate.cli import main
+from bgmigrate.lint.catalogue import load_catalogue
 from bgmigrate.plan.invariants import breaking_findings, lint_phases, refuse_lint_errors
 from bgmigrate.plan.model import Phase, Plan, Step
 from bgmigrate.plan.passes import plan_operations
@@ -272,6 +272,6 @@ def test_breaking_statements_never_reach_a_shared_phase() -> None:
 
 
 def _migration(sql: str) -> Any:
-    from bgmigrate.sql_source import load_sql
+    from bgmigrate.parse.source import load_sql
 
     return load_sql("0001_setup.sql", sql)

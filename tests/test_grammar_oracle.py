@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from bgmigrate import operations as ops
-from bgmigrate.sql_parser import StatementSyntaxError, parse_statement
-from bgmigrate.sql_tokens import Tok, tokenize
-from bgmigrate.statements import split_sql
+from bgmigrate.model import operations as ops
+from bgmigrate.parse.parser import StatementSyntaxError, parse_statement
+from bgmigrate.sql.statements import split_sql
+from bgmigrate.sql.tokens import Tok, tokenize
 
 pglast = pytest.importorskip("pglast")
 from pglast.parser import ParseError  # noqa: E402

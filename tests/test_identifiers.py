@@ -1,6 +1,6 @@
 """Quoting, display text and derived names, checked against psycopg and a real PostgreSQL.
 
-``bgmigrate.sqlquote`` is the one place generated SQL quotes names and strings; these tests
+``bgmigrate.sql.quote`` is the one place generated SQL quotes names and strings; these tests
 hold it to what PostgreSQL itself does (``quote_ident()``, reading a name or string back) and to
 psycopg's ``sql.Identifier`` for many hostile names.
 """
@@ -19,16 +19,16 @@ from hypothesis import strategies as st
 from pg import PgServer
 from psycopg import sql
 
-from bgmigrate.names import Name, split_qualified
-from bgmigrate.pgnames import constraint_name, index_name
 from bgmigrate.plan.model import Phase, Plan, Step
 from bgmigrate.plan.render_alembic import render_alembic
 from bgmigrate.plan.render_md import render_md
 from bgmigrate.plan.render_sql import render_sql
 from bgmigrate.plan.sqlgen import MAX_IDENT, short_name
 from bgmigrate.safetext import display
-from bgmigrate.sqlquote import LATER_KEYWORDS, dollar_quote, quote_ident, quote_literal
-from bgmigrate.statements import split_sql
+from bgmigrate.sql.implicit_names import constraint_name, index_name
+from bgmigrate.sql.names import Name, split_qualified
+from bgmigrate.sql.quote import LATER_KEYWORDS, dollar_quote, quote_ident, quote_literal
+from bgmigrate.sql.statements import split_sql
 
 HOSTILE_PARTS = [
     "\n", "\r", "\r\n", "*/", "/*", "--", ";", "'", '"', '""', "$$", "$bgmigrate$", "$1", "\\", " ", "\t",
@@ -210,7 +210,7 @@ def test_alembic_revisions_keep_names_out_of_the_code() -> None:
         tree = ast.parse(source)
         assert not any(
             isinstance(node, ast.Import | ast.ImportFrom)
-            and node.module not in ("alembic", "bgmigrate.apply.contract_gate")  # contract's gate (issue 9 C7)
+            and node.module not in ("alembic", "bgmigrate.switch.alembic_gate")  # contract's gate (issue 9 C7)
             for node in ast.walk(tree)
         )
         assert [type(node).__name__ for node in tree.body][:2] == ["Expr", "ImportFrom"]  # docstring, then the import

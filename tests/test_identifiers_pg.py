@@ -32,11 +32,11 @@ from pg import PgServer
 from psycopg import sql
 
 from bgmigrate.cli import main
-from bgmigrate.pgnames import constraint_name
 from bgmigrate.plan.model import Plan
 from bgmigrate.plan.render_alembic import render_alembic
 from bgmigrate.plan.render_sql import HEADER_SET, backfill_sql
-from bgmigrate.statements import split_sql
+from bgmigrate.sql.implicit_names import constraint_name
+from bgmigrate.sql.statements import split_sql
 
 HOSTILE = [
     "\n", "\r", "\r\n", "*/", "/*", "--", ";", "'", '"', "$$", "$bgmigrate$", "\\", " ", "\t", "DROP TABLE decoy;",

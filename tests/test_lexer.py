@@ -6,9 +6,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bgmigrate.sql_lexer import lex, literal_value
-from bgmigrate.sql_tokens import tokenize
-from bgmigrate.statements import split_sql
+from bgmigrate.sql.lexer import lex, literal_value
+from bgmigrate.sql.statements import split_sql
+from bgmigrate.sql.tokens import tokenize
 
 FUNCTION = "CREATE FUNCTION f() RETURNS int LANGUAGE sql"
 
@@ -191,8 +191,10 @@ def test_agrees_with_postgresql_parser_on_valid_sql(parts: list[tuple[str, str]]
 def test_the_docstring_examples_hold() -> None:
     import doctest
 
-    from bgmigrate import sql_lexer, sql_tokens, statements
-    from bgmigrate.live import traceable
+    from bgmigrate.sql import lexer as sql_lexer
+    from bgmigrate.sql import statements
+    from bgmigrate.sql import tokens as sql_tokens
+    from bgmigrate.trace import traceable
 
     for module in (sql_lexer, sql_tokens, statements, traceable):
         assert doctest.testmod(module).failed == 0, module.__name__
@@ -210,7 +212,7 @@ CONTROL = ["COMMIT", "commit", "End", "ROLLBACK", "abort", "BEGIN", "START TRANS
     st.sampled_from(["", " WORK", " AND CHAIN"]),
 )
 def test_transaction_control_is_forbidden_however_it_is_written(lead: str, control: str, tail: str) -> None:
-    from bgmigrate.live.traceable import FORBIDDEN, verdict
+    from bgmigrate.trace.traceable import FORBIDDEN, verdict
 
     statements = split_sql(f"SELECT 1;{lead}{control}{tail};SELECT 2;")
     assert len(statements) == 3

@@ -13,24 +13,24 @@ from collections.abc import Sequence
 
 import pytest
 
-from bgmigrate import operations as ops
-from bgmigrate.catalogue import load_catalogue
-from bgmigrate.checks.api import OpContext
-from bgmigrate.checks.history import NewTables, Prefix
-from bgmigrate.findings import Finding, Severity
-from bgmigrate.linter import analyse, parse_migration
-from bgmigrate.names import Name
+from bgmigrate.lint.catalogue import load_catalogue
+from bgmigrate.lint.engine import analyse, parse_migration
+from bgmigrate.lint.findings import Finding, Severity
+from bgmigrate.lint.rules.api import OpContext
+from bgmigrate.lint.rules.history import NewTables, Prefix
+from bgmigrate.lint.settings import LintSettings
+from bgmigrate.model import operations as ops
+from bgmigrate.model.schema import Schema
+from bgmigrate.parse.source import load_sql
+from bgmigrate.project.result import LintResult
 from bgmigrate.report import text as text_report
 from bgmigrate.report.text import MAX_FRAME_LINES, render
-from bgmigrate.result import LintResult
-from bgmigrate.schema import Schema
-from bgmigrate.settings import LintSettings
-from bgmigrate.sql_source import load_sql
+from bgmigrate.sql.names import Name
 
 
 def _contexts(sql: str) -> list[tuple[ops.Operation, OpContext]]:
     """Every (operation, context) pair the linter hands to migration rules."""
-    import bgmigrate.checks.api as api
+    import bgmigrate.lint.rules.api as api
 
     captured: list[Sequence[tuple[ops.Operation, OpContext]]] = []
     migration = load_sql("m.sql", sql)
@@ -170,7 +170,7 @@ def test_a_long_frame_is_cut_and_says_how_much() -> None:
 
 
 def test_added_columns_are_known_without_scanning_the_earlier_operations() -> None:
-    from bgmigrate.checks.compat_columns import added_in_migration
+    from bgmigrate.lint.rules.compat_columns import added_in_migration
 
     seen = _contexts(
         "CREATE TABLE a (id int, x int);\n"
@@ -199,7 +199,7 @@ def test_added_columns_are_known_without_scanning_the_earlier_operations() -> No
 
 
 def _rule_lines(sql: str) -> int:
-    """Lines of rule code (bgmigrate/checks) executed to judge ``sql``: work, counted exactly."""
+    """Lines of rule code (bgmigrate/lint/rules) executed to judge ``sql``: work, counted exactly."""
     import sys
 
     count = 0
@@ -212,7 +212,7 @@ def _rule_lines(sql: str) -> int:
 
     def tracer(frame: object, event: str, arg: object) -> object:
         filename = frame.f_code.co_filename  # type: ignore[attr-defined]
-        return local if "/bgmigrate/checks/" in filename and "history.py" not in filename else None
+        return local if "/bgmigrate/lint/rules/" in filename and "history.py" not in filename else None
 
     sys.settrace(tracer)  # type: ignore[arg-type]
     try:

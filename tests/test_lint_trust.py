@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from bgmigrate.catalogue import load_catalogue
-from bgmigrate.findings import Finding, Severity
-from bgmigrate.linter import lint_migrations
-from bgmigrate.names import Name
-from bgmigrate.result import LintResult
-from bgmigrate.run import LintRequest, SourceFile, run_lint
-from bgmigrate.schema import Schema, Table
-from bgmigrate.selection import select_rules
-from bgmigrate.settings import LintSettings
-from bgmigrate.sql_source import load_sql
+from bgmigrate.lint.catalogue import load_catalogue
+from bgmigrate.lint.engine import lint_migrations
+from bgmigrate.lint.findings import Finding, Severity
+from bgmigrate.lint.selection import select_rules
+from bgmigrate.lint.settings import LintSettings
+from bgmigrate.model.schema import Schema, Table
+from bgmigrate.parse.source import load_sql
+from bgmigrate.project.result import LintResult
+from bgmigrate.project.run import LintRequest, SourceFile, run_lint
+from bgmigrate.sql.names import Name
 
 CATALOGUE = load_catalogue()
 
@@ -150,7 +150,7 @@ def test_dbmate_down_section_is_cut_and_can_be_linted_as_a_rollback(tmp_path: Pa
 
 
 def test_rollbacks_replay_after_every_forward_migration_newest_first() -> None:
-    from bgmigrate.rollbacks import arrange_rollbacks
+    from bgmigrate.project.rollbacks import arrange_rollbacks
 
     names = ["1_a.up.sql", "1_a.down.sql", "2_b.up.sql", "2_b.down.sql", "3_c.sql"]
     sources = [SourceFile(Path(n), n, b"SELECT 1;") for n in names]
@@ -193,7 +193,7 @@ def test_other_sql_endings_are_reported_and_can_be_configured(tmp_path: Path) ->
 
 
 def test_config_rejects_bad_order_and_extensions(tmp_path: Path) -> None:
-    from bgmigrate.config import ConfigError, load_config
+    from bgmigrate.project.config import ConfigError, load_config
 
     for text in ('order = "alphabetical"', "sql-extensions = []", 'down-migrations = "maybe"'):
         path = tmp_path / "bgmigrate.toml"
@@ -313,9 +313,9 @@ def test_known_small_tables_are_quiet_and_large_ones_are_not() -> None:
 
 
 def test_column_references_with_actions_parse() -> None:
-    from bgmigrate import operations as ops
-    from bgmigrate.sql_parser import parse_statement
-    from bgmigrate.statements import split_sql
+    from bgmigrate.model import operations as ops
+    from bgmigrate.parse.parser import parse_statement
+    from bgmigrate.sql.statements import split_sql
 
     for tail in (
         "ON DELETE SET NULL ON UPDATE CASCADE",

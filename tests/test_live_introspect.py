@@ -15,7 +15,7 @@ from bgmigrate.dsn import connect
 from bgmigrate.live.base import BaseSchemaError, load_base_schema
 from bgmigrate.live.introspect import QUERY_NAMES, inspect_database, read_snapshot
 from bgmigrate.live.snapshot import dumps, load, schema_from_dict, schema_to_dict
-from bgmigrate.names import Name
+from bgmigrate.sql.names import Name
 
 SHOP = """
 CREATE SCHEMA shop;

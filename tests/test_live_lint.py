@@ -6,11 +6,11 @@ from pathlib import Path
 
 from live_support import by_rule, cli, execute, fill, lint
 
-from bgmigrate.findings import Severity
+from bgmigrate.lint.findings import Severity
+from bgmigrate.lint.settings import LintSettings
 from bgmigrate.live.base import load_base_schema
 from bgmigrate.live.introspect import read_live_schema
-from bgmigrate.schema import Schema
-from bgmigrate.settings import LintSettings
+from bgmigrate.model.schema import Schema
 
 TABLES = """
 CREATE TABLE big (id bigint PRIMARY KEY, note text, code varchar(20), qty integer);

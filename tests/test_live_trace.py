@@ -13,9 +13,9 @@ import psycopg
 from live_support import ROOT, cli, execute, fill
 
 from bgmigrate.live.introspect import inspect_database
-from bgmigrate.live.trace import TracedStatement
-from bgmigrate.live.tracer import run_trace
-from bgmigrate.sql_source import load_sql
+from bgmigrate.parse.source import load_sql
+from bgmigrate.trace.trace import TracedStatement
+from bgmigrate.trace.tracer import run_trace
 
 SETUP = """
 CREATE TABLE customers (id bigint PRIMARY KEY, name text);

@@ -6,8 +6,8 @@ import random
 import textwrap
 from pathlib import Path
 
-from bgmigrate.migration import Migration
-from bgmigrate.ordering import find_version_dirs, find_versions_dir, order_alembic, order_sql_files
+from bgmigrate.model.migration import Migration
+from bgmigrate.project.ordering import find_version_dirs, find_versions_dir, order_alembic, order_sql_files
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -103,7 +103,7 @@ def test_duplicates_and_missing_revision_ids_are_kept_and_reported() -> None:
 
 
 def test_orders_the_fixture_project() -> None:
-    from bgmigrate.alembic_source import load_alembic
+    from bgmigrate.project.alembic_offline import load_alembic
 
     versions = sorted((FIXTURES / "alembic" / "versions").glob("*.py"), reverse=True)
     ordered, problems = order_alembic([load_alembic(p) for p in versions])
@@ -202,8 +202,8 @@ def test_the_configured_order_is_used() -> None:
 
 
 def test_lint_orders_a_folder_as_its_configuration_says(tmp_path: Path) -> None:
-    from bgmigrate.config import load_config
-    from bgmigrate.run import _run_order
+    from bgmigrate.project.config import load_config
+    from bgmigrate.project.run import _run_order
 
     (tmp_path / "bgmigrate.toml").write_text('[lint]\norder = "flyway"\n', encoding="utf-8")
     config = load_config(tmp_path / "bgmigrate.toml")
@@ -213,7 +213,7 @@ def test_lint_orders_a_folder_as_its_configuration_says(tmp_path: Path) -> None:
 
 
 def test_sqitch_deploys_in_plan_order_not_by_name(tmp_path: Path) -> None:
-    from bgmigrate.run import _run_order
+    from bgmigrate.project.run import _run_order
 
     (tmp_path / "deploy").mkdir()
     (tmp_path / "sqitch.plan").write_text(

@@ -12,10 +12,10 @@ from types import ModuleType
 
 import pytest
 
-from bgmigrate import parallel
-from bgmigrate.parallel import WorkerFailure, parallel_map, worker_count
-from bgmigrate.result import LintResult
-from bgmigrate.run import LintRequest, run_lint
+from bgmigrate.project import parallel
+from bgmigrate.project.parallel import WorkerFailure, parallel_map, worker_count
+from bgmigrate.project.result import LintResult
+from bgmigrate.project.run import LintRequest, run_lint
 
 BENCH = Path(__file__).parent / "bench"
 fork_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork on Linux only")
@@ -146,16 +146,16 @@ def test_a_failing_pool_falls_back_to_this_process(capfd: pytest.CaptureFixture[
 def test_an_internal_error_is_one_files_input_error(
     corpus: Path, jobs: int, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    import bgmigrate.linter
+    import bgmigrate.lint.engine
 
-    real = bgmigrate.linter.parse_migration
+    real = bgmigrate.lint.engine.parse_migration
 
     def broken(migration):  # type: ignore[no-untyped-def]
         if migration.path.endswith("0007_migration_7.sql"):
             raise RuntimeError("parser bug")
         return real(migration)
 
-    monkeypatch.setattr(bgmigrate.linter, "parse_migration", broken)  # forked workers inherit it
+    monkeypatch.setattr(bgmigrate.lint.engine, "parse_migration", broken)  # forked workers inherit it
     monkeypatch.chdir(corpus.parent)
     result = lint(corpus, jobs=jobs)
     [error] = result.errors

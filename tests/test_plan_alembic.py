@@ -19,11 +19,11 @@ from alembic.config import Config
 from alembic.util import CommandError
 from click.testing import CliRunner
 
-from bgmigrate.alembic_source import load_alembic
 from bgmigrate.cli import main
-from bgmigrate.findings import Severity
-from bgmigrate.linter import parse_migration
-from bgmigrate.run import LintRequest, run_lint
+from bgmigrate.lint.engine import parse_migration
+from bgmigrate.lint.findings import Severity
+from bgmigrate.project.alembic_offline import load_alembic
+from bgmigrate.project.run import LintRequest, run_lint
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "plans" / "_alembic" / "versions"
 TEMPLATE = Path(__import__("alembic").__file__).parent / "templates" / "generic" / "script.py.mako"

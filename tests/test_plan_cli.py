@@ -144,7 +144,7 @@ def test_one_alter_table_split_across_phases_renders_each_action_alone() -> None
 
 def test_planning_stays_light_to_import() -> None:
     code = (
-        "import sys, bgmigrate.plan.passes, bgmigrate.commands.plan; "
+        "import sys, bgmigrate.plan.passes, bgmigrate.cli.plan; "
         "print(sorted(m for m in ('alembic', 'sqlalchemy', 'psycopg') if m in sys.modules))"
     )
     assert (

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bgmigrate.catalogue import load_catalogue
 from bgmigrate.cli import main
+from bgmigrate.lint.catalogue import load_catalogue
+from bgmigrate.parse.source import load_sql
 from bgmigrate.plan import invariants
 from bgmigrate.plan.model import Phase, Plan, Step
 from bgmigrate.plan.passes import plan_operations
 from bgmigrate.plan.request import PlanError, PlanRequest
 from bgmigrate.plan.testing import knowledge_of, operations_of
-from bgmigrate.sql_source import load_sql
 
 SETUP = """
 CREATE TABLE t (id int PRIMARY KEY, a int, b int, CONSTRAINT t_b_check CHECK (b > a));

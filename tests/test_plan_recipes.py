@@ -18,18 +18,18 @@ from typing import Any
 import psycopg
 import pytest
 
-from bgmigrate.catalogue import load_catalogue
-from bgmigrate.findings import Severity
-from bgmigrate.linter import parse_migration
-from bgmigrate.migration import Migration
-from bgmigrate.ordering import order_sql_files
+from bgmigrate.lint.catalogue import load_catalogue
+from bgmigrate.lint.engine import parse_migration
+from bgmigrate.lint.findings import Severity
+from bgmigrate.model.migration import Migration
+from bgmigrate.parse.source import load_sql
 from bgmigrate.plan import invariants
 from bgmigrate.plan.facts import Knowledge
 from bgmigrate.plan.model import Backfill, Check, Plan
 from bgmigrate.plan.passes import plan_operations
 from bgmigrate.plan.request import PlanRequest, parse_backfill
-from bgmigrate.sql_source import load_sql
-from bgmigrate.statements import split_sql
+from bgmigrate.project.ordering import order_sql_files
+from bgmigrate.sql.statements import split_sql
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "plans"
 CASES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir() and not p.name.startswith("_"))

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from test_plan_recipes import apply_plan, load_case, run_backfill, run_sql
 
-from bgmigrate.linter import parse_migration
+from bgmigrate.lint.engine import parse_migration
 from bgmigrate.plan.model import Phase, Plan
 from bgmigrate.plan.passes import plan_operations
 

@@ -13,11 +13,11 @@ import jsonschema
 import pytest
 from snapshot import assert_snapshot
 
-from bgmigrate.catalogue import Catalogue, RuleEntry
-from bgmigrate.findings import Finding, InputError, Severity
+from bgmigrate.lint.catalogue import Catalogue, RuleEntry
+from bgmigrate.lint.findings import Finding, InputError, Severity
+from bgmigrate.project.result import LintResult
 from bgmigrate.report import FORMATS, render
 from bgmigrate.report.github import escape_data, escape_property, finding_command
-from bgmigrate.result import LintResult
 
 SCHEMA = Path(__file__).parent.parent / "bgmigrate" / "report" / "sarif-2.1.0.schema.json"
 ANSI = re.compile(r"\x1b\[")
@@ -383,8 +383,8 @@ def test_unknown_format() -> None:
 def test_machine_formats_do_not_import_rich(fmt: str) -> None:
     code = (
         "import io, sys\n"
-        "from bgmigrate.catalogue import Catalogue\n"
-        "from bgmigrate.result import LintResult\n"
+        "from bgmigrate.lint.catalogue import Catalogue\n"
+        "from bgmigrate.project.result import LintResult\n"
         "from bgmigrate.report import render\n"
         f"render(LintResult(), {fmt!r}, io.StringIO(), catalogue=Catalogue(entries={{}}))\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'pygments')))\n"

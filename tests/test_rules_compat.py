@@ -11,12 +11,12 @@ import re
 import psycopg
 import pytest
 
-from bgmigrate.catalogue import load_catalogue
-from bgmigrate.findings import Finding, Severity
-from bgmigrate.linter import lint_migrations
-from bgmigrate.selection import select_rules
-from bgmigrate.settings import LintSettings
-from bgmigrate.sql_source import load_sql
+from bgmigrate.lint.catalogue import load_catalogue
+from bgmigrate.lint.engine import lint_migrations
+from bgmigrate.lint.findings import Finding, Severity
+from bgmigrate.lint.selection import select_rules
+from bgmigrate.lint.settings import LintSettings
+from bgmigrate.parse.source import load_sql
 
 CATALOGUE = load_catalogue()
 

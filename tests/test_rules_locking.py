@@ -12,14 +12,14 @@ from dataclasses import replace
 import psycopg
 import pytest
 
-from bgmigrate.catalogue import load_catalogue
-from bgmigrate.findings import Finding, Severity
-from bgmigrate.linter import lint_migrations
-from bgmigrate.migration import Migration
-from bgmigrate.selection import select_rules
-from bgmigrate.settings import LintSettings
-from bgmigrate.sql_source import load_sql
-from bgmigrate.statements import split_sql
+from bgmigrate.lint.catalogue import load_catalogue
+from bgmigrate.lint.engine import lint_migrations
+from bgmigrate.lint.findings import Finding, Severity
+from bgmigrate.lint.selection import select_rules
+from bgmigrate.lint.settings import LintSettings
+from bgmigrate.model.migration import Migration
+from bgmigrate.parse.source import load_sql
+from bgmigrate.sql.statements import split_sql
 
 CATALOGUE = load_catalogue()
 LOCKING = (
@@ -307,10 +307,10 @@ def test_refresh_materialized_view_is_a_warning() -> None:
 
 
 def test_the_table_a_reindex_locks() -> None:
-    from bgmigrate import operations as ops
-    from bgmigrate.checks.api import OpContext
-    from bgmigrate.names import Name
-    from bgmigrate.schema import Schema
+    from bgmigrate.lint.rules.api import OpContext
+    from bgmigrate.model import operations as ops
+    from bgmigrate.model.schema import Schema
+    from bgmigrate.sql.names import Name
 
     ctx = OpContext(Schema(), Migration(path="m.sql", kind="sql", statements=()), LintSettings(), False, False)
     stmt = split_sql("REINDEX TABLE orders;")[0]

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from bgmigrate import operations as ops
 from bgmigrate.cli import main
-from bgmigrate.names import Name
-from bgmigrate.sql_parser import StatementSyntaxError, parse_statement
-from bgmigrate.statements import split_sql
+from bgmigrate.model import operations as ops
+from bgmigrate.parse.parser import StatementSyntaxError, parse_statement
+from bgmigrate.sql.names import Name
+from bgmigrate.sql.statements import split_sql
 
 
 def parse(sql: str) -> list[ops.Operation]:
@@ -148,8 +148,8 @@ def test_syntax_errors_are_reported_not_guessed(sql: str) -> None:
 
 
 def test_one_bad_statement_does_not_hide_the_rest() -> None:
-    from bgmigrate.linter import parse_migration
-    from bgmigrate.sql_source import load_sql
+    from bgmigrate.lint.engine import parse_migration
+    from bgmigrate.parse.source import load_sql
 
     operations, errors = parse_migration(load_sql("m.sql", "ALTR x;\nALTER TABLE t DROP COLUMN c;\n"))
     assert [e.line for e in errors] == [1]
@@ -186,11 +186,11 @@ def test_do_block_statements_are_operations_at_their_lines() -> None:
 
 
 def test_do_block_runs_in_a_transaction_and_keeps_its_suppressions() -> None:
-    from bgmigrate.catalogue import load_catalogue
-    from bgmigrate.linter import lint_migrations
-    from bgmigrate.selection import select_rules
-    from bgmigrate.settings import LintSettings
-    from bgmigrate.sql_source import load_sql
+    from bgmigrate.lint.catalogue import load_catalogue
+    from bgmigrate.lint.engine import lint_migrations
+    from bgmigrate.lint.selection import select_rules
+    from bgmigrate.lint.settings import LintSettings
+    from bgmigrate.parse.source import load_sql
 
     sql = (
         "-- bgmigrate: ignore[missing-lock-timeout] deploy window\n"

@@ -25,6 +25,7 @@ from bgmigrate.exitcodes import REFUSED
 from bgmigrate.plan.model import Plan
 from bgmigrate.switch import contract_allowed
 from bgmigrate.switch.config import load_switch_config
+from bgmigrate.switch.contract import contract_answer
 
 # The walk-through's plan (docs/switch.md): tested here, so the doc cannot drift from the code.
 DEMO = Path(__file__).resolve().parent.parent / "docs" / "switch-demo"
@@ -54,7 +55,7 @@ def rig(tmp_path: Path, pg_dsn: str) -> Iterator[Rig]:
 def apply(rig: Rig, phase: str, *, confirm: bool = False) -> None:
     # Contract needs no flag here: apply asks the coordinator, whose state this rig keeps.
     options = ApplyOptions(confirmed_old_retired=confirm)
-    apply_phase(rig.dsn, load_plan(rig.root / "plan"), phase, options, Output())
+    apply_phase(rig.dsn, load_plan(rig.root / "plan"), phase, options, Output(), contract_gate=contract_answer)
 
 
 def verdict(rig: Rig) -> dict[str, bool]:

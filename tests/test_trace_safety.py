@@ -15,12 +15,12 @@ from click.testing import CliRunner
 from live_support import ROOT, cli, execute
 
 from bgmigrate.cli import main
-from bgmigrate.live import tracer
-from bgmigrate.live.trace_session import APPLICATION_NAME
-from bgmigrate.live.tracer import TraceRefused, run_trace
-from bgmigrate.migration import Migration
-from bgmigrate.sql_source import load_sql
-from bgmigrate.statements import Statement
+from bgmigrate.model.migration import Migration
+from bgmigrate.parse.source import load_sql
+from bgmigrate.sql.statements import Statement
+from bgmigrate.trace import tracer
+from bgmigrate.trace.session import APPLICATION_NAME
+from bgmigrate.trace.tracer import TraceRefused, run_trace
 
 SETUP = """
 CREATE TABLE keep (id int PRIMARY KEY);

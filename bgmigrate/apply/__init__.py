@@ -5,7 +5,7 @@ The public, read-only API the traffic-switch coordinator builds on is
 :func:`bgmigrate.apply.executor.apply_phase` and :func:`bgmigrate.apply.rollback.rollback_phase`.
 """
 
-from bgmigrate.apply.checks import CheckResult, verify_checks
+from bgmigrate.apply.live_checks import CheckResult, verify_checks
 from bgmigrate.apply.status import PhaseStatus, phase_status
 
 __all__ = ["CheckResult", "PhaseStatus", "phase_status", "verify_checks"]

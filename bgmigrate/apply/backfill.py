@@ -20,13 +20,13 @@ from psycopg import sql
 
 from bgmigrate.apply.batch_size import DEFAULT_BATCH_TIME, BatchSizer
 from bgmigrate.apply.connect import Connection
-from bgmigrate.apply.durations import pg_interval
 from bgmigrate.apply.errors import ApplyError
+from bgmigrate.apply.lock_timeout import pg_interval
 from bgmigrate.apply.progress import BackfillProgress
 from bgmigrate.apply.retry import OnRetry, RetryPolicy, with_retries
 from bgmigrate.apply.state import Checkpoint
-from bgmigrate.names import quote_ident
 from bgmigrate.plan.model import Backfill
+from bgmigrate.sql.names import quote_ident
 
 SaveCheckpoint = Callable[[Connection, Checkpoint], None]
 AfterBatch = Callable[[Checkpoint], None]

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from bgmigrate import operations as ops
-from bgmigrate.linter import parse_migration
-from bgmigrate.names import Name, split_qualified
+from bgmigrate.lint.engine import parse_migration
+from bgmigrate.model import operations as ops
+from bgmigrate.parse.source import load_sql
 from bgmigrate.plan.model import Check, Phase, Plan
-from bgmigrate.sql_source import load_sql
+from bgmigrate.sql.names import Name, split_qualified
 
 Fact = tuple[str, str, str]  # (check kind, table, column or object name)
 

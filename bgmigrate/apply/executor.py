@@ -9,19 +9,24 @@ import psycopg
 
 from bgmigrate.apply import gates
 from bgmigrate.apply.catalog import read_catalog
-from bgmigrate.apply.checks import CheckResult, failures, verify_checks
 from bgmigrate.apply.connect import Connection
 from bgmigrate.apply.errors import ApplyError, Interrupted, Refused
+from bgmigrate.apply.live_checks import CheckResult, failures, verify_checks
 from bgmigrate.apply.loader import LoadedPlan, phase_checks, precondition_checks
-from bgmigrate.apply.options import ApplyOptions, Output
+from bgmigrate.apply.options import ApplyOptions, ContractGate, Output
 from bgmigrate.apply.session import plan_session
 from bgmigrate.apply.state import DONE, FAILED, RUNNING, PlanState
 from bgmigrate.apply.steps import StepRunner, timed
 from bgmigrate.plan.model import Check, Phase
 
 
-def apply_phase(dsn: str, loaded: LoadedPlan, phase_name: str, options: ApplyOptions, out: Output) -> None:
-    """Apply one phase of ``loaded`` (or say why not); raises :class:`ApplyError` subclasses."""
+def apply_phase(
+    dsn: str, loaded: LoadedPlan, phase_name: str, options: ApplyOptions, out: Output, *, contract_gate: ContractGate
+) -> None:
+    """Apply one phase of ``loaded`` (or say why not); raises :class:`ApplyError` subclasses.
+
+    ``contract_gate`` is asked before contract (the traffic switch's verdict, from the caller).
+    """
     plan = loaded.plan
     with plan_session(dsn, plan.id) as (conn, state):
         statuses = {name: row.status for name, row in state.phases().items()}
@@ -31,7 +36,7 @@ def apply_phase(dsn: str, loaded: LoadedPlan, phase_name: str, options: ApplyOpt
             phase_name,
             statuses,
             digest_changed=stored is not None and stored != loaded.digest,
-            confirmed=_old_version_retired(conn, plan.id, phase_name, options),
+            confirmed=_old_version_retired(conn, plan.id, phase_name, options, contract_gate),
         )
         if not decision.run:
             out.say(decision.message)
@@ -51,7 +56,9 @@ def apply_phase(dsn: str, loaded: LoadedPlan, phase_name: str, options: ApplyOpt
         _run_recorded(conn, state, phase, phase_checks(plan, phase_name), options, out, dsn)
 
 
-def _old_version_retired(conn: Connection, plan_id: str, phase_name: str, options: ApplyOptions) -> bool:
+def _old_version_retired(
+    conn: Connection, plan_id: str, phase_name: str, options: ApplyOptions, gate: ContractGate
+) -> bool:
     """Whether contract may remove the old shape: the traffic switch answers when it is in use.
 
     Where the coordinator keeps state, its verdict decides and the flag cannot override a
@@ -59,13 +66,11 @@ def _old_version_retired(conn: Connection, plan_id: str, phase_name: str, option
     """
     if phase_name != "contract":
         return options.confirmed_old_retired
-    from bgmigrate.switch import contract_allowed, coordinated, refusal
-
-    verdict = contract_allowed(conn, plan_id)
-    if verdict.allowed:
+    answer = gate(conn, plan_id)
+    if answer.allowed:
         return True
-    if coordinated(verdict):
-        raise Refused(refusal(verdict))
+    if answer.refusal is not None:
+        raise Refused(answer.refusal)
     return options.confirmed_old_retired
 
 

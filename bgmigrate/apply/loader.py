@@ -7,9 +7,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bgmigrate.apply.checks import CHECK_KINDS
 from bgmigrate.apply.effects import deferred_preconditions, live_preconditions
 from bgmigrate.apply.errors import ApplyError
+from bgmigrate.apply.live_checks import CHECK_KINDS
 from bgmigrate.apply.plan_settings import PlanSettings, read_settings
 from bgmigrate.plan.model import PHASES, Check, Phase, Plan, Step
 

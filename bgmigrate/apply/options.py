@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from bgmigrate.apply.backfill import AfterBatch, BackfillSettings
 from bgmigrate.apply.batch_size import DEFAULT_BATCH_TIME
@@ -16,6 +17,20 @@ from bgmigrate.apply.retry import RetryPolicy
 # budget and is still ample for a catalog-only change behind short OLTP transactions; a long
 # transaction is outlasted by retries with backoff, not by a long queue (docs/apply.md).
 DEFAULT_LOCK_TIMEOUT = 0.3
+
+
+class ContractAnswer(NamedTuple):
+    """What the traffic switch says about running a plan's contract now."""
+
+    allowed: bool
+    # Set when a coordinator keeps state here and refuses: no flag can override it. None when
+    # nobody keeps state, so only the operator's ``--confirm-old-version-retired`` can allow it.
+    refusal: str | None
+
+
+# Asked before contract with the plan session and the plan id. apply is below the switch in
+# the layers, so the command that runs apply hands the switch's answer in (``switch.contract``).
+ContractGate = Callable[[Any, str], ContractAnswer]
 
 
 @dataclass(frozen=True)

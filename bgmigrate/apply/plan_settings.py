@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bgmigrate.apply.durations import parse_duration
+from bgmigrate.apply.lock_timeout import parse_duration
 
 KEYS = ("lock_timeout", "retries", "retry_delay", "retry_max_delay")
 MAX_RETRIES = 1000

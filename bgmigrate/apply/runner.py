@@ -8,7 +8,7 @@ from collections.abc import Callable
 import psycopg
 
 from bgmigrate.apply.connect import Connection
-from bgmigrate.apply.durations import pg_interval
+from bgmigrate.apply.lock_timeout import pg_interval
 
 AfterSuccess = Callable[[Connection], None]
 

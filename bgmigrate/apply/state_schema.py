@@ -15,7 +15,6 @@ from __future__ import annotations
 from bgmigrate.apply.connect import Connection
 
 SCHEMA = "bgmigrate"
-STATE_VERSION = 1
 # Advisory-lock namespace ('bgm1'): keeps bgmigrate's keys apart from the application's.
 LOCK_NAMESPACE = 0x62676D31
 

@@ -7,13 +7,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from bgmigrate.apply.checks import CheckResult, verify_checks
 from bgmigrate.apply.connect import Connection
+from bgmigrate.apply.live_checks import CheckResult, verify_checks
 from bgmigrate.apply.state import DONE, PhaseRow, PlanState, plan_json
 from bgmigrate.apply.state_schema import state_exists
-from bgmigrate.names import split_qualified
 from bgmigrate.plan.model import Check, Phase, Plan
-from bgmigrate.sqlquote import quote_ident
+from bgmigrate.sql.names import split_qualified
+from bgmigrate.sql.quote import quote_ident
 
 
 @dataclass(frozen=True)

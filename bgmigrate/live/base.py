@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bgmigrate.dsn import DEFAULT_STATEMENT_TIMEOUT_MS, DatabaseError
 from bgmigrate.live.snapshot import SnapshotError, load
-from bgmigrate.schema import Schema
+from bgmigrate.model.schema import Schema
 
 
 class BaseSchemaError(Exception):

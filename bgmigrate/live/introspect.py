@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from bgmigrate.dsn import DEFAULT_STATEMENT_TIMEOUT_MS, close_quietly, connect, describe
 from bgmigrate.live.snapshot import FORMAT_KEY, FORMAT_VERSION, derived_not_null_column, schema_from_dict
-from bgmigrate.schema import Schema
-from bgmigrate.sql_text import normalize_type
+from bgmigrate.model.schema import Schema
+from bgmigrate.sql.type_facts import normalize_type
 
 if TYPE_CHECKING:
     import psycopg

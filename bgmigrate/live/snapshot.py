@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from bgmigrate.names import Name
-from bgmigrate.schema import Column, Constraint, Index, Schema, Table
-from bgmigrate.sql_text import not_null_check_column
+from bgmigrate.model.schema import Column, Constraint, Index, Schema, Table
+from bgmigrate.sql.names import Name
+from bgmigrate.sql.type_facts import not_null_check_column
 
 FORMAT_KEY = "bgmigrate_snapshot"
 FORMAT_VERSION = 1
@@ -393,7 +393,7 @@ def describe_tables(schema: Schema) -> list[str]:
     >>> describe_tables(s)
     ['public.orders (~48 M rows): id bigint NOT NULL; indexes orders_pkey (id)']
     """
-    from bgmigrate.checks.api import TableSize
+    from bgmigrate.model.table_size import TableSize
 
     lines = []
     for key in sorted(schema.tables):

@@ -9,10 +9,8 @@ PRIMARY KEY become their online forms (``constraints``).
 
 from __future__ import annotations
 
-from bgmigrate import operations as ops
-from bgmigrate.locks import ACCESS_EXCLUSIVE
-from bgmigrate.names import Name
-from bgmigrate.pgnames import constraint_name
+from bgmigrate.model import operations as ops
+from bgmigrate.model.locks import ACCESS_EXCLUSIVE
 from bgmigrate.plan import not_null
 from bgmigrate.plan.backfill import backfill_step, batch_key, left_behind
 from bgmigrate.plan.columns import Clause, ColumnParts, split_column
@@ -22,6 +20,8 @@ from bgmigrate.plan.model import Check
 from bgmigrate.plan.request import PlanRequest
 from bgmigrate.plan.required import require, value_for
 from bgmigrate.plan.sqlgen import alter, q, step
+from bgmigrate.sql.implicit_names import constraint_name
+from bgmigrate.sql.names import Name
 
 _INLINE = ("references", "check", "unique", "primary_key")
 

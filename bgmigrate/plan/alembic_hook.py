@@ -263,9 +263,9 @@ def _metadata_backfill(metadata: Any) -> list[tuple[str, str]]:
 
 
 def _plan(context: Any, script: Any, options: _Options) -> Plan:
-    from bgmigrate.linter import parse_migration
+    from bgmigrate.lint.engine import parse_migration
+    from bgmigrate.parse.source import load_sql
     from bgmigrate.plan.passes import plan_operations
-    from bgmigrate.sql_source import load_sql
 
     rendered = _sql(script.upgrade_ops)
     migration = load_sql(f"{script.rev_id}.py", rendered.sql)
@@ -303,7 +303,7 @@ def _alembic_terms(message: str) -> str:
 
 def _refuse_lint_errors(plan: Plan, knowledge: Knowledge) -> None:
     """As ``bgmigrate plan`` does: the phases are linted, and an error in one is a refusal."""
-    from bgmigrate.catalogue import load_catalogue
+    from bgmigrate.lint.catalogue import load_catalogue
     from bgmigrate.plan.invariants import PhaseCheckError, lint_phases, refuse_lint_errors
 
     catalogue = load_catalogue()

@@ -10,12 +10,12 @@ the old, move the app, retire the old version, then remove the old name in a lat
 
 from __future__ import annotations
 
-from bgmigrate import operations as ops
-from bgmigrate.names import Name
+from bgmigrate.model import operations as ops
 from bgmigrate.plan.draft import Draft, Item, suppressed
 from bgmigrate.plan.request import PlanError
 from bgmigrate.plan.sqlgen import literal as quote_literal
 from bgmigrate.plan.sqlgen import q
+from bgmigrate.sql.names import Name
 
 
 def _created_here(draft: Draft, item: Item, name: Name, value: str | None = None) -> bool:

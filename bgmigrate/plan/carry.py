@@ -13,15 +13,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bgmigrate.names import Name
-from bgmigrate.pgnames import object_name
+from bgmigrate.model.schema import Column, Constraint, Index
 from bgmigrate.plan.constraints import NewConstraint, strip_name
 from bgmigrate.plan.facts import Facts
 from bgmigrate.plan.request import PlanError
 from bgmigrate.plan.sqlgen import PREFIX, in_schema_of, q, rename_ident, short_name
-from bgmigrate.schema import Column, Constraint, Index
-from bgmigrate.sql_tokens import tokenize
-from bgmigrate.sqlquote import quote_literal
+from bgmigrate.sql.implicit_names import object_name
+from bgmigrate.sql.names import Name
+from bgmigrate.sql.quote import quote_literal
+from bgmigrate.sql.tokens import tokenize
 
 _NEXTVAL = re.compile(r"nextval\('((?:[^']|'')+)'(?:::regclass)?\)", re.IGNORECASE)
 

@@ -16,14 +16,14 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from bgmigrate import operations as ops
-from bgmigrate.linter import parse_migration
-from bgmigrate.names import Name
+from bgmigrate.lint.engine import parse_migration
+from bgmigrate.model import operations as ops
+from bgmigrate.model.replay import apply
+from bgmigrate.model.schema import Schema
+from bgmigrate.parse.source import load_sql
 from bgmigrate.plan.model import Plan, Step
 from bgmigrate.plan.request import PlanError
-from bgmigrate.replay import apply
-from bgmigrate.schema import Schema
-from bgmigrate.sql_source import load_sql
+from bgmigrate.sql.names import Name
 
 # What a name belongs to: ("column", schema, table, column), ("relation", schema, name),
 # ("constraint", schema, table, name) or ("trigger", schema, table, name).

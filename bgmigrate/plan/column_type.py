@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bgmigrate import operations as ops
-from bgmigrate.names import Name
-from bgmigrate.plan import shadow
+from bgmigrate.model import operations as ops
+from bgmigrate.plan import replacement
 from bgmigrate.plan.carry import Carry, plan_carry
 from bgmigrate.plan.draft import CONTRACT, EXPAND, Draft, Item, Rewrite, dropped_indexes, suppressed
 from bgmigrate.plan.narrowing import fits
 from bgmigrate.plan.sqlgen import PREFIX, q, short_name
 from bgmigrate.plan.triggers import row_expression
-from bgmigrate.sql_text import is_binary_coercible
-from bgmigrate.sql_tokens import Tok, tokenize
+from bgmigrate.sql.names import Name
+from bgmigrate.sql.tokens import Tok, tokenize
+from bgmigrate.sql.type_facts import is_binary_coercible
 
 
 def shadow_name(column: str) -> str:
@@ -87,7 +87,7 @@ def change_type(item: Item, draft: Draft, carry: Carry | None = None) -> Rewrite
     # A USING expression's type is not known: only what the target type alone decides is tested.
     source = None if op.using else carry.column.type
     row_value = f"({op.using})" if op.using else q(op.column)
-    spec = shadow.Shadow(
+    spec = replacement.Shadow(
         table=op.target, old=op.column, new=new, type_sql=new_type, to_new=to_new,
         to_old=f"CAST(NEW.{q(new)} AS {carry.column.type})", backfill_value=value,
         take_old_name=True, indexes_early=False,
@@ -106,7 +106,7 @@ def change_type(item: Item, draft: Draft, carry: Carry | None = None) -> Rewrite
     if op.using:
         assumptions = (f"{t}.{op.column}: values written to {q(new)} are converted back with a plain CAST to "
                        f"{carry.column.type} (only bgmigrate's backfill writes that column).",)  # fmt: skip
-    result = shadow.rewrite(item, spec, carry, draft.request)
+    result = replacement.rewrite(item, spec, carry, draft.request)
     return replace(result, notes=notes, assumptions=result.assumptions + assumptions, recipe="change column type")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bgmigrate.sql_tokens import Tok, tokenize
+from bgmigrate.sql.tokens import Tok, tokenize
 
 # Words that start a column constraint (after an optional CONSTRAINT name).
 _STARTS = {"NOT", "NULL", "DEFAULT", "PRIMARY", "UNIQUE", "REFERENCES", "CHECK", "GENERATED"}

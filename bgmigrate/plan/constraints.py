@@ -11,17 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bgmigrate import operations as ops
-from bgmigrate.locks import ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE, SHARE_UPDATE_EXCLUSIVE
-from bgmigrate.names import Name
-from bgmigrate.pgnames import constraint_name
+from bgmigrate.model import operations as ops
+from bgmigrate.model.locks import ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE, SHARE_UPDATE_EXCLUSIVE
 from bgmigrate.plan import not_null
 from bgmigrate.plan.draft import EXPAND, MIGRATE, Draft, Rewrite, suppressed
 from bgmigrate.plan.facts import Facts
 from bgmigrate.plan.indexes import build_concurrently
 from bgmigrate.plan.model import Check, Step
 from bgmigrate.plan.sqlgen import alter, q, step
-from bgmigrate.sql_tokens import tokenize
+from bgmigrate.sql.implicit_names import constraint_name
+from bgmigrate.sql.names import Name
+from bgmigrate.sql.tokens import tokenize
 
 _ONLINE_KINDS = ("check", "foreign_key", "unique", "primary_key")
 

@@ -8,11 +8,9 @@ the case those rules' suppressions exist for.
 
 from __future__ import annotations
 
-from bgmigrate import operations as ops
+from bgmigrate.model import operations as ops
 from bgmigrate.plan.draft import CONTRACT, Draft, Item, suppressed
 from bgmigrate.plan.verbatim import verbatim_step
-
-REASON = "contract: runs only after the old app version is retired"
 
 _RULES: dict[type, str] = {
     ops.DropColumn: "drop-column",

@@ -11,9 +11,9 @@ was planned before this pass runs.
 
 from __future__ import annotations
 
-from bgmigrate import operations as ops
-from bgmigrate.checks.compat_columns import added_in_migration
-from bgmigrate.copies import OneShotCopy, one_shot_copies
+from bgmigrate.lint.rules.compat_columns import added_in_migration
+from bgmigrate.model import operations as ops
+from bgmigrate.model.copies import OneShotCopy, one_shot_copies
 from bgmigrate.plan.draft import Draft, suppressed
 from bgmigrate.plan.request import PlanError
 from bgmigrate.plan.sqlgen import q

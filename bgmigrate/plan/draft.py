@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
-from bgmigrate import operations as ops
+from bgmigrate.model import operations as ops
 from bgmigrate.plan.facts import Facts
 from bgmigrate.plan.model import Check, Step
 from bgmigrate.plan.request import PlanRequest

@@ -13,15 +13,15 @@ import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from bgmigrate import operations as ops
-from bgmigrate.linter import track_new_tables
-from bgmigrate.names import Name, quote_ident
-from bgmigrate.pgnames import constraint_name
+from bgmigrate.lint.engine import track_new_tables
+from bgmigrate.model import operations as ops
+from bgmigrate.model.replay import apply
+from bgmigrate.model.schema import Column, Constraint, Index, Schema, Table
 from bgmigrate.plan.collisions import track_triggers
 from bgmigrate.plan.columns import split_column
-from bgmigrate.replay import apply
-from bgmigrate.schema import Column, Constraint, Index, Schema, Table
-from bgmigrate.sql_tokens import tokenize
+from bgmigrate.sql.implicit_names import constraint_name
+from bgmigrate.sql.names import Name, quote_ident
+from bgmigrate.sql.tokens import tokenize
 
 
 @dataclass

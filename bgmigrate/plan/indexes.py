@@ -7,15 +7,15 @@ skip: each build step carries ``retry_sql`` that drops such a leftover before tr
 
 from __future__ import annotations
 
-from bgmigrate import operations as ops
-from bgmigrate.locks import SHARE_UPDATE_EXCLUSIVE
-from bgmigrate.names import Name
-from bgmigrate.pgnames import index_name
+from bgmigrate.model import operations as ops
+from bgmigrate.model.locks import SHARE_UPDATE_EXCLUSIVE
+from bgmigrate.model.schema import Index
 from bgmigrate.plan.draft import EXPAND, Draft, Item, Rewrite, suppressed
 from bgmigrate.plan.model import Check, Step
 from bgmigrate.plan.sqlgen import in_schema_of, q, step
-from bgmigrate.schema import Index
-from bgmigrate.sql_tokens import tokenize
+from bgmigrate.sql.implicit_names import index_name
+from bgmigrate.sql.names import Name
+from bgmigrate.sql.tokens import tokenize
 
 NOT_IN_TRANSACTION = "cannot run inside a transaction block"
 

@@ -11,22 +11,22 @@ import copy
 from collections.abc import Sequence
 from pathlib import PurePath
 
-from bgmigrate.catalogue import Catalogue
-from bgmigrate.findings import Finding, InputError, Severity
-from bgmigrate.linter import lint_migrations, parse_migration
-from bgmigrate.migration import Migration
+from bgmigrate.lint.catalogue import Catalogue
+from bgmigrate.lint.engine import lint_migrations, parse_migration
+from bgmigrate.lint.findings import Finding, InputError, Severity
+from bgmigrate.lint.selection import select_rules
+from bgmigrate.lint.settings import LintSettings
+from bgmigrate.model.migration import Migration
+from bgmigrate.model.schema import Schema
+from bgmigrate.parse.source import load_sql
 from bgmigrate.plan.collisions import Ledger, replay
 from bgmigrate.plan.facts import Knowledge
 from bgmigrate.plan.model import Plan
 from bgmigrate.plan.passes import plan_operations
 from bgmigrate.plan.render_sql import render_sql
 from bgmigrate.plan.request import PlanError, PlanRequest
-from bgmigrate.schema import Schema
-from bgmigrate.selection import select_rules
-from bgmigrate.settings import LintSettings
-from bgmigrate.sql_source import load_sql
-from bgmigrate.sql_tokens import Cursor
-from bgmigrate.statements import split_sql
+from bgmigrate.sql.statements import split_sql
+from bgmigrate.sql.tokens import Cursor
 
 
 class PhaseCheckError(ValueError):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from bgmigrate.sql_text import normalize_type
+from bgmigrate.sql.type_facts import normalize_type
 
 _INTEGERS = {"smallint": (-(2**15), 2**15 - 1), "integer": (-(2**31), 2**31 - 1), "bigint": (-(2**63), 2**63 - 1)}
 _FLOATS = ("real", "double precision")

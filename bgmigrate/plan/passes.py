@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from bgmigrate import operations as ops
+from bgmigrate.model import operations as ops
 from bgmigrate.plan.add_column import add_columns
 from bgmigrate.plan.assemble import assemble
 from bgmigrate.plan.breaking import refuse_breaking
@@ -26,9 +26,9 @@ from bgmigrate.plan.passthrough import carry_over
 from bgmigrate.plan.rename_column import rename_columns
 from bgmigrate.plan.rename_table import rename_tables
 from bgmigrate.plan.replace_column import replace_columns
+from bgmigrate.plan.replacement_followups import after_replacements
 from bgmigrate.plan.request import PlanError, PlanRequest
 from bgmigrate.plan.required import set_not_nulls
-from bgmigrate.plan.shadowed import after_replacements
 from bgmigrate.plan.split_column import split_columns
 
 Pass = Callable[[Draft], Draft]

@@ -8,7 +8,7 @@ bgmigrate cannot analyse, or has no online recipe for, is carried over with a cl
 
 from __future__ import annotations
 
-from bgmigrate import operations as ops
+from bgmigrate.model import operations as ops
 from bgmigrate.plan.draft import EXPAND, MIGRATE, Draft, Item
 from bgmigrate.plan.verbatim import verbatim_step
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bgmigrate import operations as ops
-from bgmigrate.plan import shadow
+from bgmigrate.model import operations as ops
+from bgmigrate.plan import replacement
 from bgmigrate.plan.carry import plan_carry
 from bgmigrate.plan.draft import EXPAND, MIGRATE, Draft, Item, Rewrite, dropped_indexes, suppressed
 from bgmigrate.plan.sqlgen import q
@@ -20,7 +20,7 @@ def rename_column(item: Item, draft: Draft) -> Rewrite:
     op = item.op
     assert isinstance(op, ops.RenameColumn)
     carry = plan_carry(op.target, op.column, op.new_name, item.facts, dropped_indexes(draft))
-    spec = shadow.Shadow(
+    spec = replacement.Shadow(
         table=op.target, old=op.column, new=op.new_name, type_sql=carry.column.type,
         to_new=f"NEW.{q(op.column)}", to_old=f"NEW.{q(op.new_name)}", backfill_value=q(op.column),
     )  # fmt: skip
@@ -30,7 +30,7 @@ def rename_column(item: Item, draft: Draft) -> Rewrite:
                  f"using {old}. A trigger on {table} keeps them equal whichever version writes."),
         (MIGRATE, f"Both versions stay live while existing rows are copied from {old} to {new}."),
     )  # fmt: skip
-    return replace(shadow.rewrite(item, spec, carry, draft.request), notes=notes, recipe="rename column")
+    return replace(replacement.rewrite(item, spec, carry, draft.request), notes=notes, recipe="rename column")
 
 
 def rename_columns(draft: Draft) -> Draft:

@@ -9,13 +9,13 @@ the view. See docs/planning.md for why this direction and not a view for the new
 
 from __future__ import annotations
 
-from bgmigrate import operations as ops
-from bgmigrate.locks import ACCESS_EXCLUSIVE
-from bgmigrate.names import Name
+from bgmigrate.model import operations as ops
+from bgmigrate.model.locks import ACCESS_EXCLUSIVE
 from bgmigrate.plan.draft import CONTRACT, EXPAND, Draft, Item, Rewrite, suppressed
 from bgmigrate.plan.model import Check
 from bgmigrate.plan.sqlgen import q, step
 from bgmigrate.plan.suppress import ignore
+from bgmigrate.sql.names import Name
 
 _RETIRED = "contract: the old app version, the view's only user, is retired"
 

@@ -82,7 +82,7 @@ def contract_gate(plan_id: str) -> list[str]:
         "    # The gate of `bgmigrate apply --phase contract`: refuses (raises, so nothing is removed)",
         "    # while an environment that uses the old shape can still serve or be rolled back to.",
         "    from alembic import context",
-        "    from bgmigrate.apply.contract_gate import require_contract_allowed",
+        "    from bgmigrate.switch.alembic_gate import require_contract_allowed",
         "",
         "    bind = None if context.is_offline_mode() else op.get_bind()",
         f"    require_contract_allowed({plan_id!r}, bind, context.get_x_argument(as_dictionary=True))",

@@ -12,8 +12,8 @@ from __future__ import annotations
 from bgmigrate.plan.model import PHASES, Backfill, Phase, Plan, Step
 from bgmigrate.plan.suppress import ignore
 from bgmigrate.safetext import comment
-from bgmigrate.sqlquote import dollar_quote
-from bgmigrate.statements import split_sql
+from bgmigrate.sql.quote import dollar_quote
+from bgmigrate.sql.statements import split_sql
 
 LOCK_TIMEOUT = "2s"
 HEADER_SET = f"SET lock_timeout = '{LOCK_TIMEOUT}';"

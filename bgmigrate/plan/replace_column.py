@@ -24,7 +24,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from itertools import pairwise
 
-from bgmigrate import operations as ops
+from bgmigrate.model import operations as ops
+from bgmigrate.model.schema import Column
+from bgmigrate.parse.parser import StatementSyntaxError, parse_statement
 from bgmigrate.plan.carry import Carry
 from bgmigrate.plan.column_type import change_type, shadow_name
 from bgmigrate.plan.columns import split_column
@@ -32,10 +34,8 @@ from bgmigrate.plan.draft import CONTRACT, EXPAND, Draft, Item, Rewrite
 from bgmigrate.plan.facts import mentions
 from bgmigrate.plan.request import PlanError
 from bgmigrate.plan.sqlgen import q
-from bgmigrate.schema import Column
-from bgmigrate.sql_parser import StatementSyntaxError, parse_statement
-from bgmigrate.sql_tokens import Tok, tokenize
-from bgmigrate.statements import split_sql
+from bgmigrate.sql.statements import split_sql
+from bgmigrate.sql.tokens import Tok, tokenize
 
 _ON_NEW = (ops.SetNotNull, ops.DropNotNull, ops.SetDefault, ops.DropDefault)  # final state read from replay
 _INLINE = ("references", "check", "unique", "primary_key")

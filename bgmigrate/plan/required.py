@@ -8,15 +8,15 @@ left behind.
 
 from __future__ import annotations
 
-from bgmigrate import operations as ops
-from bgmigrate.locks import ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE
-from bgmigrate.names import Name
+from bgmigrate.model import operations as ops
+from bgmigrate.model.locks import ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE
 from bgmigrate.plan import not_null, triggers
 from bgmigrate.plan.backfill import backfill_step, batch_key, left_behind
 from bgmigrate.plan.draft import CONTRACT, EXPAND, MIGRATE, Draft, Item, Rewrite, suppressed
 from bgmigrate.plan.model import Check
 from bgmigrate.plan.request import PlanError, PlanRequest
 from bgmigrate.plan.sqlgen import q, step
+from bgmigrate.sql.names import Name
 
 
 def value_for(table: Name, column: str, request: PlanRequest, what: str) -> str:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bgmigrate.config import Config
 from bgmigrate.dsn import redact_text
-from bgmigrate.findings import InputError
-from bgmigrate.linter import parse_migration
-from bgmigrate.migration import Migration
+from bgmigrate.lint.engine import parse_migration
+from bgmigrate.lint.findings import InputError
+from bgmigrate.model.migration import Migration
 from bgmigrate.plan.facts import Knowledge
 from bgmigrate.plan.request import PlanError
-from bgmigrate.run import MIGRATION_SUFFIXES, read_migration
+from bgmigrate.project.config import Config
+from bgmigrate.project.run import MIGRATION_SUFFIXES, read_migration
 
 
 def read(path: Path) -> Migration:
@@ -33,7 +33,7 @@ def read(path: Path) -> Migration:
 
 
 def _earlier_sql(path: Path) -> list[Path]:
-    from bgmigrate.ordering import order_sql_files
+    from bgmigrate.project.ordering import order_sql_files
 
     ordered = order_sql_files(p for p in path.parent.iterdir() if p.is_file() and p.suffix == ".sql")
     names = [p.resolve() for p in ordered]
@@ -42,7 +42,7 @@ def _earlier_sql(path: Path) -> list[Path]:
 
 def _revisions(folders: list[Path], skip: Path | None = None) -> dict[str, Migration]:
     """Every Alembic revision in the folders, by revision id."""
-    from bgmigrate.alembic_source import AlembicInputError, is_alembic_revision, load_alembic
+    from bgmigrate.project.alembic_offline import AlembicInputError, is_alembic_revision, load_alembic
 
     by_rev: dict[str, Migration] = {}
     for folder in folders:
@@ -61,7 +61,7 @@ def _revisions(folders: list[Path], skip: Path | None = None) -> dict[str, Migra
 
 def _ancestors(by_rev: dict[str, Migration], parents: tuple[str, ...]) -> list[Migration]:
     """The revisions ``parents`` are or descend from, in the order they run."""
-    from bgmigrate.ordering import order_alembic
+    from bgmigrate.project.ordering import order_alembic
 
     wanted: set[str] = set()
     todo = list(parents)

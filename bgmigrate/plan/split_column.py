@@ -22,17 +22,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bgmigrate import operations as ops
-from bgmigrate.checks.compat_columns import added_in_migration
-from bgmigrate.copies import OneShotCopy, one_shot_copies
-from bgmigrate.locks import ACCESS_EXCLUSIVE, ROW_EXCLUSIVE, SHARE_ROW_EXCLUSIVE
+from bgmigrate.lint.rules.compat_columns import added_in_migration
+from bgmigrate.model import operations as ops
+from bgmigrate.model.copies import OneShotCopy, one_shot_copies
+from bgmigrate.model.locks import ACCESS_EXCLUSIVE, ROW_EXCLUSIVE, SHARE_ROW_EXCLUSIVE
 from bgmigrate.plan import triggers
 from bgmigrate.plan.backfill import batch_key, left_behind
 from bgmigrate.plan.draft import CONTRACT, EXPAND, MIGRATE, Draft, Item, Rewrite, suppressed
 from bgmigrate.plan.model import Backfill, Check, Step
 from bgmigrate.plan.sqlgen import alter, q, step
 from bgmigrate.plan.suppress import ignore
-from bgmigrate.sql_tokens import tokenize
+from bgmigrate.sql.tokens import tokenize
 
 
 @dataclass(frozen=True)

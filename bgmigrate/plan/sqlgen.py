@@ -8,10 +8,10 @@ from __future__ import annotations
 import hashlib
 import re
 
-from bgmigrate.names import Name, quote_ident
 from bgmigrate.plan.model import Step
-from bgmigrate.sql_tokens import tokenize
-from bgmigrate.sqlquote import quote_literal
+from bgmigrate.sql.names import Name, quote_ident
+from bgmigrate.sql.quote import quote_literal
+from bgmigrate.sql.tokens import tokenize
 
 MAX_IDENT = 63  # PostgreSQL's NAMEDATALEN - 1, in bytes
 PREFIX = "bgm"  # every object the planner invents starts with it, so it is easy to find and drop
@@ -34,7 +34,7 @@ def _stem(part: str) -> str:
 
 
 def literal(value: str) -> str:
-    """A SQL string literal (``bgmigrate.sqlquote.quote_literal``: standard-conforming, never ``E''``).
+    """A SQL string literal (``bgmigrate.sql.quote.quote_literal``: standard-conforming, never ``E''``).
 
     A label holding quotes, newlines or any other character reads back unchanged; text shown
     to people goes through ``bgmigrate.safetext.display`` instead.

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from bgmigrate import operations as ops
-from bgmigrate.linter import parse_migration
+from bgmigrate.lint.engine import parse_migration
+from bgmigrate.model import operations as ops
+from bgmigrate.parse.source import load_sql
 from bgmigrate.plan.draft import Draft
 from bgmigrate.plan.facts import Knowledge
 from bgmigrate.plan.request import PlanRequest
-from bgmigrate.sql_source import load_sql
 
 
 def operations_of(sql: str, path: str = "m.sql") -> list[ops.Operation]:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bgmigrate.names import Name
 from bgmigrate.plan.sqlgen import PREFIX, in_schema_of, literal, q, short_name
 from bgmigrate.plan.suppress import ignore
 from bgmigrate.safetext import comment
-from bgmigrate.sqlquote import dollar_quote
+from bgmigrate.sql.names import Name
+from bgmigrate.sql.quote import dollar_quote
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ expressions), never from a regenerated tree.
 
 from __future__ import annotations
 
-from bgmigrate import operations as ops
-from bgmigrate.locks import ACCESS_EXCLUSIVE, LockTaken, lock_taken
+from bgmigrate.model import operations as ops
+from bgmigrate.model.locks import ACCESS_EXCLUSIVE, LockTaken, lock_taken
 from bgmigrate.plan.draft import Item
 from bgmigrate.plan.model import Step
 from bgmigrate.plan.request import PlanError

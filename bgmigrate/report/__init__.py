@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from bgmigrate.catalogue import Catalogue
-from bgmigrate.result import LintResult
+from bgmigrate.lint.catalogue import Catalogue
+from bgmigrate.project.result import LintResult
 
 FORMATS = ("text", "json", "sarif", "github", "gitlab")
 

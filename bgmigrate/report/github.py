@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from bgmigrate.findings import Finding, InputError, Severity
-from bgmigrate.result import LintResult
+from bgmigrate.lint.findings import Finding, InputError, Severity
+from bgmigrate.project.result import LintResult
 
 _LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 

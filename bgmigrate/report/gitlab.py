@@ -6,8 +6,8 @@ import hashlib
 import json
 from typing import TextIO
 
-from bgmigrate.findings import Finding, InputError, Severity
-from bgmigrate.result import LintResult
+from bgmigrate.lint.findings import Finding, InputError, Severity
+from bgmigrate.project.result import LintResult
 
 _SEVERITIES = {Severity.ERROR: "critical", Severity.WARNING: "major", Severity.INFO: "info"}
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import TextIO
 
-from bgmigrate.findings import Severity
-from bgmigrate.result import LintResult
+from bgmigrate.lint.findings import Severity
+from bgmigrate.project.result import LintResult
 
 
 def document(result: LintResult) -> dict[str, object]:

@@ -13,9 +13,9 @@ from pathlib import PurePosixPath
 from typing import TextIO
 from urllib.parse import quote
 
-from bgmigrate.catalogue import Catalogue, RuleEntry
-from bgmigrate.findings import Finding, InputError, Severity
-from bgmigrate.result import LintResult
+from bgmigrate.lint.catalogue import Catalogue, RuleEntry
+from bgmigrate.lint.findings import Finding, InputError, Severity
+from bgmigrate.project.result import LintResult
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://github.com/bgmigrate/bgmigrate"

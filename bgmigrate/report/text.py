@@ -17,9 +17,9 @@ from rich.console import Console, RenderableType
 from rich.syntax import Syntax
 from rich.text import Text
 
-from bgmigrate.catalogue import Catalogue, RuleEntry
-from bgmigrate.findings import Finding, InputError, Severity
-from bgmigrate.result import LintResult
+from bgmigrate.lint.catalogue import Catalogue, RuleEntry
+from bgmigrate.lint.findings import Finding, InputError, Severity
+from bgmigrate.project.result import LintResult
 
 PLAIN_WIDTH = 100
 CONTEXT_LINES = 1  # lines shown above and below the statement

@@ -12,6 +12,7 @@ without the switch configuration.
 
 from __future__ import annotations
 
+from bgmigrate.apply.options import ContractAnswer
 from bgmigrate.switch.config import Environment
 from bgmigrate.switch.db import Connection
 from bgmigrate.switch.lock import switch_holder
@@ -88,6 +89,14 @@ def _sessions(conn: Connection, state: SwitchState, plan_id: str) -> GateResult:
         shown = ", ".join(f"{count} as {name!s}" for name, count in rows)
         return failed("sessions", f"sessions still open from an old or retired environment: {shown}")
     return passed("sessions", f"no sessions as {', '.join(names)}")
+
+
+def contract_answer(conn: Connection, plan_id: str) -> ContractAnswer:
+    """The switch's verdict in the form ``apply_phase`` asks for (its ``contract_gate``)."""
+    verdict = contract_allowed(conn, plan_id)
+    if verdict.allowed:
+        return ContractAnswer(True, None)
+    return ContractAnswer(False, refusal(verdict) if coordinated(verdict) else None)
 
 
 def coordinated(verdict: Verdict) -> bool:

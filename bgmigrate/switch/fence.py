@@ -41,7 +41,6 @@ class FencedBackend:
         self.inner = inner
         self.conn = conn
         self.name = inner.name
-        self.supports_gradual = inner.supports_gradual
 
     def identifiers(self, env: Environment) -> frozenset[str]:
         return self.inner.identifiers(env)

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bgmigrate.names import split_qualified
 from bgmigrate.plan.model import Check, Plan
+from bgmigrate.sql.names import split_qualified
 from bgmigrate.switch.config import Environment, Requirement
 from bgmigrate.switch.db import Connection
 from bgmigrate.switch.verdict import GateResult, failed, passed

@@ -41,7 +41,6 @@ class MeteredBackend:
         self.inner = inner
         self.settings = settings
         self.name = inner.name
-        self.supports_gradual = inner.supports_gradual
 
     def identifiers(self, env: Environment) -> frozenset[str]:
         return self.inner.identifiers(env)

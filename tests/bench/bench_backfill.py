@@ -33,6 +33,7 @@ from bgmigrate.apply.executor import apply_phase
 from bgmigrate.apply.loader import load_plan
 from bgmigrate.apply.options import ApplyOptions, Output
 from bgmigrate.plan.model import Backfill, Phase, Plan, Step
+from bgmigrate.switch.contract import contract_answer
 
 SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 WRITER_PACE_S = 0.005  # each writer: ~200 operations a second, like a busy app instance
@@ -195,7 +196,7 @@ def run(server: str, rows: int, batch_size: int, pause: float, writers: int, bat
                     "bench_backfill",
                     rows,
                     writers,
-                    lambda: apply_phase(dsn, loaded, "migrate", options, Output()),
+                    lambda: apply_phase(dsn, loaded, "migrate", options, Output(), contract_gate=contract_answer),
                 )
             )
         return results

@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from bgmigrate.sql_tokens import tokenize
-from bgmigrate.statements import split_sql
+from bgmigrate.sql.statements import split_sql
+from bgmigrate.sql.tokens import tokenize
 
 CASES = {
     "open parens": "(",

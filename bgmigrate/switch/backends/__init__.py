@@ -43,7 +43,6 @@ class Routed:
 
 class Backend(Protocol):
     name: str
-    supports_gradual: bool
 
     def route(self, target: Environment, previous: Environment | None, gradual: Gradual | None) -> Routed:
         """Send traffic to ``target`` (away from ``previous``); on failure restore and say so."""

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from bgmigrate.switch.backends import Gradual, Routed
 from bgmigrate.switch.backends.process import run
 from bgmigrate.switch.config import CommandSettings, Environment
-from bgmigrate.switch.placeholders import mentions, substitute_all
+from bgmigrate.switch.placeholders import substitute_all
 from bgmigrate.switch.routing import Observed
 from bgmigrate.switch.verdict import GateResult, failed, passed
 
@@ -57,8 +57,6 @@ class CommandBackend:
     def __init__(self, settings: CommandSettings, environments: Mapping[str, Environment] | None = None) -> None:
         self.settings = settings
         self.environments = environments or {}
-        # Weighted steps only make sense if the command is told the weight.
-        self.supports_gradual = mentions(settings.switch, "weight")
 
     def identifiers(self, env: Environment) -> frozenset[str]:
         return frozenset(env.addresses) | {env.name}

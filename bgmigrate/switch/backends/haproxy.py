@@ -66,7 +66,6 @@ def observed_weights(stats: Mapping[str, Mapping[str, str]], servers: Mapping[st
 
 class HaproxyBackend:
     name = "haproxy"
-    supports_gradual = True
 
     def __init__(self, settings: HaproxySettings, environments: Mapping[str, Environment]) -> None:
         self.settings = settings

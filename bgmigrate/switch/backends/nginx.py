@@ -78,7 +78,6 @@ def observed_upstream(text: str, environments: Mapping[str, Environment]) -> Obs
 
 class NginxBackend:
     name = "nginx"
-    supports_gradual = False
 
     def __init__(self, settings: NginxSettings, environments: Mapping[str, Environment] | None = None) -> None:
         self.settings = settings

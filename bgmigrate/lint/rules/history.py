@@ -1,0 +1,187 @@
+"""What a migration did before each operation, as views over one shared history.
+
+Every ``OpContext`` describes the moment before its operation: the operations before it and
+the tables created so far. Copying those for each operation made a file of N statements cost
+N² in time and memory; these views share one growing record and cost O(1) to take.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator, Sequence
+from collections.abc import Set as AbstractSet
+from itertools import islice
+from typing import Any, overload
+
+from bgmigrate.model import operations as ops
+
+TableKey = tuple[str, str]
+
+
+class Prefix(Sequence[ops.Operation]):
+    """The first ``length`` items of a list that only ever grows (a read-only view, not a copy).
+
+    >>> items = ["a", "b"]
+    >>> view = Prefix(items, 1)  # type: ignore[arg-type]
+    >>> items.append("c")
+    >>> list(view), len(view), list(reversed(Prefix(items, 3)))
+    (['a'], 1, ['c', 'b', 'a'])
+    """
+
+    __slots__ = ("_items", "_length", "added_columns")
+
+    def __init__(self, items: list[ops.Operation], length: int, added_columns: SetAt | None = None) -> None:
+        self._items = items
+        self._length = length
+        # The columns these operations added (``compat_columns.added_in_migration`` asks it).
+        self.added_columns = added_columns
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> ops.Operation: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[ops.Operation]: ...
+
+    def __getitem__(self, index: int | slice) -> ops.Operation | Sequence[ops.Operation]:
+        if isinstance(index, slice):
+            return self._items[: self._length][index]
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError("operation index out of range")
+        return self._items[index]
+
+    def __iter__(self) -> Iterator[ops.Operation]:
+        return islice(self._items, self._length)
+
+    def __reversed__(self) -> Iterator[ops.Operation]:
+        items = self._items
+        for i in range(self._length - 1, -1, -1):
+            yield items[i]
+
+    def __repr__(self) -> str:
+        return f"Prefix({list(self)!r})"
+
+
+def new_table_changes(op: ops.Operation, current: AbstractSet[TableKey]) -> list[tuple[TableKey, bool]]:
+    """How ``op`` changes the set of tables created in this migration: ``(table, now present)``.
+
+    A renamed new table is still new under its new name (the old key stays, as a rename back
+    would find it).
+    """
+    if isinstance(op, ops.CreateTable):
+        return [(op.target.key, True)]
+    if isinstance(op, ops.RenameTable) and op.target.key in current:
+        return [((op.target.key[0], op.new_name), True)]
+    if isinstance(op, ops.DropTable):
+        return [(op.target.key, False)]
+    return []
+
+
+class _SetHistory:
+    """A set that changes operation by operation, with every change kept so views can look back."""
+
+    def __init__(self) -> None:
+        self.current: set[Any] = set()
+        self.steps = 0  # operations tracked so far
+        self._events: dict[Any, tuple[list[int], list[bool]]] = {}
+
+    def change(self, key: Any, present: bool) -> None:
+        steps, states = self._events.setdefault(key, ([], []))
+        steps.append(self.steps)
+        states.append(present)
+        if present:
+            self.current.add(key)
+        else:
+            self.current.discard(key)
+
+    def present_at(self, key: Any, step: int) -> bool:
+        events = self._events.get(key)
+        if events is None:
+            return False
+        steps, states = events
+        last = bisect.bisect_left(steps, step) - 1  # the last change made before ``step``
+        return last >= 0 and states[last]
+
+    def recorded(self) -> Iterator[Any]:
+        return iter(self._events)
+
+
+class SetAt(AbstractSet[Any]):
+    """A read-only set: a history's members as they were before operation number ``step``."""
+
+    __slots__ = ("_history", "_step")
+
+    def __init__(self, history: _SetHistory, step: int) -> None:
+        self._history = history
+        self._step = step
+
+    def __contains__(self, key: object) -> bool:
+        return self._history.present_at(key, self._step)
+
+    def __iter__(self) -> Iterator[Any]:
+        return (k for k in self._history.recorded() if self._history.present_at(k, self._step))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return f"SetAt({set(self)!r})"
+
+
+class NewTables(_SetHistory):
+    """Tables created so far in a migration (no traffic reaches them yet)."""
+
+    def track(self, op: ops.Operation) -> None:
+        """Record what ``op`` (the next operation) did to the set."""
+        for key, present in new_table_changes(op, self.current):
+            self.change(key, present)
+        self.steps += 1
+
+    def now(self) -> SetAt:
+        """The set as it is now (before the next operation), unchanged by what comes later."""
+        return SetAt(self, self.steps)
+
+
+class AddedColumns(_SetHistory):
+    """``(table key, column)`` pairs added so far in a migration, following renames.
+
+    What ``compat_columns.added_in_migration`` computes by scanning the earlier operations,
+    kept up to date one operation at a time instead.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._by_table: dict[TableKey, set[str]] = {}
+
+    def track(self, op: ops.Operation) -> None:
+        if isinstance(op, ops.CreateTable):
+            for column in op.columns:
+                self._set(op.target.key, column.name, True)
+        elif isinstance(op, ops.AddColumn):
+            self._set(op.target.key, op.column.name, True)
+        elif isinstance(op, ops.DropColumn):
+            self._set(op.target.key, op.column, False)
+        elif isinstance(op, ops.RenameColumn) and (op.target.key, op.column) in self.current:
+            self._set(op.target.key, op.column, False)
+            self._set(op.target.key, op.new_name, True)
+        elif isinstance(op, ops.RenameTable):
+            new_key = (op.target.key[0], op.new_name)
+            for name in sorted(self._by_table.get(op.target.key, set())):
+                self._set(op.target.key, name, False)
+                self._set(new_key, name, True)
+        self.steps += 1
+
+    def _set(self, table: TableKey, column: str, present: bool) -> None:
+        self.change((table, column), present)
+        columns = self._by_table.setdefault(table, set())
+        if present:
+            columns.add(column)
+        else:
+            columns.discard(column)
+
+    def now(self) -> SetAt:
+        return SetAt(self, self.steps)

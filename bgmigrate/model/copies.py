@@ -1,0 +1,131 @@
+"""One-shot copies of data the migration then drops: a column moved, split or merged.
+
+``INSERT INTO profiles SELECT id, bio FROM users; ALTER TABLE users DROP COLUMN bio`` and
+``UPDATE people SET first_name = split_part(name, ' ', 1); ALTER TABLE people DROP COLUMN
+name`` copy a column's values once and then remove the column. Under blue-green the old
+version keeps writing the dropped column until it is retired, so every write after the copy
+is lost; and the new version writes only the copy, which the old version never reads. Lint
+(``move-column``) and the planner both find these pairs here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from bgmigrate.model import operations as ops
+from bgmigrate.sql.names import Name
+from bgmigrate.sql.tokens import Tok, tokenize
+
+_COPIES = (ops.InsertRows, ops.UpdateRows, ops.CreateTable)
+_SOURCE_WORDS = ("FROM", "JOIN")
+
+
+@dataclass(frozen=True)
+class OneShotCopy:
+    """``copy`` reads ``column`` of ``source`` into ``into``; ``drop`` (later) drops that column."""
+
+    copy: ops.Operation
+    drop: ops.DropColumn
+    source: Name
+    column: str
+    into: Name
+
+    @property
+    def within_table(self) -> bool:
+        """A split or merge inside one table (``UPDATE t SET a = f(c)``), not a move to another table."""
+        return self.into.key == self.source.key
+
+
+def _name_at(toks: list[Tok], i: int) -> tuple[Name | None, int]:
+    """A possibly schema-qualified name starting at ``toks[i]``."""
+    if i >= len(toks) or toks[i].kind not in ("word", "qident"):
+        return None, i
+    parts = [toks[i].ident]
+    i += 1
+    while i + 1 < len(toks) and toks[i].text == "." and toks[i + 1].kind in ("word", "qident"):
+        parts.append(toks[i + 1].ident)
+        i += 2
+    return (Name(parts[-1], parts[-2]) if len(parts) > 1 else Name(parts[0])), i
+
+
+def read_tables(op: ops.Operation) -> list[Name]:
+    """Tables a data statement reads rows from: after FROM and JOIN, and an UPDATE's own table.
+
+    >>> from bgmigrate.plan.testing import op_of
+    >>> [str(n) for n in read_tables(op_of("INSERT INTO p (a) SELECT u.a FROM s.users u JOIN t ON true"))]
+    ['s.users', 't']
+    """
+    toks = tokenize(op.stmt.text)
+    found: list[Name] = [op.target] if isinstance(op, ops.UpdateRows) else []
+    for i, tok in enumerate(toks):
+        if tok.upper in _SOURCE_WORDS:
+            name, _ = _name_at(toks, i + 1)
+            if name is not None and name.key not in {n.key for n in found}:
+                found.append(name)
+    return found
+
+
+def _target(op: ops.Operation) -> Name | None:
+    if isinstance(op, ops.InsertRows | ops.UpdateRows | ops.CreateTable):
+        return op.target
+    return None
+
+
+def _reads_column(op: ops.Operation, column: str) -> bool:
+    """Whether the statement mentions ``column`` outside the UPDATE's SET targets."""
+    toks = tokenize(op.stmt.text)
+    for i, tok in enumerate(toks):
+        if tok.kind in ("word", "qident") and tok.ident == column:
+            assigned = isinstance(op, ops.UpdateRows) and i + 1 < len(toks) and toks[i + 1].text == "="
+            before = toks[i - 1].upper if i else ""
+            if not (assigned and before in ("SET", ",")):
+                return True
+    return False
+
+
+def one_shot_copies(
+    operations: Sequence[ops.Operation],
+    existing: Callable[[int, Name], bool],
+    added_here: Callable[[int, Name, str], bool],
+) -> Iterator[OneShotCopy]:
+    """Each (copy, later drop of a column it reads) pair on tables that serve traffic.
+
+    ``existing(i, table)``: the table serves traffic at operation ``i`` (not created in this
+    migration); ``added_here(i, table, column)``: the column was added earlier in it.
+
+    >>> from bgmigrate.plan.testing import operations_of
+    >>> found = list(one_shot_copies(operations_of(
+    ...     "CREATE TABLE p (id int, bio text); INSERT INTO p SELECT id, bio FROM users;"
+    ...     "ALTER TABLE users DROP COLUMN bio;"), lambda i, t: t.name == "users", lambda i, t, c: False))
+    >>> [(f.copy.stmt.line, str(f.source), f.column, str(f.into)) for f in found]
+    [(1, 'users', 'bio', 'p')]
+    """
+    for j, drop in enumerate(operations):
+        if not isinstance(drop, ops.DropColumn) or not existing(j, drop.target):
+            continue
+        if added_here(j, drop.target, drop.column) or _renamed_onto(operations[j + 1 :], drop):
+            continue
+        for op in operations[:j]:
+            into = _target(op)
+            if not isinstance(op, _COPIES) or into is None:
+                continue
+            if isinstance(op, ops.CreateTable) and not op.as_select:
+                continue
+            reads_source = any(_same(n, drop.target) for n in read_tables(op))
+            if reads_source and _reads_column(op, drop.column):
+                yield OneShotCopy(op, drop, drop.target, drop.column, into)
+
+
+def _renamed_onto(later: Sequence[ops.Operation], drop: ops.DropColumn) -> bool:
+    """Another column takes the dropped name later: the replace-column pattern, a type change (and
+    ``mixed-phase-migration`` names that incident), not a move."""
+    return any(
+        isinstance(op, ops.RenameColumn) and op.new_name == drop.column and _same(op.target, drop.target)
+        for op in later
+    )
+
+
+def _same(a: Name, b: Name) -> bool:
+    """The same table, an unqualified name matching any schema (lint does not resolve search_path)."""
+    return a.name == b.name and (a.schema is None or b.schema is None or a.schema == b.schema)

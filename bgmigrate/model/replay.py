@@ -1,0 +1,403 @@
+"""Replay operations onto a schema, so each migration is judged against what came before it."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from bgmigrate.model import operations as ops
+from bgmigrate.model.schema import Column, Constraint, Index, Schema, Table
+from bgmigrate.sql.implicit_names import constraint_name, index_name
+from bgmigrate.sql.names import Name
+
+
+def apply(schema: Schema, op: ops.Operation, migration: str) -> None:
+    """Change ``schema`` in place as ``op`` would; ``migration`` labels tables it creates."""
+    handler = _HANDLERS.get(type(op))
+    if handler is not None:
+        handler(schema, op, migration)
+
+
+def _ensure_table(schema: Schema, name: Name) -> Table:
+    """The table, or a stand-in for a table never seen (treated as existing)."""
+    table = schema.table(name)
+    if table is None:
+        table = Table(Name(name.name, name.schema or "public"))
+        schema.tables[name.key] = table
+    return table
+
+
+def _column_from_spec(spec: ops.ColumnSpec) -> Column:
+    return Column(
+        name=spec.name,
+        type=spec.type,
+        nullable=spec.nullable,
+        default=spec.default if spec.default is not None else ("nextval()" if spec.serial else None),
+        identity=spec.identity,
+        generated=spec.generated_stored,
+    )
+
+
+def _constraint_name(table: Table, spec: ops.ConstraintSpec) -> str:
+    """The name PostgreSQL gives an unnamed constraint.
+
+    >>> t = Table(Name("orders"), columns={"total": Column("total", "numeric")})
+    >>> _constraint_name(t, ops.ConstraintSpec("primary_key", columns=("id",)))
+    'orders_pkey'
+    >>> _constraint_name(t, ops.ConstraintSpec("check", expression="total >= 0"))
+    'orders_total_check'
+    """
+    if spec.name:
+        return spec.name
+    columns = spec.columns or _mentioned_columns(table, spec.expression or "")
+    return constraint_name(table.name.name, spec.kind, columns[:1] if spec.kind == "check" else columns)
+
+
+def _mentioned_columns(table: Table, expression: str) -> tuple[str, ...]:
+    """Columns of ``table`` an expression mentions, in order (a CHECK is named after the first)."""
+    from bgmigrate.sql.tokens import tokenize
+
+    found: list[str] = []
+    for tok in tokenize(expression):
+        if tok.kind in ("word", "qident") and tok.ident in table.columns and tok.ident not in found:
+            found.append(tok.ident)
+    return tuple(found)
+
+
+def _constraint_from_spec(table: Table, spec: ops.ConstraintSpec) -> Constraint:
+    return Constraint(
+        name=_constraint_name(table, spec),
+        kind=spec.kind,
+        columns=spec.columns,
+        validated=not spec.not_valid,
+        definition=spec.sql,
+        references=spec.references,
+        not_null_column=spec.not_null_column,
+    )
+
+
+def _create_table(schema: Schema, op: ops.CreateTable, migration: str) -> None:
+    existing = schema.table(op.target)
+    # A table the live database already has stays as it is (with its size): this CREATE is an
+    # applied migration replayed, and must judge what follows as linting that file alone would.
+    if existing is not None and (op.if_not_exists or existing.live):
+        return
+    name = Name(op.target.name, op.target.schema or "public")
+    table = Table(name, created_by=migration)
+    for spec in op.columns:
+        table.columns[spec.name] = _column_from_spec(spec)
+    for spec in op.columns:
+        _column_constraints(schema, table, spec)
+    for con in op.constraints:
+        _add_constraint(schema, table, con)
+    schema.tables[name.key] = table
+
+
+def _column_constraints(schema: Schema, table: Table, spec: ops.ColumnSpec) -> None:
+    """Constraints declared inline with a column, named as PostgreSQL names them."""
+    if spec.primary_key:
+        _add_constraint(schema, table, ops.ConstraintSpec("primary_key", columns=(spec.name,)))
+    if spec.unique:
+        _add_constraint(schema, table, ops.ConstraintSpec("unique", columns=(spec.name,)))
+    if spec.references:
+        sql = f"FOREIGN KEY ({spec.name}) {spec.references_sql}".strip()
+        fk = ops.ConstraintSpec("foreign_key", columns=(spec.name,), references=spec.references, sql=sql)
+        _add_constraint(schema, table, fk)
+    if spec.check:
+        check = ops.ConstraintSpec("check", columns=(spec.name,), expression=spec.check, sql=f"CHECK ({spec.check})")
+        _add_constraint(schema, table, check)
+
+
+def _add_constraint(schema: Schema, table: Table, spec: ops.ConstraintSpec) -> None:
+    constraint = _constraint_from_spec(table, spec)
+    if spec.using_index:
+        index = schema.indexes.pop(Name(spec.using_index, table.name.schema).key, None)
+        if index is not None:
+            constraint.columns = index.columns
+    table.constraints[constraint.name] = constraint
+    if spec.kind in ("primary_key", "unique"):
+        # Both are backed by a unique index of the same name.
+        schema.indexes[Name(constraint.name, table.name.schema).key] = Index(
+            constraint.name, table.name, constraint.columns, unique=True
+        )
+    if spec.kind in ("primary_key", "not_null"):
+        for col in constraint.columns:
+            if col in table.columns:
+                table.columns[col].nullable = False
+
+
+def _drop_table(schema: Schema, op: ops.DropTable, migration: str) -> None:
+    schema.tables.pop(op.target.key, None)
+    indexes = _indexes(schema)
+    for key in [k for k in indexes.keys_on(op.target.key) if indexes[k].table.key == op.target.key]:
+        del indexes[key]
+
+
+def _rename_table(schema: Schema, op: ops.RenameTable, migration: str) -> None:
+    table = schema.tables.pop(op.target.key, None) or Table(op.target)
+    new = Name(op.new_name, op.target.schema or "public")
+    table.name = new
+    schema.tables[new.key] = table
+    indexes = _indexes(schema)
+    for key in indexes.keys_on(op.target.key):
+        if indexes[key].table.key == op.target.key:
+            indexes[key].table = new
+    indexes.forget_tables()  # an index's table changed in place
+
+
+def _add_column(schema: Schema, op: ops.AddColumn, migration: str) -> None:
+    table = _ensure_table(schema, op.target)
+    if op.if_not_exists and op.column.name in table.columns:
+        return
+    table.columns[op.column.name] = _column_from_spec(op.column)
+    _column_constraints(schema, table, op.column)
+
+
+def _drop_column(schema: Schema, op: ops.DropColumn, migration: str) -> None:
+    table = _ensure_table(schema, op.target)
+    table.columns.pop(op.column, None)
+    # PostgreSQL drops every constraint involving the column, a table CHECK naming it in its expression too.
+    column = op.column
+    # Inline rather than through _checks_column: a table may hold a thousand CHECKs.
+    doomed = [
+        n
+        for n, c in table.constraints.items()
+        if column in c.columns or (c.kind == "check" and column in _identifiers(c.definition))
+    ]
+    for name in doomed:
+        del table.constraints[name]
+    target = op.target.key
+    indexes = _indexes(schema)
+    for key in [k for k in indexes.keys_on(target) if op.column in indexes[k].columns]:
+        del indexes[key]
+
+
+class IndexTable(dict[tuple[str, str], Index]):
+    """A schema's indexes, with each table's index keys kept beside them.
+
+    ``DROP COLUMN`` and ``DROP TABLE`` ask for one table's indexes; scanning every index of the
+    folder for each made a cold lint grow with the square of the folder. Item assignment and
+    deletion keep the per-table keys up to date; any other change forgets them (rebuilt on the
+    next question).
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._by_table: dict[tuple[str, str], set[tuple[str, str]]] | None = None
+
+    def keys_on(self, table: tuple[str, str]) -> list[tuple[str, str]]:
+        """The keys of the indexes on ``table`` (a list: the caller may delete while going)."""
+        if self._by_table is None:
+            self._by_table = {}
+            for key, index in self.items():
+                self._by_table.setdefault(index.table.key, set()).add(key)
+        return sorted(self._by_table.get(table, ()))
+
+    def forget_tables(self) -> None:
+        self._by_table = None
+
+    def __setitem__(self, key: tuple[str, str], index: Index) -> None:
+        self._unlink(key)
+        super().__setitem__(key, index)
+        if self._by_table is not None:
+            self._by_table.setdefault(index.table.key, set()).add(key)
+
+    def __delitem__(self, key: tuple[str, str]) -> None:
+        self._unlink(key)
+        super().__delitem__(key)
+
+    def pop(self, key: tuple[str, str], *default: Any) -> Any:
+        self._unlink(key)
+        return super().pop(key, *default)
+
+    def _unlink(self, key: tuple[str, str]) -> None:
+        old = self.get(key)
+        if old is not None and self._by_table is not None:
+            self._by_table.get(old.table.key, set()).discard(key)
+
+    # Everything else that changes the dict: forget the per-table keys.
+    def clear(self) -> None:
+        self._by_table = None
+        super().clear()
+
+    def popitem(self) -> tuple[tuple[str, str], Index]:
+        self._by_table = None
+        return super().popitem()
+
+    def setdefault(self, key: tuple[str, str], default: Index) -> Index:
+        self._by_table = None
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._by_table = None
+        super().update(*args, **kwargs)
+
+    def __ior__(self, other: Any) -> IndexTable:  # type: ignore[override,misc]
+        self._by_table = None
+        super().__ior__(other)
+        return self
+
+    def __reduce__(self) -> Any:
+        # Copies (deepcopy of a base schema) rebuild the per-table keys when first asked.
+        return (IndexTable, (dict(self),))
+
+
+def _indexes(schema: Schema) -> IndexTable:
+    """The schema's indexes as an ``IndexTable`` (installed on first use)."""
+    if not isinstance(schema.indexes, IndexTable):
+        schema.indexes = IndexTable(schema.indexes)
+    return schema.indexes
+
+
+def _checks_column(constraint: Constraint, column: str) -> bool:
+    """Whether a CHECK's expression names the column.
+
+    >>> _checks_column(Constraint("c", "check", definition="CHECK (b > a)"), "a")
+    True
+    """
+    if constraint.kind != "check":
+        return False
+    return column in _identifiers(constraint.definition)
+
+
+@functools.lru_cache(maxsize=8192)
+def _identifiers(sql: str) -> frozenset[str]:
+    """The names an expression mentions (read once per text: every DROP COLUMN asks again)."""
+    from bgmigrate.sql.tokens import tokenize
+
+    return frozenset(t.ident for t in tokenize(sql) if t.kind in ("word", "qident"))
+
+
+def _rename_column(schema: Schema, op: ops.RenameColumn, migration: str) -> None:
+    table = _ensure_table(schema, op.target)
+    column = table.columns.pop(op.column, None) or Column(op.new_name, "unknown")
+    column.name = op.new_name
+    table.columns[op.new_name] = column
+    for con in table.constraints.values():
+        con.columns = tuple(op.new_name if c == op.column else c for c in con.columns)
+        if con.not_null_column == op.column:
+            con.not_null_column = op.new_name
+    for index in schema.indexes_on(op.target):
+        index.columns = tuple(op.new_name if c == op.column else c for c in index.columns)
+
+
+def _column(schema: Schema, target: Name, name: str) -> Column:
+    table = _ensure_table(schema, target)
+    if name not in table.columns:
+        table.columns[name] = Column(name, "unknown")
+    return table.columns[name]
+
+
+def _alter_type(schema: Schema, op: ops.AlterColumnType, migration: str) -> None:
+    _column(schema, op.target, op.column).type = op.new_type
+
+
+def _set_not_null(schema: Schema, op: ops.SetNotNull, migration: str) -> None:
+    _column(schema, op.target, op.column).nullable = False
+
+
+def _drop_not_null(schema: Schema, op: ops.DropNotNull, migration: str) -> None:
+    _column(schema, op.target, op.column).nullable = True
+
+
+def _set_default(schema: Schema, op: ops.SetDefault, migration: str) -> None:
+    _column(schema, op.target, op.column).default = op.default
+
+
+def _drop_default(schema: Schema, op: ops.DropDefault, migration: str) -> None:
+    _column(schema, op.target, op.column).default = None
+
+
+def _add_constraint_op(schema: Schema, op: ops.AddConstraint, migration: str) -> None:
+    _add_constraint(schema, _ensure_table(schema, op.target), op.constraint)
+
+
+def _validate(schema: Schema, op: ops.ValidateConstraint, migration: str) -> None:
+    table = _ensure_table(schema, op.target)
+    if op.name in table.constraints:
+        table.constraints[op.name].validated = True
+
+
+def _drop_constraint(schema: Schema, op: ops.DropConstraint, migration: str) -> None:
+    table = _ensure_table(schema, op.target)
+    table.constraints.pop(op.name, None)
+    schema.indexes.pop(Name(op.name, op.target.schema).key, None)
+
+
+def _rename_constraint(schema: Schema, op: ops.RenameConstraint, migration: str) -> None:
+    table = _ensure_table(schema, op.target)
+    con = table.constraints.pop(op.name, None)
+    if con is not None:
+        con.name = op.new_name
+        table.constraints[op.new_name] = con
+
+
+def _create_index(schema: Schema, op: ops.CreateIndex, migration: str) -> None:
+    name = op.name or index_name(op.target.name, op.columns)
+    key = Name(name, op.target.schema).key
+    if op.if_not_exists and key in schema.indexes:
+        return
+    schema.indexes[key] = Index(
+        name, replace(op.target, schema=op.target.schema or "public"), op.columns, op.unique,
+        partial=op.partial, expression=op.expression,
+    )  # fmt: skip
+
+
+def _drop_index(schema: Schema, op: ops.DropIndex, migration: str) -> None:
+    schema.indexes.pop(op.index.key, None)
+
+
+def _create_enum(schema: Schema, op: ops.CreateEnum, migration: str) -> None:
+    schema.enums[op.type_name.key] = list(op.values)
+
+
+def _add_enum_value(schema: Schema, op: ops.AddEnumValue, migration: str) -> None:
+    values = schema.enums.setdefault(op.type_name.key, [])
+    if op.value not in values:
+        values.append(op.value)
+
+
+def _rename_enum_value(schema: Schema, op: ops.RenameEnumValue, migration: str) -> None:
+    values = schema.enums.setdefault(op.type_name.key, [])
+    schema.enums[op.type_name.key] = [op.new_value if v == op.value else v for v in values]
+
+
+def _create_object(schema: Schema, op: ops.CreateObject, migration: str) -> None:
+    schema.objects.setdefault(op.kind, set()).add(op.name.key)
+
+
+def _drop_object(schema: Schema, op: ops.DropObject, migration: str) -> None:
+    schema.objects.get(op.kind, set()).discard(op.name.key)
+    if op.kind == "type":
+        schema.enums.pop(op.name.key, None)
+    if op.kind == "schema":
+        for key in [k for k in schema.tables if k[0] == op.name.name]:
+            del schema.tables[key]
+
+
+_HANDLERS: dict[type, Callable[[Schema, Any, str], None]] = {
+    ops.CreateTable: _create_table,
+    ops.DropTable: _drop_table,
+    ops.RenameTable: _rename_table,
+    ops.AddColumn: _add_column,
+    ops.DropColumn: _drop_column,
+    ops.RenameColumn: _rename_column,
+    ops.AlterColumnType: _alter_type,
+    ops.SetNotNull: _set_not_null,
+    ops.DropNotNull: _drop_not_null,
+    ops.SetDefault: _set_default,
+    ops.DropDefault: _drop_default,
+    ops.AddConstraint: _add_constraint_op,
+    ops.ValidateConstraint: _validate,
+    ops.DropConstraint: _drop_constraint,
+    ops.RenameConstraint: _rename_constraint,
+    ops.CreateIndex: _create_index,
+    ops.DropIndex: _drop_index,
+    ops.CreateEnum: _create_enum,
+    ops.AddEnumValue: _add_enum_value,
+    ops.RenameEnumValue: _rename_enum_value,
+    ops.CreateObject: _create_object,
+    ops.DropObject: _drop_object,
+}

@@ -1,0 +1,321 @@
+"""Source text → statements: the SQL lexer that splits a migration into located statements.
+
+The splitter understands what PostgreSQL and psql understand: ``--`` and nested ``/* */``
+comments, standard and ``E''`` strings, quoted identifiers, dollar quoting, ``BEGIN ATOMIC``
+bodies, psql meta-commands (``\\set``, ``\\i``) and psql variables (``:name``, ``:'name'``).
+It never raises: whatever text it is given comes back as statements with positions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from bgmigrate.sql.lexer import lex
+from bgmigrate.sql.suppressions import Suppression, parse_suppressions
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of a migration, with where it stands in its file.
+
+    ``text`` is the statement as written (without the terminating semicolon);
+    ``sql`` is the same text prepared for parsing (psql variables replaced).
+    Lines and columns are 1-based; ``end_line``/``end_column`` point at its last character.
+    """
+
+    text: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    sql: str = ""
+    kind: str = "sql"  # "sql" | "psql-meta"
+    suppressions: tuple[Suppression, ...] = ()
+    # Set by a front-end whose statement was generated rather than written (Alembic ops).
+    origin: str = ""
+    # Statements a front-end generated with an explicit transaction mode (Alembic autocommit_block).
+    in_autocommit_block: bool = False
+    # For a statement inside another (a DO block's body): the one written in the file, whose
+    # comments hold the suppressions.
+    owner: Statement | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def parse_text(self) -> str:
+        """The text handed to the parser."""
+        return self.sql or self.text
+
+
+_PSQL_VAR = re.compile(r"(?<![:\w]):(?:'([A-Za-z_]\w*)'|\"([A-Za-z_]\w*)\"|([A-Za-z_]\w*))")
+_SUPPRESSION_HINT = re.compile("bgmigrate", re.IGNORECASE)
+_ROUTINES = ("FUNCTION", "PROCEDURE")
+_SPACE = " \t\n\r\f\v"
+_END_OF_COPY_DATA = re.compile(r"^\\\.\r?$", re.MULTILINE)
+
+
+def _line_starts(text: str) -> list[int]:
+    starts = [0]
+    for match in re.finditer("\n", text):
+        starts.append(match.end())
+    return starts
+
+
+def position(line_starts: list[int], offset: int) -> tuple[int, int]:
+    """1-based (line, column) of a character offset.
+
+    >>> position([0, 4, 9], 5)
+    (2, 2)
+    """
+    lo, hi = 0, len(line_starts) - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if line_starts[mid] <= offset:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo + 1, offset - line_starts[lo] + 1
+
+
+@dataclass
+class _Chunk:
+    start: int
+    end: int
+    comments: list[tuple[int, int]]
+    kind: str = "sql"
+
+
+def is_routine_head(words: list[str]) -> bool:
+    """Whether a statement's first words are CREATE [OR REPLACE] FUNCTION|PROCEDURE (upper case).
+
+    >>> is_routine_head(["CREATE", "OR", "REPLACE", "PROCEDURE"]), is_routine_head(["CREATE", "TABLE"])
+    (True, False)
+    """
+    if len(words) < 2 or words[0] != "CREATE":
+        return False
+    if words[1] in _ROUTINES:
+        return True
+    return len(words) >= 4 and words[1:3] == ["OR", "REPLACE"] and words[3] in _ROUTINES
+
+
+class _Body:
+    """Where a statement stands in SQL-standard routine bodies (``BEGIN ATOMIC … END``).
+
+    Only a CREATE [OR REPLACE] FUNCTION|PROCEDURE statement has one, as in the server's grammar;
+    inside it ``CASE … END`` and nested ``BEGIN ATOMIC … END`` pair up, and a semicolon does not
+    end the statement. ``END``/``CASE`` used as a column label (after AS or a dot) count for nothing.
+    """
+
+    def __init__(self) -> None:
+        self.head: list[str] = []
+        self.routine = False
+        self.depth = 0
+        self._begin = False  # the previous token was BEGIN: an ATOMIC next opens a body
+        self._label = False  # the previous token was AS or '.': a keyword next is a name
+        self.copy_from_stdin = False  # COPY … FROM STDIN: psql sends the lines after it as data
+
+    def see(self, kind: str, text: str) -> None:
+        """Take the next significant token of the statement."""
+        if kind != "word":
+            self._begin = False
+            self._label = text == "."
+            return
+        if len(self.head) < 4:
+            self.head.append(text.upper())
+            self.routine = is_routine_head(self.head)
+        if self.head[0] == "COPY" and text.upper() == "STDIN":
+            self.copy_from_stdin = True
+        if not self.routine:
+            return
+        word = text.upper()
+        keyword = not self._label and self.depth > 0
+        if (self._begin and word == "ATOMIC") or (keyword and word == "CASE"):
+            self.depth += 1
+        elif keyword and word == "END":
+            self.depth -= 1
+        self._begin = word == "BEGIN" and not self._label
+        self._label = word == "AS"
+
+
+def _copy_data_end(text: str, semicolon_end: int) -> int:
+    """Where SQL resumes after ``COPY … FROM STDIN;``: past the data's ``\\.`` line (or the end)."""
+    data_start = _line_end(text, semicolon_end) + 1
+    found = _END_OF_COPY_DATA.search(text, min(data_start, len(text)))
+    return found.end() if found else len(text)
+
+
+def _line_end(text: str, start: int) -> int:
+    end = text.find("\n", start)
+    return len(text) if end < 0 else end
+
+
+def _scan(text: str) -> tuple[list[_Chunk], list[tuple[int, int]]]:
+    """Split into statement chunks as psql does; also return every comment span.
+
+    A semicolon ends a statement outside parentheses and routine bodies; so does psql's ``\\;``.
+    A backslash elsewhere starts a psql meta-command, which runs to the end of its line.
+    """
+    chunks: list[_Chunk] = []
+    comments: list[tuple[int, int]] = []
+    start: int | None = None
+    chunk_comments: list[tuple[int, int]] = []
+    parens = 0
+    body = _Body()
+    pos = 0
+    restart = True
+    while restart:
+        restart = False
+        for tok in lex(text, pos):
+            kind = tok.kind
+            if kind == "space":
+                continue
+            if kind == "comment":
+                comments.append((tok.start, tok.end))
+                if start is not None:
+                    chunk_comments.append((tok.start, tok.end))
+                continue
+            if kind == "backslash":
+                restart = True
+                if text.startswith(":", tok.end):  # psql's \: is a plain colon
+                    start = tok.start if start is None else start
+                    pos = tok.end + 1
+                    break
+                if start is not None:
+                    chunks.append(_Chunk(start, tok.start, chunk_comments))
+                start, chunk_comments, parens, body = None, [], 0, _Body()
+                if text.startswith(";", tok.end):
+                    pos = tok.end + 1  # psql's \; : the server runs what follows as a new statement
+                else:
+                    pos = _line_end(text, tok.end)
+                    chunks.append(_Chunk(tok.start, pos, [], kind="psql-meta"))
+                break
+            if kind == "op" and tok.end - tok.start == 1:
+                ch = text[tok.start]
+                if ch == ";" and not parens and not body.depth:
+                    if start is not None:
+                        chunks.append(_Chunk(start, tok.start, chunk_comments))
+                    copy_data = body.copy_from_stdin
+                    start, chunk_comments, parens, body = None, [], 0, _Body()
+                    if copy_data:  # psql reads the lines that follow, up to \., as COPY data
+                        pos, restart = _copy_data_end(text, tok.end), True
+                        break
+                    continue
+                if ch == "(":
+                    parens += 1
+                elif ch == ")" and parens:
+                    parens -= 1
+            if start is None:
+                start = tok.start
+            body.see(kind, text[tok.start : tok.end] if kind in ("word", "op") else "")
+    if start is not None:
+        chunks.append(_Chunk(start, len(text), chunk_comments))
+    return chunks, comments
+
+
+def _replace_psql_variables(sql: str) -> str:
+    """Stand-ins for psql variables so the parser sees plain SQL (``:'v'`` → ``'v'``)."""
+    if ":" not in sql:
+        return sql
+
+    def repl(match: re.Match[str]) -> str:
+        quoted, ident, bare = match.groups()
+        if quoted:
+            return f"'{quoted}'"
+        if ident:
+            return f'"{ident}"'
+        return bare or ""
+
+    out: list[str] = []
+    last = 0
+    for lit_start, lit_end in _literal_spans(sql):
+        out.append(_PSQL_VAR.sub(repl, sql[last:lit_start]))
+        out.append(sql[lit_start:lit_end])
+        last = lit_end
+    out.append(_PSQL_VAR.sub(repl, sql[last:]))
+    return "".join(out)
+
+
+def _literal_spans(sql: str) -> list[tuple[int, int]]:
+    """Strings, quoted identifiers, dollar quotes and comments: where no psql variable is.
+
+    ``:'name'`` and ``:"name"`` (a colon just before, not a ``::`` cast) are variables, not literals.
+    """
+    spans: list[tuple[int, int]] = []
+    for tok in lex(sql):
+        after_colon = tok.start > 0 and sql[tok.start - 1] == ":" and (tok.start < 2 or sql[tok.start - 2] != ":")
+        if after_colon and tok.kind in ("string", "qident") and sql[tok.start] in "'\"":
+            continue
+        if tok.kind in ("string", "qident", "dollar", "comment"):
+            spans.append((tok.start, tok.end))
+    return spans
+
+
+def _attach_comments(text: str, chunks: list[_Chunk], comments: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    """Comments that speak for each statement: inside it, after it on its last line, or on the
+    lines just above it (a blank line breaks that link)."""
+    attached: list[list[tuple[int, int]]] = [list(c.comments) for c in chunks]
+    inside = {span for c in chunks for span in c.comments}
+    index = 0
+    for span in comments:
+        if span in inside:
+            continue
+        while index < len(chunks) and chunks[index].end <= span[0]:
+            index += 1
+        previous = chunks[index - 1] if index > 0 else None
+        if previous is not None and "\n" not in text[previous.end : span[0]]:
+            attached[index - 1].append(span)
+            continue
+        if index < len(chunks):
+            gap = text[span[1] : chunks[index].start]
+            if gap.count("\n") <= 1:
+                attached[index].append(span)
+    return attached
+
+
+def split_sql(text: str) -> list[Statement]:
+    """Split SQL text into located statements.
+
+    >>> [s.text for s in split_sql("CREATE TABLE a (x int);\\n-- c; d\\nDROP TABLE a")]
+    ['CREATE TABLE a (x int)', 'DROP TABLE a']
+    >>> split_sql("SELECT 1;\\n\\\\set x 1\\nSELECT 2;")[1].kind
+    'psql-meta'
+    """
+    starts = _line_starts(text)
+    chunks, comments = _scan(text)
+    statements: list[Statement] = []
+    for chunk, spans in zip(chunks, _attach_comments(text, chunks, comments), strict=True):
+        raw = text[chunk.start : chunk.end]
+        stripped = raw.rstrip(_SPACE)  # only what PostgreSQL calls space: U+00A0 is a letter to it
+        end = chunk.start + max(len(stripped) - 1, 0)
+        line, col = position(starts, chunk.start)
+        end_line, end_col = position(starts, end)
+        suppressions = tuple(
+            s for c_start, c_end in spans for s in parse_suppressions(text[c_start:c_end], position(starts, c_start)[0])
+        )
+        sql = stripped if chunk.kind != "sql" else _replace_psql_variables(stripped)
+        statements.append(
+            Statement(
+                text=stripped,
+                line=line,
+                column=col,
+                end_line=end_line,
+                end_column=end_col,
+                sql=sql if sql != stripped else "",
+                kind=chunk.kind,
+                suppressions=suppressions,
+            )
+        )
+    return statements
+
+
+def file_suppressions(text: str) -> list[Suppression]:
+    """Every ``ignore-file`` suppression in any comment of the text."""
+    if not _SUPPRESSION_HINT.search(text):
+        return []  # no suppression can be written without the word: skip scanning the text again
+    starts = _line_starts(text)
+    _, comments = _scan(text)
+    found: list[Suppression] = []
+    for c_start, c_end in comments:
+        for s in parse_suppressions(text[c_start:c_end], position(starts, c_start)[0]):
+            if s.file_level:
+                found.append(s)
+    return found
