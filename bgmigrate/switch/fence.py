@@ -12,11 +12,10 @@ import dataclasses
 
 import psycopg
 
-from bgmigrate.switch.backends import Backend, Gradual, Routed
+from bgmigrate.switch.backends import Backend, Gradual, Routed, WrappedBackend
 from bgmigrate.switch.config import Environment
 from bgmigrate.switch.db import Connection
 from bgmigrate.switch.lock import holds_switch_lock
-from bgmigrate.switch.routing import Observed
 from bgmigrate.switch.verdict import GateResult
 
 
@@ -34,22 +33,12 @@ def fence(conn: Connection) -> None:
         raise FenceLost("this session no longer holds the switch lock")
 
 
-class FencedBackend:
+class FencedBackend(WrappedBackend):
     """A backend that checks the fence before each routing change (each ``--gradual`` step alone)."""
 
     def __init__(self, inner: Backend, conn: Connection) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.conn = conn
-        self.name = inner.name
-
-    def identifiers(self, env: Environment) -> frozenset[str]:
-        return self.inner.identifiers(env)
-
-    def check(self, target: Environment, previous: Environment | None) -> GateResult | None:
-        return self.inner.check(target, previous)
-
-    def observe(self) -> Observed:
-        return self.inner.observe()
 
     def route(self, target: Environment, previous: Environment | None, gradual: Gradual | None) -> Routed:
         if gradual is None or previous is None:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from bgmigrate.switch.backends import Backend, Gradual, Routed
+from bgmigrate.switch.backends import Backend, Gradual, Routed, WrappedBackend
 from bgmigrate.switch.config import ConfirmSettings, Environment, MetricsSettings, SwitchConfig
 from bgmigrate.switch.confirm import confirm_gate
 from bgmigrate.switch.metrics import metrics_gate
 from bgmigrate.switch.placeholders import mentions
-from bgmigrate.switch.routing import Observed
 from bgmigrate.switch.verdict import GateResult, failed, passed
 
 
@@ -34,22 +33,12 @@ def gradual_problem(config: SwitchConfig) -> str | None:
     return None
 
 
-class MeteredBackend:
+class MeteredBackend(WrappedBackend):
     """A backend whose ``--gradual`` steps each wait for a passing metrics reading."""
 
     def __init__(self, inner: Backend, settings: MetricsSettings) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.settings = settings
-        self.name = inner.name
-
-    def identifiers(self, env: Environment) -> frozenset[str]:
-        return self.inner.identifiers(env)
-
-    def check(self, target: Environment, previous: Environment | None) -> GateResult | None:
-        return self.inner.check(target, previous)
-
-    def observe(self) -> Observed:
-        return self.inner.observe()
 
     def route(self, target: Environment, previous: Environment | None, gradual: Gradual | None) -> Routed:
         if gradual is None or previous is None:

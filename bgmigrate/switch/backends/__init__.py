@@ -57,6 +57,26 @@ class Backend(Protocol):
         """What the proxy routes now, read from the proxy (never from the switch state)."""
 
 
+class WrappedBackend:
+    """A backend around another: asks pass through; subclasses change only how ``route`` runs."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def identifiers(self, env: Environment) -> frozenset[str]:
+        return self.inner.identifiers(env)
+
+    def check(self, target: Environment, previous: Environment | None) -> GateResult | None:
+        return self.inner.check(target, previous)
+
+    def observe(self) -> Observed:
+        return self.inner.observe()
+
+    def route(self, target: Environment, previous: Environment | None, gradual: Gradual | None) -> Routed:
+        return self.inner.route(target, previous, gradual)
+
+
 def make_backend(config: SwitchConfig) -> Backend:
     """The backend ``[switch] backend`` names, built from its table."""
     if config.backend == "nginx" and config.nginx is not None:
