@@ -102,6 +102,24 @@ def test_rollback_undoes_migrate_then_expand_and_expand_can_run_again(pg_dsn: st
     assert "state" in columns(pg_dsn)
 
 
+@pytest.mark.parametrize("mode", ["DISABLE", "ENABLE REPLICA"])
+def test_a_sync_trigger_that_does_not_fire_is_not_in_place(pg_dsn: str, users: Path, mode: str) -> None:
+    assert apply_cli(users, "expand", pg_dsn).exit_code == 0
+    execute(pg_dsn, f"ALTER TABLE users {mode} TRIGGER {TRIGGER}")  # by hand, behind apply's back
+    fix = f"ALTER TABLE users ENABLE TRIGGER {TRIGGER}"
+    text = cli("status", "--dsn", pg_dsn, "--verify").output
+    assert "expand" in text and "NOT verified" in text
+    assert f"✗ trigger {TRIGGER} on users exists but is" in text and fix in text
+    refused = apply_cli(users, "migrate", pg_dsn)
+    assert refused.exit_code == 3
+    line = one_error_line(refused)
+    assert "migrate preconditions do not hold" in line and f"trigger {TRIGGER} on users exists but is" in line
+    assert fix in line
+    assert phase_statuses(pg_dsn, PLAN) == {"expand": "done"}
+    execute(pg_dsn, fix)
+    assert apply_cli(users, "migrate", pg_dsn).exit_code == 0
+
+
 def test_rollback_is_refused_once_contract_ran(pg_dsn: str, users: Path) -> None:
     for phase in ("expand", "migrate"):
         assert apply_cli(users, phase, pg_dsn).exit_code == 0
