@@ -91,10 +91,11 @@ BEGIN
                          OR NOT EXISTS (SELECT FROM unnest(e.requires) AS q (req) WHERE {_LISTS_PLAN})))
              GROUP BY a.application_name) AS s;
   END IF;
+  -- Set either way: a session that ran the file before must not carry an old verdict.
+  PERFORM set_config('{REFUSED_SETTING}', array_to_string(reasons, '; '), false);
   IF cardinality(reasons) > 0 THEN
     -- Session-wide and committed with this block: what follows in the file fails, ON_ERROR_STOP or not.
     PERFORM set_config('default_transaction_read_only', 'on', false);
-    PERFORM set_config('{REFUSED_SETTING}', array_to_string(reasons, '; '), false);
   END IF;
 END
 """
