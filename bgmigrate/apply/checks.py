@@ -86,7 +86,8 @@ def _remedy(check: Check, found: str) -> str:
     if kind == "trigger_exists" and "ENABLE TRIGGER" in found:
         return ""  # trigger_state already names the ALTER TABLE … ENABLE TRIGGER that fixes it
     if kind == "index_valid" and "INVALID" in found:
-        return f"DROP INDEX CONCURRENTLY {_table_sql(check.name)}, then re-run the phase that builds it"
+        index = quote_qualified(check.name, split_qualified(check.table)[0] if check.table else None)
+        return f"DROP INDEX CONCURRENTLY {index}, then re-run the phase that builds it"
     if kind == "constraint_validated" and "NOT VALID" in found:
         return f"ALTER TABLE {_table_sql(check.table)} VALIDATE CONSTRAINT {quote_ident(check.name)}"
     if kind.endswith("_absent"):
