@@ -152,3 +152,25 @@ def served_by(rig: Rig, seconds: float = 0.3) -> set[str]:
         load.wait_requests(20)
     assert load.report.failures == 0, load.report
     return set(load.report.by_server)
+
+
+def record_switch_state(dsn: str, active: str, kept: str | None, requires: dict[str, list[str]]) -> None:
+    """The switch's state as its actions leave it (``kept``: the rollback target), without apps or a proxy.
+
+    For contract gates that read only the database: who serves, who is kept, what each requires.
+    Blue or green, when neither active nor kept, is recorded as retired.
+    """
+    from bgmigrate.switch.config import Environment, Requirement
+    from bgmigrate.switch.store import ensure_schema, record_environments, save_state, set_retired
+
+    envs = [
+        Environment(name, ("127.0.0.1:1",), "http://127.0.0.1:1/health", f"app-{name}",
+                    tuple(Requirement.parse(r) for r in reqs))
+        for name, reqs in requires.items()
+    ]  # fmt: skip
+    with connect(dsn) as conn:
+        ensure_schema(conn)
+        record_environments(conn, envs)
+        save_state(conn, active, kept)
+        for name in ("blue", "green"):
+            set_retired(conn, name, name not in (active, kept))

@@ -11,7 +11,7 @@ from apply_recipes import RENAME
 
 from bgmigrate.apply import phase_status
 from bgmigrate.apply.connect import connect
-from bgmigrate.apply.guard import plan_guard
+from bgmigrate.apply.guard import plan_guard, plan_lock_key
 
 PLAN = RENAME.plan_id
 EXPAND_STEPS = len(RENAME.plan().phase("expand").steps)
@@ -100,6 +100,24 @@ def test_rollback_undoes_migrate_then_expand_and_expand_can_run_again(pg_dsn: st
 
     assert apply_cli(users, "expand", pg_dsn).exit_code == 0
     assert "state" in columns(pg_dsn)
+
+
+@pytest.mark.parametrize("mode", ["DISABLE", "ENABLE REPLICA"])
+def test_a_sync_trigger_that_does_not_fire_is_not_in_place(pg_dsn: str, users: Path, mode: str) -> None:
+    assert apply_cli(users, "expand", pg_dsn).exit_code == 0
+    execute(pg_dsn, f"ALTER TABLE users {mode} TRIGGER {TRIGGER}")  # by hand, behind apply's back
+    fix = f"ALTER TABLE users ENABLE TRIGGER {TRIGGER}"
+    text = cli("status", "--dsn", pg_dsn, "--verify").output
+    assert "expand" in text and "NOT verified" in text
+    assert f"✗ trigger {TRIGGER} on users exists but is" in text and fix in text
+    refused = apply_cli(users, "migrate", pg_dsn)
+    assert refused.exit_code == 3
+    line = one_error_line(refused)
+    assert "migrate preconditions do not hold" in line and f"trigger {TRIGGER} on users exists but is" in line
+    assert fix in line
+    assert phase_statuses(pg_dsn, PLAN) == {"expand": "done"}
+    execute(pg_dsn, fix)
+    assert apply_cli(users, "migrate", pg_dsn).exit_code == 0
 
 
 def test_rollback_is_refused_once_contract_ran(pg_dsn: str, users: Path) -> None:
@@ -240,3 +258,24 @@ def test_no_dsn(users: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BGMIGRATE_DSN", raising=False)
     result = cli("apply", str(users), "--phase", "expand")
     assert result.exit_code == 2 and "--dsn" in one_error_line(result)
+
+
+def test_the_plan_lock_is_free_the_moment_an_apply_ends(pg_dsn: str) -> None:
+    """The next phase, started right after (a script, this file's tests), must never find it held.
+
+    Closing the guard's connection alone frees the lock only once the server backend has exited,
+    a moment later; that race made back-to-back applies refuse now and then (issue 9's flaky test).
+    """
+    key = plan_lock_key(PLAN)
+    with connect(pg_dsn, "test") as probe:
+        held = 0
+        for _ in range(200):
+            with plan_guard(pg_dsn, PLAN):
+                pass
+            row = probe.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s::int4::oid AND objsubid = 2"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                (key,),
+            ).fetchone()
+            held += bool(row and row[0])
+    assert held == 0

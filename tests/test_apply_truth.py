@@ -121,7 +121,8 @@ def test_a_produced_precondition_is_still_verified_after_the_phase_that_produces
     )
     result = apply_cli(write_plan(tmp_path, plan), "expand", pg_dsn)
     assert result.exit_code == 2
-    assert "checks do not hold: column t.c does not exist" in one_error_line(result)
+    line = one_error_line(result)
+    assert "checks do not hold: " in line and ": column t.c does not exist; to fix: " in line
 
 
 def test_a_precondition_no_step_produces_still_refuses_before_any_change(pg_dsn: str, tmp_path: Path) -> None:
@@ -339,3 +340,21 @@ def test_a_bad_apply_setting_in_the_plan_is_one_line_naming_the_file(pg_dsn: str
     assert result.exit_code == 2
     line = one_error_line(result)
     assert "plan.json" in line and "unknown setting 'lock_timout'" in line
+
+
+# --------------------------------------------------------------------------- failure messages (issue 9)
+
+
+def test_a_failed_row_precondition_says_which_rows_and_what_to_do(pg_dsn: str, tmp_path: Path) -> None:
+    execute(pg_dsn, TABLE)
+    execute(pg_dsn, SEED)  # 'row 10' … 'row 300' do not fit varchar(5)
+    plan_dir = plan_migration(tmp_path, "ALTER TABLE t ALTER COLUMN a TYPE varchar(5)")
+    result = apply_cli(plan_dir, "expand", pg_dsn)
+    assert result.exit_code == 3
+    line = one_error_line(result)
+    assert "expand preconditions do not hold: every value of t.a fits varchar(5)" in line
+    assert "291 rows found (first keys: " in line and ", …)" in line
+    assert "to fix: list them with `SELECT id FROM t WHERE NOT (char_length(CAST(a AS text)) <= 5)`" in line
+    assert phase_statuses(pg_dsn, "0002_change") == {}
+    execute(pg_dsn, "UPDATE t SET a = left(a, 5)")  # the recipe: correct them, then re-run
+    assert apply_cli(plan_dir, "expand", pg_dsn).exit_code == 0

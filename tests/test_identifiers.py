@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from pg import PgServer
 from psycopg import sql
 
+from bgmigrate.plan.contract_guard import contract_guard
 from bgmigrate.plan.model import Phase, Plan, Step
 from bgmigrate.plan.render_alembic import render_alembic
 from bgmigrate.plan.render_md import render_md
@@ -220,12 +221,13 @@ def test_alembic_revisions_keep_names_out_of_the_code() -> None:
 def test_alembic_hook_comments_keep_names_out_of_the_code() -> None:
     from bgmigrate.plan.alembic_hook import _upgrade_lines
 
-    lines = _upgrade_lines(_hostile_plan().phases[0])
+    plan = _hostile_plan()
+    lines = _upgrade_lines(plan, plan.phases[0])
     assert all("\n" not in line and "\r" not in line for line in lines)  # a comment line cannot end early
     code = [line for line in lines if not line.startswith("#")]
     assert code == [
         "with op.get_context().autocommit_block():",
-        *(f'op.execute("""{s}""")' for s in ("SET lock_timeout = '2s'", "SELECT 1")),
+        *(f'op.execute("""{s}""")' for s in ("SET lock_timeout = '300ms'", "SELECT 1")),
     ]
 
 
@@ -233,5 +235,7 @@ def test_plan_md_and_phase_files_keep_names_on_their_line() -> None:
     plan = _hostile_plan()
     markdown = render_md(plan)
     assert all(line.isprintable() for line in markdown.split("\n"))
-    for text in render_sql(plan).values():
-        assert [s.text for s in split_sql(text)] == ["SET lock_timeout = '2s'", "SELECT 1"]
+    for name, text in render_sql(plan).items():
+        assert all(line.isprintable() for line in text.split("\n")), name
+        guard = [s.text for s in split_sql("\n".join(contract_guard(plan.id)))] if "contract" in name else []
+        assert [s.text for s in split_sql(text)] == ["SET lock_timeout = '300ms'", *guard, "SELECT 1"]

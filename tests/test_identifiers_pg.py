@@ -32,6 +32,7 @@ from pg import PgServer
 from psycopg import sql
 
 from bgmigrate.cli import main
+from bgmigrate.plan.contract_guard import contract_guard
 from bgmigrate.plan.model import Plan
 from bgmigrate.plan.render_alembic import render_alembic
 from bgmigrate.plan.render_sql import HEADER_SET, backfill_sql
@@ -241,6 +242,9 @@ def _check_phase_files(out: Path, plan: Plan) -> None:
     for number, phase in enumerate(plan.phases, start=1):
         in_file = _statements(_read(out / f"{number:02d}_{phase.name}.sql"))
         in_file = [s for s in in_file if s not in ("BEGIN", "COMMIT", HEADER_SET.rstrip(";"))]
+        guard = _statements("\n".join(contract_guard(plan.id))) if phase.name == "contract" else []
+        assert in_file[: len(guard)] == guard, phase.name  # the contract file opens with its guard
+        in_file = in_file[len(guard) :]
         planned: list[str] = []
         for step in phase.steps:
             planned += _statements(backfill_sql(step.backfill) if step.backfill is not None else step.sql)

@@ -7,6 +7,7 @@ process against the test database.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import textwrap
 from pathlib import Path
@@ -18,12 +19,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
 from click.testing import CliRunner
+from switchkit import record_switch_state
 
 from bgmigrate.cli import main
 from bgmigrate.lint.engine import parse_migration
 from bgmigrate.lint.findings import Severity
 from bgmigrate.project.alembic_offline import load_alembic
 from bgmigrate.project.run import LintRequest, run_lint
+from bgmigrate.switch.alembic_gate import CONFIRM_KEY, ContractRefused
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "plans" / "_alembic" / "versions"
 TEMPLATE = Path(__import__("alembic").__file__).parent / "templates" / "generic" / "script.py.mako"
@@ -78,6 +81,12 @@ orders = sa.Table(
 """
 
 
+def confirmed(config: Config) -> Config:
+    """``alembic -x bgmigrate_confirm_old_version_retired=yes``: contract's gate, where no switch keeps state."""
+    config.cmd_opts = argparse.Namespace(x=[f"{CONFIRM_KEY}=yes"])
+    return config
+
+
 def sqlalchemy_url(dsn: str) -> str:
     return dsn.replace("postgresql://", "postgresql+psycopg://", 1)
 
@@ -116,7 +125,7 @@ def test_autogenerate_writes_phased_revisions_that_run(
     config = project(tmp_path, pg_dsn, MODELS_V1)
     command.revision(config, message="create orders", autogenerate=True, rev_id="r1")
     assert "r1 is blue-green safe as generated" in capsys.readouterr().out
-    command.upgrade(config, "head")
+    command.upgrade(confirmed(config), "head")
     sql(pg_dsn, "INSERT INTO orders (status, total) SELECT 'new', g FROM generate_series(1, 40) AS g")
 
     (tmp_path / "models.py").write_text(textwrap.dedent(MODELS_V2))
@@ -145,7 +154,7 @@ def test_autogenerate_writes_phased_revisions_that_run(
         ("new-app", "new-app", 5),
     ]
     command.upgrade(config, "r2_migrate")
-    command.upgrade(config, "head")
+    command.upgrade(confirmed(config), "head")  # no traffic switch here: the operator's word
     final = columns(pg_dsn, "orders")
     assert "status" not in final and "bgm_total_new" not in final
     assert final["state"] == ("text", True, "'new'::text")
@@ -158,7 +167,7 @@ def test_autogenerate_writes_phased_revisions_that_run(
 def test_autogenerate_stops_with_the_reason(tmp_path: Path, pg_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
     config = project(tmp_path, pg_dsn, MODELS_V1)
     command.revision(config, message="create orders", autogenerate=True, rev_id="r1")
-    command.upgrade(config, "head")
+    command.upgrade(confirmed(config), "head")
     required = MODELS_V1.replace(
         'sa.Column("total", sa.Integer),',
         'sa.Column("total", sa.Integer),\n    sa.Column("code", sa.Text, nullable=False),',
@@ -206,8 +215,7 @@ def test_plan_format_alembic_chains_revisions_that_run(tmp_path: Path, pg_dsn: s
     command.upgrade(config, "a1")
     sql(pg_dsn, "INSERT INTO orders (status) SELECT 'x' FROM generate_series(1, 25)")
     # No traffic switch here: the contract revision's gate takes the operator's word (-x).
-    config.cmd_opts = __import__("argparse").Namespace(x=["bgmigrate_confirm_old_version_retired=yes"])
-    command.upgrade(config, "head")
+    command.upgrade(confirmed(config), "head")
     final = columns(pg_dsn, "orders")
     assert "status" not in final and final["state"] == ("text", True, "'new'::text")
     assert sql(pg_dsn, "SELECT count(*) FROM orders WHERE state = 'x' AND priority = 0") == [(25,)]
@@ -240,14 +248,14 @@ def test_autogenerate_renames_an_indexed_column(
     assert INDEXED_V1 != MODELS_V1
     config = project(tmp_path, pg_dsn, INDEXED_V1)
     command.revision(config, message="create orders", autogenerate=True, rev_id="r1")
-    command.upgrade(config, "head")
+    command.upgrade(confirmed(config), "head")
     sql(pg_dsn, "INSERT INTO orders (status, total) SELECT 'old', g FROM generate_series(1, 30) AS g")
     (tmp_path / "models.py").write_text(textwrap.dedent(_renamed(index)))
     command.revision(config, message="rename", autogenerate=True, rev_id="r2")
     assert "wrote 3 phased revisions instead: r2_expand, r2_migrate, r2_contract" in capsys.readouterr().out
     command.upgrade(config, "r2_expand")
     sql(pg_dsn, "INSERT INTO orders (status, total) VALUES ('by-old', 100)")
-    command.upgrade(config, "head")
+    command.upgrade(confirmed(config), "head")  # no traffic switch here: the operator's word
     assert indexes(pg_dsn) == [
         (index, f"CREATE INDEX {index} ON public.orders USING btree (state)"),
         ("orders_pkey", "CREATE UNIQUE INDEX orders_pkey ON public.orders USING btree (id)"),
@@ -260,7 +268,7 @@ def test_refusals_speak_alembic(tmp_path: Path, pg_dsn: str) -> None:
     and the options as Alembic takes them (-x), not the CLI's --backfill."""
     config = project(tmp_path, pg_dsn, INDEXED_V1)
     command.revision(config, message="create orders", autogenerate=True, rev_id="r1")
-    command.upgrade(config, "head")
+    command.upgrade(confirmed(config), "head")
     moved = INDEXED_V1.replace('sa.Index("ix_orders_status", "status")', 'sa.Index("ix_orders_status", "total")')
     (tmp_path / "models.py").write_text(textwrap.dedent(moved))
     with pytest.raises(CommandError) as refused:
@@ -283,3 +291,27 @@ def test_refusals_speak_alembic(tmp_path: Path, pg_dsn: str) -> None:
     assert "--backfill" not in message
     assert "-x bgmigrate_backfill=code=SQL_EXPR" in message
     assert "alembic revision --autogenerate -x bgmigrate_backfill=code=SQL_EXPR" in message
+
+
+def test_autogenerated_contract_is_refused_while_blue_is_the_rollback_target(
+    tmp_path: Path, pg_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 10: the hook's contract revision runs apply's contract gate; refused, it drops nothing."""
+    config = project(tmp_path, pg_dsn, MODELS_V1)
+    command.revision(config, message="create orders", autogenerate=True, rev_id="r1")
+    command.upgrade(confirmed(config), "head")
+    sql(pg_dsn, "INSERT INTO orders (status, total) SELECT 'new', g FROM generate_series(1, 10) AS g")
+    (tmp_path / "models.py").write_text(textwrap.dedent(MODELS_V2))
+    command.revision(config, message="state and priority", autogenerate=True, rev_id="r2")
+    assert "wrote 3 phased revisions instead" in capsys.readouterr().out
+    command.upgrade(config, "r2_migrate")
+    # Green (built for r2) serves; blue, which predates it, is kept to roll back to.
+    record_switch_state(pg_dsn, "green", "blue", {"green": ["r2:expand"], "blue": []})
+    with pytest.raises(ContractRefused) as refused:
+        command.upgrade(confirmed(config), "head")  # the operator's word cannot override the switch
+    assert "rollback target: blue" in str(refused.value), refused.value
+    assert "status" in columns(pg_dsn, "orders") and "bgm_total_new" in columns(pg_dsn, "orders")
+    assert sql(pg_dsn, "SELECT version_num FROM alembic_version") == [("r2_migrate",)]
+    record_switch_state(pg_dsn, "green", None, {"green": ["r2:expand"], "blue": []})  # blue retired
+    command.upgrade(config, "head")
+    assert "status" not in columns(pg_dsn, "orders")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -10,9 +11,11 @@ from pathlib import Path
 import psycopg
 import pytest
 from click.testing import CliRunner
+from switchkit import record_switch_state
 from test_plan_recipes import FIXTURES, schema_of
 
 from bgmigrate.cli import main
+from bgmigrate.plan.contract_guard import CONFIRM_SETTING
 from bgmigrate.plan.facts import Knowledge
 from bgmigrate.plan.model import Plan
 from bgmigrate.plan.passes import plan_operations
@@ -152,30 +155,74 @@ def test_planning_stays_light_to_import() -> None:
     )
 
 
-@pytest.mark.skipif(shutil.which("psql") is None, reason="psql is not installed")
+needs_psql = pytest.mark.skipif(shutil.which("psql") is None, reason="psql is not installed")
+
+
+def psql(dsn: str, path: Path, *, stop: bool = True, confirm: bool = False) -> subprocess.CompletedProcess[str]:
+    """``psql -f`` as a person runs a phase file (``stop``: with ON_ERROR_STOP; ``confirm``: the operator's word)."""
+    env = dict(os.environ)
+    if confirm:
+        env["PGOPTIONS"] = f"-c {CONFIRM_SETTING}=yes"
+    stop_on_error = ["-v", "ON_ERROR_STOP=1"] if stop else []
+    command = ["psql", "-X", "-q", *stop_on_error, "-d", dsn, "-f", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+
+
+def psql_ok(dsn: str, path: Path, *, confirm: bool = False) -> None:
+    done = psql(dsn, path, confirm=confirm)
+    assert done.returncode == 0, done.stderr
+
+
+@needs_psql
 def test_phase_files_run_with_psql_as_written(tmp_path: Path, pg_dsn: str, pg_server: object) -> None:
     """The files a person runs by hand, backfill loop included, leave the intended schema."""
     folder = FIXTURES / "rename_column"
     out = tmp_path / "out"
     assert run(str(folder / "002_rename_status.sql"), "--out", str(out))[0] == 0
 
-    def psql(dsn: str, path: Path) -> None:
-        subprocess.run(
-            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(path)], check=True, capture_output=True
-        )
-
     for path in (folder / "001_setup.sql", folder / "data.sql", out / "01_expand.sql", out / "02_migrate.sql"):
-        psql(pg_dsn, path)
+        psql_ok(pg_dsn, path)
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM orders WHERE state IS DISTINCT FROM status").fetchone() == (0,)
-    psql(pg_dsn, out / "03_contract.sql")
+    psql_ok(pg_dsn, out / "03_contract.sql", confirm=True)  # no traffic switch here: the operator's word
     direct = pg_server.create_database()  # type: ignore[attr-defined]
     try:
-        psql(direct, folder / "001_setup.sql")
-        psql(direct, folder / "002_rename_status.sql")
+        psql_ok(direct, folder / "001_setup.sql")
+        psql_ok(direct, folder / "002_rename_status.sql")
         assert schema_of(pg_dsn) == schema_of(direct)
     finally:
         pg_server.drop_database(direct)  # type: ignore[attr-defined]
+
+
+def orders_columns(dsn: str) -> list[str]:
+    with psycopg.connect(dsn) as conn:
+        found = conn.execute("SELECT attname FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attnum > 0 "
+                             "AND NOT attisdropped ORDER BY attnum").fetchall()  # fmt: skip
+    return [str(r[0]) for r in found]
+
+
+@needs_psql
+@pytest.mark.parametrize("stop", [True, False], ids=["ON_ERROR_STOP", "psql runs on"])
+def test_contract_file_is_refused_by_psql_while_blue_is_the_rollback_target(
+    tmp_path: Path, pg_dsn: str, stop: bool
+) -> None:
+    """Issue 10: psql cannot call apply's gate, so 03_contract.sql carries it: refused, nothing is dropped."""
+    folder, out = FIXTURES / "rename_column", tmp_path / "out"
+    assert run(str(folder / "002_rename_status.sql"), "--out", str(out))[0] == 0
+    for path in (folder / "001_setup.sql", folder / "data.sql", out / "01_expand.sql", out / "02_migrate.sql"):
+        psql_ok(pg_dsn, path)
+    before = orders_columns(pg_dsn)
+    requires = {"green": ["002_rename_status:expand"], "blue": []}
+    record_switch_state(pg_dsn, "green", "blue", requires)  # blue predates the plan and is kept to roll back to
+    refused = psql(pg_dsn, out / "03_contract.sql", stop=stop, confirm=True)  # the word cannot override the switch
+    assert "contract of 002_rename_status refused: blue (rollback target) does not list" in refused.stderr
+    # With ON_ERROR_STOP psql stops (exit 3); without, it runs on into a read-only session.
+    assert refused.returncode == (3 if stop else 0), refused.stderr
+    assert stop or "read-only transaction" in refused.stderr
+    assert orders_columns(pg_dsn) == before and "status" in before
+    record_switch_state(pg_dsn, "green", None, requires)  # blue retired: the rollback window is closed
+    psql_ok(pg_dsn, out / "03_contract.sql")
+    assert "status" not in orders_columns(pg_dsn)
 
 
 def test_plan_md_warns_plainly_that_contract_breaks_prepared_statements(tmp_path: Path) -> None:

@@ -104,7 +104,8 @@ def test_a_sync_trigger_that_does_not_fire_is_not_in_place(rig: Rig, mode: str) 
         conn.execute(alter)
     result = rig.cli("promote", "green")
     assert result.exit_code == REFUSED, result.output
-    assert f"trigger {sync_trigger()} on orders is" in result.output
+    assert f"trigger {sync_trigger()} on orders exists but is" in result.output
+    assert f"fix: ALTER TABLE orders ENABLE TRIGGER {sync_trigger()}" in result.output
     with psycopg.connect(rig.dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("ALTER TABLE orders ENABLE ALWAYS TRIGGER {}").format(sql.Identifier(sync_trigger())))
     promote_under_load(rig, "promote", "green")  # 'A' fires for every session

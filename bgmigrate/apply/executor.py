@@ -78,11 +78,12 @@ def require(conn: Connection, checks: tuple[Check, ...], what: str, error: type[
     """Stop (by default: refuse, nothing changed) unless every check holds, listing what was found."""
     failed = failures(verify_checks(conn, checks))
     if failed:
-        raise error(f"{what} do not hold: {_found(failed)} (was a phase applied or undone by hand?)")
+        raise error(f"{what} do not hold: {_found(failed)}")
 
 
 def _found(failed: list[CheckResult]) -> str:
-    return "; ".join(result.found for result in failed)
+    # Each one with what it expects, what is there, and what to do: an id alone helps nobody.
+    return " | ".join(result.explain() for result in failed)
 
 
 def _run_recorded(

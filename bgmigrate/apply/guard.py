@@ -9,10 +9,12 @@ VACUUM or make CREATE INDEX CONCURRENTLY wait for it.
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg
 from psycopg import sql
 
 from bgmigrate.apply.connect import Connection, connect
@@ -53,7 +55,19 @@ def plan_guard(dsn: str, plan_id: str) -> Iterator[Connection]:
             raise Refused(f"another apply of plan {plan_id} is running ({_holder(conn, plan_id)}); try again later")
         yield conn
     finally:
-        conn.close()  # ends the transaction, releasing the lock
+        _release(conn)
+
+
+def _release(conn: Connection) -> None:
+    """End the guard's transaction and wait for the server to say so, then close.
+
+    Closing alone is not enough: the server releases the lock only when the backend has exited,
+    a moment after the socket closes, and an apply started right after this one (the next
+    phase, in a script) would find the lock still held and be refused.
+    """
+    with contextlib.suppress(psycopg.Error):  # a broken connection: closing releases it (eventually)
+        conn.execute("ROLLBACK")
+    conn.close()
 
 
 def _holder(conn: Connection, plan_id: str) -> str:
@@ -64,6 +78,7 @@ def _holder(conn: Connection, plan_id: str) -> str:
         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
         WHERE l.locktype = 'advisory' AND l.classid = %s::int4::oid AND l.objid = %s::int4::oid
           AND l.objsubid = 2 AND l.granted
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
         """,
         (LOCK_NAMESPACE, plan_lock_key(plan_id)),
     ).fetchone()

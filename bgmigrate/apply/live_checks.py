@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from bgmigrate.apply.connect import Connection
 from bgmigrate.dsn import one_line
 from bgmigrate.plan.model import Check
 from bgmigrate.sql.names import split_qualified
+from bgmigrate.sql.quote import quote_ident, quote_qualified
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,12 @@ class CheckResult:
     ok: bool
     found: str  # what the catalogs show, e.g. "column users.state does not exist"
     superseded_by: str = ""  # a later applied phase that changes what this check is about
+    fix: str = ""  # what to do when it does not hold
+
+    def explain(self) -> str:
+        """One line: what was expected, what the catalogs show, and what to do about it."""
+        what = self.check.description or _subject(self.check)
+        return f"{what}: {self.found}" + (f"; to fix: {self.fix}" if self.fix else "")
 
     @property
     def holds(self) -> bool:
@@ -35,6 +43,8 @@ class CheckResult:
         }
         if self.superseded_by:
             data["superseded_by"] = self.superseded_by
+        if self.fix:
+            data["fix"] = self.fix
         return data
 
 
@@ -52,7 +62,41 @@ def _verify(conn: Connection, check: Check) -> CheckResult:
     if evaluate is None:
         return CheckResult(check, False, f"unknown check kind {check.kind!r}")
     ok, found = evaluate(conn, check)
-    return CheckResult(check, ok, found)
+    return CheckResult(check, ok, found, fix="" if ok else _remedy(check, found))
+
+
+def _subject(check: Check) -> str:
+    """A check without a description, named by what it asks."""
+    about = ".".join(p for p in (check.table, check.column) if p)
+    return " ".join(p for p in (check.kind, about, check.name) if p)
+
+
+def _table_sql(table: str) -> str:
+    schema, name = split_qualified(table)
+    return quote_qualified(name, schema)
+
+
+def _remedy(check: Check, found: str) -> str:
+    """What to do about ``check`` failing with ``found`` (one clause; "" when ``found`` says it)."""
+    kind = check.kind
+    if kind == "no_rows":
+        if found.startswith("query failed"):
+            return "the check's query (plan.json) must run as a plain SELECT for this role"
+        return f"list them with `{one_line(check.sql.strip().rstrip(';'))}`, correct or delete them, then re-run"
+    if kind == "trigger_exists" and "ENABLE TRIGGER" in found:
+        return ""  # trigger_state already names the ALTER TABLE … ENABLE TRIGGER that fixes it
+    if kind == "index_valid" and "INVALID" in found:
+        index = quote_qualified(check.name, split_qualified(check.table)[0] if check.table else None)
+        return f"DROP INDEX CONCURRENTLY {index}, then re-run the phase that builds it"
+    if kind == "constraint_validated" and "NOT VALID" in found:
+        return f"ALTER TABLE {_table_sql(check.table)} VALIDATE CONSTRAINT {quote_ident(check.name)}"
+    if kind.endswith("_absent"):
+        return (
+            "it is still there: apply (or finish) the phase that removes it, or remove it by hand if it is a leftover"
+        )
+    # Missing, or a column that allows NULL: what makes it never ran here, or was undone by hand.
+    return "apply what makes it first (an earlier migration or phase; `bgmigrate status --verify` shows "
+    "what is in place), or re-plan against this database"
 
 
 def _relation(conn: Connection, name: str, kinds: str) -> int | None:
@@ -119,24 +163,54 @@ def _column_not_null(conn: Connection, check: Check) -> tuple[bool, str]:
     return not_null, f"column {check.table}.{check.column} {what}"
 
 
-def _trigger(conn: Connection, check: Check) -> tuple[bool, str]:
-    oid = _relation(conn, check.table, _TABLE_KINDS)
+# pg_trigger.tgenabled: 'O' fires in origin sessions (the default), 'A' always, 'R' only in
+# replica sessions (session_replication_role = replica), 'D' never. Application sessions are
+# origin sessions, so only 'O' and 'A' keep a sync or fill trigger's columns in step for them.
+_FIRES = {"O": "enabled", "A": "enabled ALWAYS"}
+_SILENT = {"D": "DISABLED", "R": "enabled for REPLICA sessions only (application sessions never fire it)"}
+
+
+@dataclass(frozen=True)
+class TriggerState:
+    """A trigger as the catalogs show it: absent, or present with its ``tgenabled``."""
+
+    exists: bool
+    fires: bool  # fires for the application's (origin) sessions
+    found: str  # one line for a message, with the fix when it exists but does not fire
+
+
+def trigger_state(conn: Connection, table: str, name: str) -> TriggerState:
+    """The one answer to "is trigger ``name`` on ``table`` in place?" (apply, status, switch).
+
+    A trigger that exists but does not fire keeps nothing in sync, so it is not in place.
+    """
+    oid = _relation(conn, table, _TABLE_KINDS)
     row = None
     if oid is not None:
         row = conn.execute(
-            "SELECT 1 FROM pg_trigger WHERE tgrelid = %s AND tgname = %s AND NOT tgisinternal", (oid, check.name)
+            "SELECT tgenabled::text FROM pg_trigger WHERE tgrelid = %s AND tgname = %s AND NOT tgisinternal",
+            (oid, name),
         ).fetchone()
-    found = row is not None
-    return found, f"trigger {check.name} on {check.table} {'exists' if found else 'does not exist'}"
+    if row is None:
+        return TriggerState(False, False, f"trigger {name} on {table} does not exist")
+    state = str(row[0])
+    if state in _FIRES:
+        return TriggerState(True, True, f"trigger {name} on {table} exists and is {_FIRES[state]}")
+    what = _SILENT.get(state, f"in an unknown state {state!r}")
+    schema, relname = split_qualified(table)
+    fix = f"ALTER TABLE {quote_qualified(relname, schema)} ENABLE TRIGGER {quote_ident(name)}"
+    return TriggerState(True, False, f"trigger {name} on {table} exists but is {what}; fix: {fix}")
 
 
 def _trigger_exists(conn: Connection, check: Check) -> tuple[bool, str]:
-    return _trigger(conn, check)
+    state = trigger_state(conn, check.table, check.name)
+    return state.fires, state.found
 
 
 def _trigger_absent(conn: Connection, check: Check) -> tuple[bool, str]:
-    exists, found = _trigger(conn, check)
-    return not exists, found
+    # A disabled trigger is still there: contract has not removed it.
+    state = trigger_state(conn, check.table, check.name)
+    return not state.exists, state.found
 
 
 def _index_valid(conn: Connection, check: Check) -> tuple[bool, str]:
@@ -164,17 +238,38 @@ def _constraint_validated(conn: Connection, check: Check) -> tuple[bool, str]:
     return True, f"constraint {check.name} on {check.table} is validated"
 
 
+_SAMPLES = 5  # keys shown of the rows a no_rows check found: enough to look one up
+_LIMIT = re.compile(r"\bLIMIT\s+(\d+)\s*$", re.IGNORECASE)
+
+
 def _no_rows(conn: Connection, check: Check) -> tuple[bool, str]:
     text = check.sql.strip().rstrip(";")
-    query = sql.SQL("SELECT count(*) FROM ({}) AS left_behind").format(sql.SQL(text))
+    count_query = sql.SQL("SELECT count(*) FROM ({}) AS left_behind").format(sql.SQL(text))
+    sample_query = sql.SQL("SELECT * FROM ({}) AS left_behind LIMIT {}").format(sql.SQL(text), sql.Literal(_SAMPLES))
     try:
         # force_rollback: a check must never change data, even a carelessly written one.
         with conn.transaction(force_rollback=True):
-            row = conn.execute(query).fetchone()
+            row = conn.execute(count_query).fetchone()
+            count = int(row[0]) if row else 0
+            samples = conn.execute(sample_query).fetchall() if count else []
     except psycopg.Error as exc:
         return False, f"query failed: {one_line(str(exc))}"
-    count = int(row[0]) if row else 0
-    return count == 0, "no rows left behind" if count == 0 else f"{count} rows left behind"
+    if count == 0:
+        return True, "no rows left behind"
+    return False, f"{_how_many(text, count)} found (first keys: {_keys(samples, count)})"
+
+
+def _how_many(query: str, count: int) -> str:
+    """``count`` rows, or "at least" that many when the query's own LIMIT cut them off."""
+    limit = _LIMIT.search(query)
+    at_least = "at least " if limit and int(limit.group(1)) == count else ""
+    return f"{at_least}{count} row{'s' if count != 1 else ''}"
+
+
+def _keys(rows: list[tuple[object, ...]], count: int) -> str:
+    # The first column: the planner's queries select the batch key, the one a row is found by.
+    shown = [one_line(str(row[0]))[:40] if row else "" for row in rows]
+    return ", ".join(shown) + (", …" if count > len(rows) else "")
 
 
 _EVALUATORS: dict[str, Callable[[Connection, Check], tuple[bool, str]]] = {

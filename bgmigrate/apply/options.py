@@ -11,12 +11,7 @@ from bgmigrate.apply.batch_size import DEFAULT_BATCH_TIME
 from bgmigrate.apply.plan_settings import PlanSettings
 from bgmigrate.apply.progress import BackfillProgress, QuietProgress
 from bgmigrate.apply.retry import RetryPolicy
-
-# Every query on a table queues behind a statement waiting for its ACCESS EXCLUSIVE lock, so the
-# lock timeout is the stall the application sees per attempt. 300 ms stays inside a web request's
-# budget and is still ample for a catalog-only change behind short OLTP transactions; a long
-# transaction is outlasted by retries with backoff, not by a long queue (docs/apply.md).
-DEFAULT_LOCK_TIMEOUT = 0.3
+from bgmigrate.durations import DEFAULT_LOCK_TIMEOUT  # shared with the phase files (plan.render_sql)
 
 
 class ContractAnswer(NamedTuple):

@@ -196,7 +196,8 @@ def _text(reports: list[dict[str, Any]]) -> str:
 def _check_line(check: dict[str, Any]) -> str:
     if check.get("superseded_by"):
         return f"      - {check['found']} (as intended: {check['superseded_by']} changed it)"
-    return f"      ✗ {check['found']}"
+    fix = f"; to fix: {check['fix']}" if check.get("fix") else ""
+    return f"      ✗ {check['found']}{fix}"
 
 
 def _phase_line(phase: dict[str, Any]) -> str:

@@ -37,7 +37,7 @@ from alembic.util import CommandError
 
 from bgmigrate.plan.facts import Knowledge
 from bgmigrate.plan.model import PHASES, Phase, Plan
-from bgmigrate.plan.render_alembic import AUTOCOMMIT_NOTE, py_str
+from bgmigrate.plan.render_alembic import AUTOCOMMIT_NOTE, contract_gate, py_str
 from bgmigrate.plan.render_sql import HEADER_SET, backfill_sql
 from bgmigrate.plan.request import PlanError, PlanRequest, parse_backfill
 from bgmigrate.plan.sources import knowledge_of_revisions
@@ -331,7 +331,7 @@ def _phased(script: Any, plan: Plan) -> list[Any]:
     phased = []
     for number, phase in enumerate(plan.phases, start=1):
         rev = f"{script.rev_id}_{phase.name}"
-        upgrade = ops.UpgradeOps([PhaseOp(_upgrade_lines(phase))])
+        upgrade = ops.UpgradeOps([PhaseOp(_upgrade_lines(plan, phase))])
         downgrade = ops.DowngradeOps([PhaseOp(_downgrade_lines(phase))])
         phased.append(
             ops.MigrationScript(
@@ -353,9 +353,11 @@ def _autocommit(lines: list[str]) -> list[str]:
     return [AUTOCOMMIT_NOTE, "with op.get_context().autocommit_block():", *lines]
 
 
-def _upgrade_lines(phase: Phase) -> list[str]:
+def _upgrade_lines(plan: Plan, phase: Phase) -> list[str]:
     lines = [f"# bgmigrate {phase.name}: app versions live while this phase is in place: {' and '.join(phase.serves)}."]
     lines += [f"# {display(note)}" for note in phase.notes]  # a name with a newline must not become code
+    if phase.name == "contract":
+        lines += contract_gate(plan.id, indent="")  # as `plan --format alembic` writes it: no path skips the gate
     body = [f"op.execute({py_str(HEADER_SET.rstrip(';'))})"]
     for step in phase.steps:
         body.append(f"# {display(step.description)}")

@@ -76,17 +76,22 @@ def _upgrade(plan: Plan, phase: Phase) -> list[str]:
     return ["def upgrade() -> None:", *gate, *_body(sqls)]
 
 
-def contract_gate(plan_id: str) -> list[str]:
-    """The first lines of a contract ``upgrade()``: the gate ``apply --phase contract`` runs, or raise."""
-    return [
-        "    # The gate of `bgmigrate apply --phase contract`: refuses (raises, so nothing is removed)",
-        "    # while an environment that uses the old shape can still serve or be rolled back to.",
-        "    from alembic import context",
-        "    from bgmigrate.switch.alembic_gate import require_contract_allowed",
+def contract_gate(plan_id: str, indent: str = "    ") -> list[str]:
+    """The first lines of a contract ``upgrade()``: the gate ``apply --phase contract`` runs, or raise.
+
+    Every writer of a contract revision (``plan --format alembic``, the autogenerate hook) starts
+    it with these lines, so no ``alembic upgrade`` gets around the gate.
+    """
+    lines = [
+        "# The gate of `bgmigrate apply --phase contract`: refuses (raises, so nothing is removed)",
+        "# while an environment that uses the old shape can still serve or be rolled back to.",
+        "from alembic import context",
+        "from bgmigrate.switch.alembic_gate import require_contract_allowed",
         "",
-        "    bind = None if context.is_offline_mode() else op.get_bind()",
-        f"    require_contract_allowed({plan_id!r}, bind, context.get_x_argument(as_dictionary=True))",
+        "bind = None if context.is_offline_mode() else op.get_bind()",
+        f"require_contract_allowed({plan_id!r}, bind, context.get_x_argument(as_dictionary=True))",
     ]
+    return [indent + line if line else line for line in lines]
 
 
 def _downgrade(phase: Phase) -> list[str]:

@@ -1,7 +1,9 @@
 """A plan's phases as SQL files a person can read, lint, and run with psql.
 
-Each file sets ``lock_timeout`` first (so a statement waiting for a lock fails fast instead of
-queueing every query behind it), then lists its steps with what each does. Steps that must
+Each file sets ``lock_timeout`` first, to apply's own default (so a statement waiting for a lock
+fails fast instead of queueing every query behind it; psql does not retry, and the file says how
+to), then lists its steps with what each does. The contract file starts with a guard that stops
+psql while the old version may still serve (:mod:`contract_guard`). Steps that must
 commit together are wrapped in BEGIN/COMMIT; statements that cannot run in a transaction say
 so. A backfill is written as a PL/pgSQL loop that commits after every batch, with the hint that
 ``bgmigrate apply`` runs it with progress and resumes after a crash.
@@ -9,13 +11,15 @@ so. A backfill is written as a PL/pgSQL loop that commits after every batch, wit
 
 from __future__ import annotations
 
+from bgmigrate.durations import DEFAULT_LOCK_TIMEOUT, pg_interval
+from bgmigrate.plan.contract_guard import contract_guard
 from bgmigrate.plan.model import PHASES, Backfill, Phase, Plan, Step
 from bgmigrate.plan.suppress import ignore
 from bgmigrate.safetext import comment
 from bgmigrate.sql.quote import dollar_quote
 from bgmigrate.sql.statements import split_sql
 
-LOCK_TIMEOUT = "2s"
+LOCK_TIMEOUT = pg_interval(DEFAULT_LOCK_TIMEOUT)  # apply's default: one value for every way a phase runs
 HEADER_SET = f"SET lock_timeout = '{LOCK_TIMEOUT}';"
 
 
@@ -35,10 +39,14 @@ def _header(plan: Plan, phase: Phase) -> list[str]:
         comment(f"bgmigrate plan {plan.id} · phase {number} of {len(PHASES)}: {phase.name}"),
         comment(f"from {plan.source}; app versions live while this phase is in place: {serves}."),
         comment(f"Run: bgmigrate apply <plan dir> --phase {phase.name} --dsn DSN"),
-        "-- or with psql, statement by statement (autocommit; stop on the first error). Never wrap this",
-        "-- whole file in one transaction: some statements cannot run inside one, and every lock would be held to the end.",
+        "-- or with psql, statement by statement (autocommit; stop on the first error: psql -X -v ON_ERROR_STOP=1 -f FILE).",
+        "-- Never wrap this whole file in one transaction: some statements cannot run inside one, and every lock",
+        "-- would be held to the end.",
+        f"-- A statement that waits longer than {LOCK_TIMEOUT} for its lock fails rather than stall the application.",
+        "-- psql does not retry: run the file again from the statement that failed (those before it are done), or",
+        "-- use `bgmigrate apply`, which retries with backoff and jitter and resumes where it stopped.",
         HEADER_SET,
-    ]
+    ] + (contract_guard(plan.id) if phase.name == "contract" else [])
 
 
 def backfill_loop(fill: Backfill) -> str:

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bgmigrate.plan.model import Check, Plan
-from bgmigrate.sql.names import split_qualified
 from bgmigrate.switch.config import Environment, Requirement
 from bgmigrate.switch.db import Connection
 from bgmigrate.switch.verdict import GateResult, failed, passed
@@ -75,38 +74,8 @@ class ApplyLedger:
     def verify(self, checks: Sequence[Check]) -> list[CheckOutcome]:
         from bgmigrate.apply import verify_checks
 
-        outcomes = [CheckOutcome(r.ok, r.found) for r in verify_checks(self.conn, checks)]
-        # A trigger that exists but does not fire keeps nothing in sync: its presence is not enough.
-        return [
-            trigger_firing(self.conn, check) if check.kind == "trigger_exists" and outcome.ok else outcome
-            for check, outcome in zip(checks, outcomes, strict=True)
-        ]
-
-
-# pg_trigger.tgenabled: 'O' fires in origin sessions (the default), 'A' always, 'R' only in
-# replica sessions (session_replication_role = replica), 'D' never. Application sessions are
-# origin sessions, so only 'O' and 'A' keep the new shape in sync for them.
-_FIRES = {"O": "enabled", "A": "enabled ALWAYS"}
-_SILENT = {"D": "DISABLED", "R": "enabled for REPLICA sessions only (application sessions never fire it)"}
-
-
-def trigger_firing(conn: Connection, check: Check) -> CheckOutcome:
-    """Does ``check``'s trigger fire for the application's sessions (``tgenabled``)?"""
-    schema, table = split_qualified(check.table)
-    row = conn.execute(
-        """
-        SELECT t.tgenabled::text FROM pg_trigger t
-        JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE t.tgname = %s AND NOT t.tgisinternal AND c.relname = %s
-          AND (n.nspname = %s OR (%s::text IS NULL AND pg_table_is_visible(c.oid)))
-        """,
-        (check.name, table, schema, schema),
-    ).fetchone()
-    state = str(row[0]) if row else ""
-    if state in _FIRES:
-        return CheckOutcome(True, f"trigger {check.name} on {check.table} exists and is {_FIRES[state]}")
-    what = _SILENT.get(state, f"in an unknown state {state!r}" if row else "not found")
-    return CheckOutcome(False, f"trigger {check.name} on {check.table} is {what}")
+        # verify_checks counts a trigger as in place only while it fires (apply.checks.trigger_state).
+        return [CheckOutcome(r.ok, r.found) for r in verify_checks(self.conn, checks)]
 
 
 # Checks about one catalog object, by the object they are about. A later phase's check on the
