@@ -259,18 +259,6 @@ def _literal_list(toks: list[Tok], i: int) -> int:
     return -1
 
 
-def _skip_parens(toks: list[Tok], i: int) -> int:
-    depth = 0
-    for j in range(i, len(toks)):
-        if toks[j].text == "(":
-            depth += 1
-        elif toks[j].text == ")":
-            depth -= 1
-            if depth == 0:
-                return j + 1
-    return -1
-
-
 def _balanced(toks: list[Tok]) -> bool:
     depth = 0
     for t in toks:

@@ -263,11 +263,6 @@ def _create_type(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     return [ops.CreateObject(stmt, kind="type", name=name)]
 
 
-def _split_items(text: str) -> list[str]:
-    inner = Cursor(text)
-    return [inner.text_between(a, b) for a, b in inner.split_top_level()]
-
-
 def _create_index(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     unique = cur.accept("UNIQUE")
     cur.expect("INDEX")

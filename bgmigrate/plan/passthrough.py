@@ -39,29 +39,29 @@ def _risky(item: Item) -> bool:
         return False
     if isinstance(op, ops.AlterTableSet) and op.what == "options":
         return False
-    carry = planning(op).carry
-    if carry == "judged":
+    leftover = planning(op).leftover
+    if leftover == "judged":
         return _no_recipe_form(op)
-    return carry == "no recipe"
+    return leftover == "no recipe"
 
 
 def _phase(item: Item) -> str:
     op = item.op
-    data = planning(op).carry == "data"
+    data = planning(op).leftover == "data"
     return MIGRATE if data and not item.facts.is_new(op.table) else EXPAND
 
 
 def _carry(draft: Draft, item: Item) -> Draft:
     op = item.op
-    carry = planning(op).carry
-    if carry == "left out":
+    leftover = planning(op).leftover
+    if leftover == "left out":
         return draft.skip(item, f"{_line(item)} — left out: each step runs in its own transaction (statements "
                                 "that must commit together are grouped)")  # fmt: skip
-    if carry == "setting" and isinstance(op, ops.SetConfig) and op.setting.lower() in _TIMEOUTS:
+    if leftover == "setting" and isinstance(op, ops.SetConfig) and op.setting.lower() in _TIMEOUTS:
         return draft.skip(item, f"{_line(item)} — left out: every phase file sets lock_timeout, and apply sets it "
                                 "before each statement that locks a table")  # fmt: skip
     note = ""
-    if carry == "not analysed":
+    if leftover == "not analysed":
         reason = op.reason if isinstance(op, ops.Unparsed) else "not understood"
         note = f"{_line(item)} — not analysed ({reason}); carried into expand unchanged: review it by hand"
     elif isinstance(op, ops.Other) and op.kind == "do block":

@@ -1,7 +1,7 @@
 """What the planner does with each operation kind: which recipes may take it, and what is left.
 
 ``PLANNING`` has one entry per operation kind. ``recipes`` names the passes (``plan.passes``)
-that may rewrite, move or refuse it; ``carry`` says what ``carry_over`` does with one that no
+that may rewrite, move or refuse it; ``leftover`` says what ``carry_over`` does with one that no
 recipe took. "Copied verbatim into expand" is an entry like any other, so a new kind without
 one stops the planner (and ``tests/test_exhaustive.py``) instead of slipping through.
 """
@@ -18,7 +18,7 @@ from bgmigrate.model.locks import LOCKS
 from bgmigrate.model.replay import HANDLERS
 from bgmigrate.plan.request import PlanError
 
-Carry = Literal[
+Leftover = Literal[
     "expand",  # safe as written: copied verbatim into expand
     "judged",  # a recipe judged this form safe; a form no recipe covers gets a note
     "data",  # a data change: migrate on an existing table (a backfill), else expand
@@ -31,7 +31,7 @@ Carry = Literal[
 
 @dataclass(frozen=True)
 class Planning:
-    carry: Carry
+    leftover: Leftover
     recipes: tuple[str, ...] = ()
 
 

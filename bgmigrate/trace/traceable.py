@@ -32,7 +32,6 @@ _OWN_TRANSACTION = "trace runs the file in one transaction of its own and rolls 
 _TRANSACTION_CONTROL = {
     "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE",
 }  # fmt: skip
-_WRAPPER_START = {"BEGIN", "START"}
 _WRAPPER_END = {"COMMIT", "END", "ROLLBACK", "ABORT"}
 # psql meta-commands that send nothing to the server and change nothing trace would see.
 _HARMLESS_META = {
