@@ -22,6 +22,21 @@ LockMode = Literal[
     "EXCLUSIVE", "ACCESS EXCLUSIVE",
 ]  # fmt: skip
 LOCK_MODES: tuple[LockMode, ...] = get_args(LockMode)
+_CONSTRAINT_KINDS: dict[str, ConstraintKind] = {k: k for k in get_args(ConstraintKind)}
+
+
+def constraint_kind(text: str) -> ConstraintKind:
+    """``text`` as a constraint kind; ``ValueError`` for anything else (read from a file).
+
+    >>> constraint_kind("check")
+    'check'
+    """
+    found = _CONSTRAINT_KINDS.get(text)
+    if found is None:
+        raise ValueError(f"unknown constraint kind {text!r}")
+    return found
+
+
 TransactionAction = Literal["begin", "commit", "rollback", "savepoint", "release", "rollback_to"]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bgmigrate.model import operations as ops
 from bgmigrate.plan.draft import EXPAND, MIGRATE, Draft, Item
+from bgmigrate.plan.model import PhaseName
 from bgmigrate.plan.registry import planning
 from bgmigrate.plan.verbatim import verbatim_step
 
@@ -45,7 +46,7 @@ def _risky(item: Item) -> bool:
     return leftover == "no recipe"
 
 
-def _phase(item: Item) -> str:
+def _phase(item: Item) -> PhaseName:
     op = item.op
     data = planning(op).leftover == "data"
     return MIGRATE if data and not item.facts.is_new(op.table) else EXPAND

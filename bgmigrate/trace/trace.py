@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from bgmigrate.lint.catalogue import Catalogue
 from bgmigrate.lint.findings import Finding
@@ -64,13 +65,17 @@ def strength(mode: str) -> int:
     return _STRENGTH.get(mode, 0)
 
 
+RelationKind = Literal["table", "index", "other"]
+_RELATION_KINDS: dict[str, RelationKind] = {"table": "table", "index": "index", "other": "other"}
+
+
 @dataclass(frozen=True)
 class Relation:
     """A table or index as trace names it: always schema-qualified."""
 
     schema: str
     name: str
-    kind: str = "table"  # table | index | other
+    kind: RelationKind = "table"
 
     @property
     def relation(self) -> str:
@@ -291,7 +296,7 @@ def unpredicted_hits(
 
 def _relation(text: str, kind: str) -> Relation:
     schema, _, name = text.rpartition(".")
-    return Relation(schema or "public", name, kind)
+    return Relation(schema or "public", name, _RELATION_KINDS.get(kind, "other"))
 
 
 def observed_from_dicts(items: Sequence[Mapping[str, object]]) -> list[TracedStatement]:
