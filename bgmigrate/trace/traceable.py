@@ -20,13 +20,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from bgmigrate.sql.statements import Statement
 from bgmigrate.sql.tokens import Tok, tokenize
 
-FORBIDDEN = "forbidden"
-UNTRACEABLE = "untraceable"
-SKIPPED = "skipped"
+VerdictKind = Literal["forbidden", "untraceable", "skipped"]
+FORBIDDEN: VerdictKind = "forbidden"
+UNTRACEABLE: VerdictKind = "untraceable"
+SKIPPED: VerdictKind = "skipped"
 
 _OWN_TRANSACTION = "trace runs the file in one transaction of its own and rolls it back"
 _TRANSACTION_CONTROL = {
@@ -66,7 +68,7 @@ _NON_TRANSACTIONAL_FUNCTIONS = {
 class Verdict:
     """Why a statement is not sent, and how hard that stops the trace (a kind above)."""
 
-    kind: str
+    kind: VerdictKind
     reason: str
 
 
