@@ -90,6 +90,8 @@ _LOCK_TABLE = [
     ("ALTER FUNCTION f() RENAME TO g", None),
     ("DROP VIEW v", "ACCESS EXCLUSIVE"),
     ("DROP FUNCTION f()", None),
+    ("DROP POLICY po ON t", "ACCESS EXCLUSIVE"),
+    ("DROP RULE r ON t", "ACCESS EXCLUSIVE"),
     ("LOCK TABLE t IN SHARE MODE", "SHARE"),
     ("SET lock_timeout = '1s'", None),
     ("BEGIN", None),
@@ -101,6 +103,12 @@ _LOCK_TABLE = [
 @pytest.mark.parametrize(("sql", "mode"), _LOCK_TABLE)
 def test_lock_level(sql: str, mode: str | None) -> None:
     assert lock_mode(op_of(sql)) == mode
+
+
+def test_drop_rule_or_policy_locks_its_table() -> None:
+    for sql in ("DROP RULE r ON t", "DROP POLICY po ON t"):
+        taken = lock_taken(op_of(sql))
+        assert taken is not None and taken.table == Name("t") and taken.mode == "ACCESS EXCLUSIVE"
 
 
 def test_partition_of_locks_the_parent() -> None:
@@ -118,6 +126,7 @@ CREATE TABLE t (id int PRIMARY KEY, a int); CREATE INDEX ti ON t (a);
 CREATE TABLE p (id int) PARTITION BY RANGE (id);
 CREATE MATERIALIZED VIEW mv AS SELECT 1 AS x; CREATE VIEW v AS SELECT * FROM t; CREATE SEQUENCE s;
 CREATE DOMAIN d AS int; CREATE TABLE uses_d (x d); CREATE TYPE e AS ENUM ('a');
+CREATE POLICY po ON t USING (true); CREATE RULE r AS ON INSERT TO t DO ALSO NOTHING;
 """
 _PG_NAMES = {
     "ACCESS EXCLUSIVE": "AccessExclusiveLock", "EXCLUSIVE": "ExclusiveLock", "SHARE": "ShareLock",
@@ -135,6 +144,8 @@ _TRACED = [
     ("ALTER VIEW v RENAME TO v2", "v2"),
     ("ALTER SEQUENCE s RENAME TO s2", "s2"),
     ("ALTER MATERIALIZED VIEW mv RENAME TO mv2", "mv2"),
+    ("DROP POLICY po ON t", "t"),
+    ("DROP RULE r ON t", "t"),
     ("CREATE TYPE e2 AS ENUM ('x')", None),
     ("ALTER TYPE e ADD VALUE 'b'", None),
     ("ALTER TYPE e RENAME VALUE 'a' TO 'z'", None),
@@ -208,9 +219,12 @@ def test_rename_object_renames_what_the_model_records() -> None:
 
 
 def test_rename_schema_moves_everything_in_it() -> None:
-    schema = _replayed("ALTER SCHEMA public RENAME TO app")
+    schema = _replayed("CREATE SCHEMA other", "ALTER SCHEMA public RENAME TO app")
     assert list(schema.tables) == [("app", "t")] and list(schema.indexes) == [("app", "ti")]
     assert list(schema.enums) == [("app", "mood")] and schema.objects["view"] == {("app", "v")}
+    assert _replayed("CREATE SCHEMA s1", "ALTER SCHEMA s1 RENAME TO s2").objects["schema"] == {("public", "s2")}
+    # Other schemas' entries stay as they are when "public" itself is renamed.
+    assert schema.objects["schema"] == {("public", "other")}
 
 
 @pytest.mark.parametrize(

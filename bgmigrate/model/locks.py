@@ -125,8 +125,7 @@ _RELATION_KINDS = ("view", "materialized view", "sequence", "table", "foreign ta
 
 
 def _rename_object(op: ops.RenameObject) -> LockMode | None:
-    if op.kind == "index":
-        return SHARE_UPDATE_EXCLUSIVE  # ALTER INDEX … RENAME (PostgreSQL 12+)
+    # Renaming a view or sequence locks it; a function, type or schema is not a table.
     return ACCESS_EXCLUSIVE if op.kind in _RELATION_KINDS else None
 
 
@@ -175,9 +174,11 @@ LOCKS: dict[type[ops.Operation], Callable[[Any], LockMode | None]] = {
     ops.CreateObject: _create_object,
     ops.RenameObject: _rename_object,  # on the renamed relation
     ops.DropObject: _drop_object,
-    # Session settings, transaction control and statements judged irrelevant lock no table.
+    # Session settings and transaction control lock no table.
     ops.SetConfig: _NO_TABLE_LOCK,
     ops.TransactionControl: _NO_TABLE_LOCK,
+    # Judged irrelevant to blue-green safety, and naming no table the model could lock (VACUUM's
+    # and COMMENT's SHARE UPDATE EXCLUSIVE block no reads or writes).
     ops.Other: _NO_TABLE_LOCK,
     # Not analysed: its locks are unknown, and the not-analysed finding says so.
     ops.Unparsed: _NO_TABLE_LOCK,

@@ -441,7 +441,9 @@ def _rename_schema(schema: Schema, old: str, new: str) -> None:
         _move_table(schema, Name(key[1], old), Name(key[1], new))
     for key in [k for k in schema.enums if k[0] == old]:
         schema.enums[(new, key[1])] = schema.enums.pop(key)
-    for names in schema.objects.values():
+    for kind, names in schema.objects.items():
+        if kind == "schema":
+            continue  # schemas are keyed ("public", name): renamed below
         for key in [k for k in names if k[0] == old]:
             names.discard(key)
             names.add((new, key[1]))
