@@ -134,7 +134,7 @@ def _plan(data: dict[str, Any]) -> Plan:
 
 def _phase(data: dict[str, Any]) -> Phase:
     return Phase(
-        name=_member(data["name"], PHASES, "phase"),
+        name=phase_name(data["name"]),
         steps=tuple(_step(s) for s in data["steps"]),
         serves=tuple(data["serves"]),
         notes=tuple(data["notes"]),
@@ -151,6 +151,15 @@ def _member(value: object, allowed: tuple[_Member, ...], what: str) -> _Member:
         if value == option:
             return option
     raise ValueError(f"unknown {what} {value!r}")
+
+
+def phase_name(value: object) -> PhaseName:
+    """``value`` as a phase name; ``ValueError`` otherwise.
+
+    >>> phase_name("migrate")
+    'migrate'
+    """
+    return _member(value, PHASES, "phase")
 
 
 def _check(data: dict[str, Any]) -> Check:
