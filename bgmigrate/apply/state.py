@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Literal
 
 from bgmigrate import __version__
-from bgmigrate.apply.catalog import Catalog
 from bgmigrate.apply.connect import Connection
 from bgmigrate.apply.loader import LoadedPlan
+from bgmigrate.apply.schema_record import Catalog
 
 # Statuses a phase can be in (the CHECK of bgmigrate.phases.status); "absent" phases have no row.
 RunStatus = Literal["running", "done", "failed", "rolling_back", "rolled_back"]
