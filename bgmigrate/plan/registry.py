@@ -31,6 +31,8 @@ Leftover = Literal[
 
 @dataclass(frozen=True)
 class Planning:
+    """One kind's entry: what ``carry_over`` does with it, and the passes that may take it first."""
+
     leftover: Leftover
     recipes: tuple[str, ...] = ()
 
