@@ -10,7 +10,7 @@ produces is checked with P's own checks, against the schema P leaves.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from bgmigrate.lint.engine import parse_migration
 from bgmigrate.model import operations as ops
@@ -94,7 +94,7 @@ def _produced(check: Check, facts: set[Fact]) -> bool:
     return kind in ("index_valid", "trigger_exists", "trigger_absent") and (kind, "", what) in facts
 
 
-def producing_phase(check: Check, produced: list[tuple[str, set[Fact]]]) -> str | None:
+def producing_phase(check: Check, produced: Sequence[tuple[str, set[Fact]]]) -> str | None:
     """The first phase whose steps make ``check`` true, or None when none does."""
     return next((name for name, facts in produced if _produced(check, facts)), None)
 

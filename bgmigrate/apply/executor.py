@@ -8,12 +8,12 @@ import time
 import psycopg
 
 from bgmigrate.apply import gates
-from bgmigrate.apply.catalog import read_catalog
 from bgmigrate.apply.connect import Connection
 from bgmigrate.apply.errors import ApplyError, Interrupted, Refused
 from bgmigrate.apply.live_checks import CheckResult, failures, verify_checks
 from bgmigrate.apply.loader import LoadedPlan, phase_checks, precondition_checks
 from bgmigrate.apply.options import ApplyOptions, ContractGate, Output
+from bgmigrate.apply.schema_record import read_catalog
 from bgmigrate.apply.session import plan_session
 from bgmigrate.apply.state import DONE, FAILED, RUNNING, PlanState
 from bgmigrate.apply.steps import StepRunner, timed

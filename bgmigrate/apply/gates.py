@@ -24,7 +24,7 @@ class Decision:
 
 
 def _names(plan: Plan, phase: str) -> list[str]:
-    names = [p.name for p in plan.phases]
+    names = [str(p.name) for p in plan.phases]
     if phase not in names:
         raise ApplyError(f"plan {plan.id} has no {phase} phase (it has {', '.join(names) or 'none'})")
     return names

@@ -93,7 +93,7 @@ def _validate_step(step: Step) -> str | None:
 def precondition_checks(plan: Plan, phase_name: str) -> tuple[Check, ...]:
     """What must hold before ``phase_name`` runs: the previous phase's checks, or before the first
     phase the plan's preconditions that none of its own steps produces (see :mod:`effects`)."""
-    index = [p.name for p in plan.phases].index(phase_name)
+    index = [str(p.name) for p in plan.phases].index(phase_name)
     return live_preconditions(plan) if index == 0 else phase_checks(plan, plan.phases[index - 1].name)
 
 

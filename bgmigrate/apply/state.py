@@ -7,14 +7,22 @@ import json
 import socket
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from bgmigrate import __version__
-from bgmigrate.apply.catalog import Catalog
 from bgmigrate.apply.connect import Connection
 from bgmigrate.apply.loader import LoadedPlan
+from bgmigrate.apply.schema_record import Catalog
 
-# Statuses a phase can be in; "absent" phases have no row.
-RUNNING, DONE, FAILED, ROLLING_BACK, ROLLED_BACK = "running", "done", "failed", "rolling_back", "rolled_back"
+# Statuses a phase can be in (the CHECK of bgmigrate.phases.status); "absent" phases have no row.
+RunStatus = Literal["running", "done", "failed", "rolling_back", "rolled_back"]
+# A step's: the CHECK of bgmigrate.steps.status.
+StepStatus = Literal["running", "done", "rolled_back"]
+RUNNING: Literal["running"] = "running"
+DONE: Literal["done"] = "done"
+FAILED: Literal["failed"] = "failed"
+ROLLING_BACK: Literal["rolling_back"] = "rolling_back"
+ROLLED_BACK: Literal["rolled_back"] = "rolled_back"
 
 
 def actor() -> str:
@@ -29,7 +37,7 @@ def actor() -> str:
 @dataclass(frozen=True)
 class PhaseRow:
     phase: str
-    status: str
+    status: RunStatus
     started_at: datetime
     finished_at: datetime | None
     verified_at: datetime | None
@@ -87,7 +95,7 @@ class PlanState:
         ).fetchall()
         return {row[0]: PhaseRow(*row) for row in rows}
 
-    def start_phase(self, phase: str, status: str, *, fresh: bool) -> None:
+    def start_phase(self, phase: str, status: RunStatus, *, fresh: bool) -> None:
         """Mark ``phase`` running (or rolling back); ``fresh`` forgets an earlier run's steps."""
         with self.conn.transaction():
             if fresh:
@@ -105,7 +113,7 @@ class PlanState:
                 (self.plan_id, phase, status, actor(), __version__),
             )
 
-    def finish_phase(self, phase: str, status: str, *, error: str | None = None, verified: bool = False) -> None:
+    def finish_phase(self, phase: str, status: RunStatus, *, error: str | None = None, verified: bool = False) -> None:
         self.conn.execute(
             """
             UPDATE bgmigrate.phases
@@ -170,7 +178,7 @@ class PlanState:
             (self.plan_id, phase, index),
         )
 
-    def finish_step(self, conn: Connection, phase: str, index: int, status: str = DONE) -> None:
+    def finish_step(self, conn: Connection, phase: str, index: int, status: StepStatus = DONE) -> None:
         """Record a step's end on ``conn``: inside the step's own transaction when it has one."""
         conn.execute(
             """

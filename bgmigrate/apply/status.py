@@ -99,7 +99,7 @@ def _phase_status(
 
 def _later_applied(plan: Plan, phase: str, rows: Mapping[str, PhaseRow]) -> list[Phase]:
     """The phases after ``phase`` that are applied: the schema is as of the last of them."""
-    names = [p.name for p in plan.phases]
+    names = [str(p.name) for p in plan.phases]
     after = plan.phases[names.index(phase) + 1 :]
     return [p for p in after if (found := rows.get(p.name)) is not None and found.status == DONE]
 

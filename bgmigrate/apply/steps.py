@@ -14,7 +14,7 @@ from bgmigrate.apply.errors import ApplyError
 from bgmigrate.apply.options import ApplyOptions, Output
 from bgmigrate.apply.retry import OnRetry, with_retries
 from bgmigrate.apply.runner import run_sql
-from bgmigrate.apply.state import DONE, Checkpoint, PlanState
+from bgmigrate.apply.state import DONE, Checkpoint, PlanState, StepStatus
 from bgmigrate.plan.model import Phase, Step
 from bgmigrate.safetext import display
 
@@ -42,7 +42,7 @@ class StepRunner:
         transactional: bool,
         retry_sql: str = "",
         resumed: bool = False,
-        status: str = DONE,
+        status: StepStatus = DONE,
         verb: str = "step",
     ) -> None:
         """Run ``text`` with retries; record ``status`` for the step when it succeeds.

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from bgmigrate.apply.catalog import Catalog, Change, differences, read_catalog
 from bgmigrate.apply.connect import Connection
 from bgmigrate.apply.retry import OnRetry, RetryPolicy, with_retries
 from bgmigrate.apply.runner import run_sql
+from bgmigrate.apply.schema_record import Catalog, Change, differences, read_catalog
 from bgmigrate.dsn import one_line
 
 _RELATION_KEYWORD = {

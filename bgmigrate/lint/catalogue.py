@@ -12,6 +12,7 @@ import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from bgmigrate.lint.findings import Severity
 
@@ -26,7 +27,7 @@ class CatalogueError(Exception):
 class Example:
     """A bad or good example: a migration (and optionally earlier ones) to lint."""
 
-    kind: str  # "bad" | "good"
+    kind: Literal["bad", "good"]
     sql: str
     setup: str = ""  # an earlier migration, replayed first (makes its tables existing)
     pg_version: int | None = None
@@ -74,7 +75,7 @@ def rules_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "rules"
 
 
-def _example(kind: str, raw: dict[str, object], path: Path) -> Example:
+def _example(kind: Literal["bad", "good"], raw: dict[str, object], path: Path) -> Example:
     if "sql" not in raw:
         raise CatalogueError(f"{path}: a {kind} example has no 'sql'")
     pg = raw.get("pg_version")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from bgmigrate.model.operations import constraint_kind
 from bgmigrate.model.schema import Column, Constraint, Index, Schema, Table
 from bgmigrate.sql.names import Name
 from bgmigrate.sql.type_facts import not_null_check_column
@@ -128,7 +129,10 @@ def derived_not_null_column(kind: str, columns: tuple[str, ...], definition: str
 
 
 def _constraint(r: _Reader) -> Constraint:
-    kind = r.text("kind")
+    try:
+        kind = constraint_kind(r.text("kind"))
+    except ValueError as exc:
+        raise SnapshotError(f"{r.where}.kind: {exc}") from None
     columns = r.names("columns")
     definition = r.text("definition", "")
     references = r.data.get("references")

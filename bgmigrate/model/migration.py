@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from bgmigrate.sql.statements import Statement
 from bgmigrate.sql.suppressions import Suppression
@@ -31,7 +32,7 @@ class Migration:
     """
 
     path: str
-    kind: str  # "sql" | "alembic"
+    kind: Literal["sql", "alembic"]
     statements: tuple[Statement, ...]
     implicit_transaction: bool = False
     revision: str | None = None

@@ -9,9 +9,35 @@ the planner can carry that text through unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from bgmigrate.sql.names import Name
 from bgmigrate.sql.statements import Statement
+
+ConstraintKind = Literal["check", "foreign_key", "unique", "primary_key", "exclude", "not_null"]
+ReindexKind = Literal["index", "table", "schema", "database", "system"]
+# PostgreSQL's eight table lock modes, weakest first (LOCK TABLE … IN mode MODE).
+LockMode = Literal[
+    "ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE", "SHARE ROW EXCLUSIVE",
+    "EXCLUSIVE", "ACCESS EXCLUSIVE",
+]  # fmt: skip
+LOCK_MODES: tuple[LockMode, ...] = get_args(LockMode)
+_CONSTRAINT_KINDS: dict[str, ConstraintKind] = {k: k for k in get_args(ConstraintKind)}
+
+
+def constraint_kind(text: str) -> ConstraintKind:
+    """``text`` as a constraint kind; ``ValueError`` for anything else (read from a file).
+
+    >>> constraint_kind("check")
+    'check'
+    """
+    found = _CONSTRAINT_KINDS.get(text)
+    if found is None:
+        raise ValueError(f"unknown constraint kind {text!r}")
+    return found
+
+
+TransactionAction = Literal["begin", "commit", "rollback", "savepoint", "release", "rollback_to"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +65,7 @@ class ColumnSpec:
 class ConstraintSpec:
     """A table constraint as added by CREATE TABLE or ADD CONSTRAINT."""
 
-    kind: str  # check | foreign_key | unique | primary_key | exclude | not_null
+    kind: ConstraintKind
     name: str | None = None
     columns: tuple[str, ...] = ()
     expression: str | None = None  # CHECK expression text
@@ -242,7 +268,7 @@ class DropIndex(Operation):
 
 @dataclass(frozen=True)
 class Reindex(Operation):
-    kind: str = "index"  # index | table | schema | database | system
+    kind: ReindexKind = "index"
     target_name: Name = Name("")
     concurrently: bool = False
 
@@ -263,7 +289,7 @@ class Cluster(Operation):
 @dataclass(frozen=True)
 class LockTable(Operation):
     target: Name = Name("")
-    mode: str = "ACCESS EXCLUSIVE"
+    mode: LockMode = "ACCESS EXCLUSIVE"
 
 
 @dataclass(frozen=True)
@@ -374,7 +400,7 @@ class SetConfig(Operation):
 
 @dataclass(frozen=True)
 class TransactionControl(Operation):
-    action: str = ""  # begin | commit | rollback | savepoint | release | rollback_to
+    action: TransactionAction = "begin"
 
 
 # ---- what is understood but has no schema effect, and what is not understood ---------------

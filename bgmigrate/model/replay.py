@@ -1,4 +1,9 @@
-"""Replay operations onto a schema, so each migration is judged against what came before it."""
+"""Replay operations onto a schema, so each migration is judged against what came before it.
+
+``HANDLERS`` has one entry per operation kind; a kind that leaves the schema model as it is
+says so with ``_no_model_change`` and a reason, so a new kind without an entry is an error
+(``tests/test_exhaustive.py``), never a silent no-op.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +18,20 @@ from bgmigrate.sql.implicit_names import constraint_name, index_name
 from bgmigrate.sql.names import Name
 
 
+class MissingReplayHandler(LookupError):
+    """An operation kind with no entry in ``HANDLERS`` (a bgmigrate bug)."""
+
+
 def apply(schema: Schema, op: ops.Operation, migration: str) -> None:
     """Change ``schema`` in place as ``op`` would; ``migration`` labels tables it creates."""
-    handler = _HANDLERS.get(type(op))
-    if handler is not None:
-        handler(schema, op, migration)
+    handler = HANDLERS.get(type(op))
+    if handler is None:
+        raise MissingReplayHandler(f"no replay handler for operation kind {type(op).__name__} (a bgmigrate bug)")
+    handler(schema, op, migration)
+
+
+def _no_model_change(schema: Schema, op: ops.Operation, migration: str) -> None:
+    """An operation that changes nothing the schema model records (each entry says why)."""
 
 
 def _ensure_table(schema: Schema, name: Name) -> Table:
@@ -377,10 +391,73 @@ def _drop_object(schema: Schema, op: ops.DropObject, migration: str) -> None:
             del schema.tables[key]
 
 
-_HANDLERS: dict[type, Callable[[Schema, Any, str], None]] = {
+def _move_table(schema: Schema, old: Name, new: Name) -> None:
+    """Re-key a table (and its indexes, which follow it) under ``new``."""
+    table = schema.tables.pop(old.key, None) or Table(old)
+    table.name = new
+    schema.tables[new.key] = table
+    indexes = _indexes(schema)
+    for key in indexes.keys_on(old.key):
+        index = indexes.pop(key)
+        index.table = new
+        indexes[Name(index.name, new.schema).key] = index
+
+
+def _alter_table_set(schema: Schema, op: ops.AlterTableSet, migration: str) -> None:
+    # Only SET SCHEMA changes a name; tablespace, persistence and options are not modelled.
+    if op.what == "schema" and op.new_schema:
+        _move_table(schema, op.target, Name(op.target.name, op.new_schema))
+
+
+def _reindex(schema: Schema, op: ops.Reindex, migration: str) -> None:
+    # REINDEX rebuilds an invalid index (one a failed CREATE INDEX CONCURRENTLY left) into a valid one.
+    if op.kind == "index":
+        found = schema.index(op.target_name)
+        rebuilt = [found] if found is not None else []
+    elif op.kind == "table":
+        rebuilt = schema.indexes_on(op.target_name)
+    else:
+        rebuilt = [i for i in schema.indexes.values() if op.kind != "schema" or i.table.key[0] == op.target_name.name]
+    for index in rebuilt:
+        index.valid = True
+
+
+def _rename_object(schema: Schema, op: ops.RenameObject, migration: str) -> None:
+    if op.kind == "schema":
+        _rename_schema(schema, op.name.name, op.new_name)
+        return
+    new = Name(op.new_name, op.new_schema or op.name.schema)
+    names = schema.objects.get(op.kind)
+    if names is not None and op.name.key in names:
+        names.discard(op.name.key)
+        names.add(new.key)
+    if op.kind in ("type", "domain") and op.name.key in schema.enums:
+        schema.enums[new.key] = schema.enums.pop(op.name.key)
+
+
+def _rename_schema(schema: Schema, old: str, new: str) -> None:
+    """ALTER SCHEMA … RENAME TO: everything in it moves to the new schema name."""
+    for key in [k for k in schema.tables if k[0] == old]:
+        _move_table(schema, Name(key[1], old), Name(key[1], new))
+    for key in [k for k in schema.enums if k[0] == old]:
+        schema.enums[(new, key[1])] = schema.enums.pop(key)
+    for kind, names in schema.objects.items():
+        if kind == "schema":
+            continue  # schemas are keyed ("public", name): renamed below
+        for key in [k for k in names if k[0] == old]:
+            names.discard(key)
+            names.add((new, key[1]))
+    if ("public", old) in schema.objects.get("schema", set()):
+        schema.objects["schema"].discard(("public", old))
+        schema.objects["schema"].add(("public", new))
+
+
+HANDLERS: dict[type[ops.Operation], Callable[[Schema, Any, str], None]] = {
     ops.CreateTable: _create_table,
     ops.DropTable: _drop_table,
     ops.RenameTable: _rename_table,
+    ops.AlterTableSet: _alter_table_set,
+    ops.Truncate: _no_model_change,  # removes rows, not structure
     ops.AddColumn: _add_column,
     ops.DropColumn: _drop_column,
     ops.RenameColumn: _rename_column,
@@ -389,15 +466,35 @@ _HANDLERS: dict[type, Callable[[Schema, Any, str], None]] = {
     ops.DropNotNull: _drop_not_null,
     ops.SetDefault: _set_default,
     ops.DropDefault: _drop_default,
+    ops.AlterColumnOther: _no_model_change,  # statistics, storage, compression: not modelled
     ops.AddConstraint: _add_constraint_op,
+    # Domains are not modelled: a column's type is kept as written, not resolved to its domain.
+    ops.AlterDomainAddConstraint: _no_model_change,
     ops.ValidateConstraint: _validate,
     ops.DropConstraint: _drop_constraint,
     ops.RenameConstraint: _rename_constraint,
     ops.CreateIndex: _create_index,
     ops.DropIndex: _drop_index,
+    ops.Reindex: _reindex,
+    ops.VacuumFull: _no_model_change,  # rewrites the table's storage, same structure
+    ops.Cluster: _no_model_change,  # reorders rows, same structure
+    ops.LockTable: _no_model_change,  # a lock, held until the transaction ends
+    ops.RefreshMaterializedView: _no_model_change,  # new rows, same view
+    # Partitions are modelled as plain tables: attaching or detaching one keeps both tables.
+    ops.DetachPartition: _no_model_change,
+    ops.AttachPartition: _no_model_change,
+    ops.UpdateRows: _no_model_change,  # data, not structure
+    ops.DeleteRows: _no_model_change,
+    ops.InsertRows: _no_model_change,
     ops.CreateEnum: _create_enum,
     ops.AddEnumValue: _add_enum_value,
     ops.RenameEnumValue: _rename_enum_value,
     ops.CreateObject: _create_object,
+    ops.RenameObject: _rename_object,
     ops.DropObject: _drop_object,
+    ops.SetConfig: _no_model_change,  # a session setting
+    ops.TransactionControl: _no_model_change,  # replay follows statements, not commits
+    ops.Other: _no_model_change,  # understood and judged irrelevant (SELECT, GRANT, COMMENT, …)
+    # Not analysed: its effect is unknown, and the not-analysed finding says so.
+    ops.Unparsed: _no_model_change,
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bgmigrate.model.operations import ConstraintKind
 from bgmigrate.sql.names import Name
 
 
@@ -26,7 +27,7 @@ class Column:
 @dataclass
 class Constraint:
     name: str
-    kind: str  # check | foreign_key | unique | primary_key | exclude | not_null
+    kind: ConstraintKind
     columns: tuple[str, ...] = ()
     validated: bool = True
     definition: str = ""

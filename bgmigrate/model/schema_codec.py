@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bgmigrate.model.operations import constraint_kind
 from bgmigrate.model.schema import Column, Constraint, Index, Schema, Table
 from bgmigrate.sql.names import Name
 
@@ -93,6 +94,7 @@ def _table_from(data: object) -> Table:
         ):  # fmt: skip
             raise ValueError(f"constraint {k_name!r}: a field of the wrong type")
         reference = None if references is None else _name_from(references)
+        kind = constraint_kind(kind)
         table.constraints[k_name] = Constraint(
             k_name, kind, tuple(k_columns), validated, definition, reference, not_null
         )

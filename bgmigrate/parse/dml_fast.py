@@ -46,14 +46,12 @@ def fast_dml(stmt: Statement, sql: str, tokens: list[Tok] | None = None) -> list
 
 
 def _plain_tokens(tokens: list[Tok]) -> list[Tok]:
-    """The tokens without white space; empty when one is not a token this reader vouches for
-    (a stray quote, an operator it does not know, an E'' string whose backslash escapes are
+    """The tokens (``tokenize`` drops white space); empty when one is not a token this reader vouches
+    for (a stray quote, an operator it does not know, an E'' string whose backslash escapes are
     beyond the token pattern)."""
     found: list[Tok] = []
     for tok in tokens:
         kind = tok.kind
-        if kind == "space":
-            continue
         if kind == "op":
             if tok.text not in _OPERATORS and tok.text != ";":
                 return []
@@ -256,18 +254,6 @@ def _literal_list(toks: list[Tok], i: int) -> int:
         if i >= len(toks) or toks[i].text != ",":
             return -1
         i += 1
-    return -1
-
-
-def _skip_parens(toks: list[Tok], i: int) -> int:
-    depth = 0
-    for j in range(i, len(toks)):
-        if toks[j].text == "(":
-            depth += 1
-        elif toks[j].text == ")":
-            depth -= 1
-            if depth == 0:
-                return j + 1
     return -1
 
 

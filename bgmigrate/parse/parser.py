@@ -9,6 +9,7 @@ becomes an ``Unparsed`` operation, which the ``unparsed-statement`` rule reports
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import get_args
 
 from bgmigrate.model import operations as ops
 from bgmigrate.parse.alter import parse_alter_table
@@ -100,6 +101,7 @@ def _psql_meta(stmt: Statement) -> list[ops.Operation]:
 
 def _transaction(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     word = cur.next().upper
+    action: ops.TransactionAction
     if word == "END" or word == "COMMIT":
         action = "commit"
     elif word in ("ROLLBACK", "ABORT"):
@@ -259,11 +261,6 @@ def _create_type(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
             if attributes.toks[first].kind not in ("word", "qident"):
                 raise NotUnderstood("a composite type's attributes start with their names")
     return [ops.CreateObject(stmt, kind="type", name=name)]
-
-
-def _split_items(text: str) -> list[str]:
-    inner = Cursor(text)
-    return [inner.text_between(a, b) for a, b in inner.split_top_level()]
 
 
 def _create_index(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
@@ -486,13 +483,17 @@ def _alter_domain_add(stmt: Statement, cur: Cursor, name: Name) -> list[ops.Oper
 # ---- maintenance and locking statements -----------------------------------------------------
 
 
+_REINDEX_KINDS: dict[str, ops.ReindexKind] = {k: k for k in get_args(ops.ReindexKind)}
+_LOCK_MODES: dict[str, ops.LockMode] = {m: m for m in ops.LOCK_MODES}
+
+
 def _reindex(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     cur.expect("REINDEX")
     concurrently = False
     if cur.peek() is not None and cur.peek().text == "(":  # type: ignore[union-attr]
         concurrently = "CONCURRENTLY" in cur.skip_parens().upper()
-    kind = cur.next().upper.lower()
-    if kind not in ("index", "table", "schema", "database", "system"):
+    kind = _REINDEX_KINDS.get(cur.next().upper.lower())
+    if kind is None:
         raise SyntaxProblem("REINDEX needs INDEX, TABLE, SCHEMA, DATABASE or SYSTEM")
     concurrently = cur.accept("CONCURRENTLY") or concurrently
     name = cur.name() if not cur.at_end() else Name("")
@@ -507,11 +508,14 @@ def _lock(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     while cur.peek() is not None and cur.peek().text == ",":  # type: ignore[union-attr]
         cur.next()
         names.append(cur.name())
-    mode = "ACCESS EXCLUSIVE"
+    written = "ACCESS EXCLUSIVE"
     if cur.accept("IN"):
-        mode = cur.until(("MODE",)).upper()
+        written = " ".join(cur.until(("MODE",)).upper().split())
         cur.expect("MODE")
-    return [ops.LockTable(stmt, target=n, mode=" ".join(mode.split())) for n in names]
+    mode = _LOCK_MODES.get(written)
+    if mode is None:
+        raise SyntaxProblem(f"LOCK TABLE: unknown lock mode {written!r}")
+    return [ops.LockTable(stmt, target=n, mode=mode) for n in names]
 
 
 def _refresh(stmt: Statement, cur: Cursor) -> list[ops.Operation]:

@@ -23,7 +23,10 @@ from bgmigrate.plan.sqlgen import alter, q, step
 from bgmigrate.sql.implicit_names import constraint_name
 from bgmigrate.sql.names import Name
 
-_INLINE = ("references", "check", "unique", "primary_key")
+# Column clauses that are constraints, and the constraint each becomes.
+_INLINE: dict[str, ops.ConstraintKind] = {
+    "references": "foreign_key", "check": "check", "unique": "unique", "primary_key": "primary_key",
+}  # fmt: skip
 
 
 def _needs_rewrite(op: ops.AddColumn, parts: ColumnParts) -> bool:
@@ -47,7 +50,7 @@ def _plain(op: ops.AddColumn, parts: ColumnParts) -> str:
 
 
 def _inline(table: Name, column: str, clause: Clause) -> NewConstraint:
-    kind = "foreign_key" if clause.kind == "references" else clause.kind
+    kind = _INLINE[clause.kind]
     name = clause.name or constraint_name(table.name, kind, (column,))
     body = {
         "foreign_key": f"FOREIGN KEY ({q(column)}) {clause.text}",

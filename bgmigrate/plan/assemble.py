@@ -12,7 +12,7 @@ from dataclasses import replace
 from itertools import groupby
 
 from bgmigrate.plan.draft import CONTRACT, EXPAND, MIGRATE, Draft, Fragment
-from bgmigrate.plan.model import PHASES, Check, Phase, Plan, Step
+from bgmigrate.plan.model import PHASES, Check, Phase, PhaseName, Plan, Step
 from bgmigrate.plan.suppress import ignore
 from bgmigrate.plan.verbatim import render_action
 
@@ -76,7 +76,7 @@ def _merge_blocks(fragments: list[Fragment]) -> list[Step]:
     return steps
 
 
-def _phase(draft: Draft, name: str) -> Phase:
+def _phase(draft: Draft, name: PhaseName) -> Phase:
     fragments = sorted((f for f in draft.fragments if f.phase == name), key=lambda f: f.order)
     steps = _merge_blocks(_merge_statements(fragments, draft))
     checks: list[Check] = []

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from bgmigrate.model import operations as ops
 from bgmigrate.plan import replacement
-from bgmigrate.plan.carry import Carry, plan_carry
+from bgmigrate.plan.column_carry import Carry, plan_carry
 from bgmigrate.plan.draft import CONTRACT, EXPAND, Draft, Item, Rewrite, dropped_indexes, suppressed
 from bgmigrate.plan.narrowing import fits
 from bgmigrate.plan.sqlgen import PREFIX, q, short_name

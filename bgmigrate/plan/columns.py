@@ -14,7 +14,6 @@ from bgmigrate.sql.tokens import Tok, tokenize
 
 # Words that start a column constraint (after an optional CONSTRAINT name).
 _STARTS = {"NOT", "NULL", "DEFAULT", "PRIMARY", "UNIQUE", "REFERENCES", "CHECK", "GENERATED"}
-_ATTRIBUTES = {"DEFERRABLE", "INITIALLY"}  # belong to the constraint before them
 
 
 @dataclass(frozen=True)

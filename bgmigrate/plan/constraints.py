@@ -31,7 +31,7 @@ class NewConstraint:
     """A constraint to add: its name, kind, definition without name, and its columns."""
 
     name: str
-    kind: str
+    kind: ops.ConstraintKind
     body: str  # e.g. "CHECK (amount > 0)", "FOREIGN KEY (a) REFERENCES u (id)", "UNIQUE (a, b)"
     columns: tuple[str, ...] = ()
 

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field, replace
 
 from bgmigrate.model import operations as ops
 from bgmigrate.plan.facts import Facts
-from bgmigrate.plan.model import Check, Step
+from bgmigrate.plan.model import Check, PhaseName, Step
 from bgmigrate.plan.request import PlanRequest
 
-EXPAND, MIGRATE, CONTRACT = "expand", "migrate", "contract"
+EXPAND: PhaseName = "expand"
+MIGRATE: PhaseName = "migrate"
+CONTRACT: PhaseName = "contract"
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class Rewrite:
 class Fragment:
     """A placed step: which phase, and where it sorts (operation index, then recipe order)."""
 
-    phase: str
+    phase: PhaseName
     order: tuple[int, int]
     step: Step
     verbatim: ops.Operation | None = None  # the operation carried over in the user's own text
@@ -96,7 +98,7 @@ class Draft:
             recipes=self.recipes + (((item.index, rewrite.recipe),) if rewrite.recipe else ()),
         )
 
-    def keep(self, item: Item, phase: str, step: Step, note: str = "", ignore: tuple[str, ...] = ()) -> Draft:
+    def keep(self, item: Item, phase: PhaseName, step: Step, note: str = "", ignore: tuple[str, ...] = ()) -> Draft:
         """Carry ``item`` over unchanged, in the user's own text, into ``phase``."""
         fragment = Fragment(phase, (item.index, 0), step, verbatim=item.op, block=item.block, ignore=ignore)
         return replace(

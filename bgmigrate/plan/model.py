@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, TypeVar, get_args
 
-PHASES = ("expand", "migrate", "contract")
+PhaseName = Literal["expand", "migrate", "contract"]
+PHASES: tuple[PhaseName, ...] = ("expand", "migrate", "contract")
 FORMAT_VERSION = 1
+
+
+StepKind = Literal["sql", "backfill"]
+CheckKind = Literal[
+    "table_exists", "table_absent", "column_exists", "column_absent", "column_not_null", "trigger_exists",
+    "trigger_absent", "index_valid", "constraint_validated", "no_rows",
+]  # fmt: skip
+_STEP_KINDS: tuple[StepKind, ...] = get_args(StepKind)
+_CHECK_KINDS: tuple[CheckKind, ...] = get_args(CheckKind)
 
 
 @dataclass(frozen=True)
@@ -35,7 +45,7 @@ class Backfill:
 class Step:
     """One unit of work in a phase: a SQL statement or a batched backfill."""
 
-    kind: str  # "sql" | "backfill"
+    kind: StepKind
     description: str
     sql: str = ""
     transactional: bool = True  # False for CONCURRENTLY and other statements outside a transaction
@@ -56,7 +66,7 @@ class Check:
     query returning the rows still left behind; none expected).
     """
 
-    kind: str
+    kind: CheckKind
     table: str = ""  # unquoted "schema.name" or "name"
     column: str = ""
     name: str = ""  # trigger / index / constraint name
@@ -66,7 +76,7 @@ class Check:
 
 @dataclass(frozen=True)
 class Phase:
-    name: str  # expand | migrate | contract
+    name: PhaseName
     steps: tuple[Step, ...] = ()
     serves: tuple[str, ...] = ()  # app versions live while this phase is in place: "old", "new"
     notes: tuple[str, ...] = ()  # what the application release must do around this phase
@@ -114,7 +124,7 @@ def _plan(data: dict[str, Any]) -> Plan:
         id=data["id"],
         source=data["source"],
         phases=tuple(_phase(p) for p in data["phases"]),
-        preconditions=tuple(Check(**c) for c in data.get("preconditions", [])),
+        preconditions=tuple(_check(c) for c in data.get("preconditions", [])),
         passthrough=tuple(data.get("passthrough", [])),
         source_revision=data.get("source_revision"),
         assumptions=tuple(data.get("assumptions", [])),
@@ -124,12 +134,36 @@ def _plan(data: dict[str, Any]) -> Plan:
 
 def _phase(data: dict[str, Any]) -> Phase:
     return Phase(
-        name=data["name"],
+        name=phase_name(data["name"]),
         steps=tuple(_step(s) for s in data["steps"]),
         serves=tuple(data["serves"]),
         notes=tuple(data["notes"]),
-        checks=tuple(Check(**c) for c in data["checks"]),
+        checks=tuple(_check(c) for c in data["checks"]),
     )
+
+
+_Member = TypeVar("_Member", bound=str)
+
+
+def _member(value: object, allowed: tuple[_Member, ...], what: str) -> _Member:
+    """``value`` as one of ``allowed`` (a ``Literal``'s values); ``ValueError`` otherwise."""
+    for option in allowed:
+        if value == option:
+            return option
+    raise ValueError(f"unknown {what} {value!r}")
+
+
+def phase_name(value: object) -> PhaseName:
+    """``value`` as a phase name; ``ValueError`` otherwise.
+
+    >>> phase_name("migrate")
+    'migrate'
+    """
+    return _member(value, PHASES, "phase")
+
+
+def _check(data: dict[str, Any]) -> Check:
+    return Check(**{**data, "kind": _member(data["kind"], _CHECK_KINDS, "check kind")})
 
 
 def _step(data: dict[str, Any]) -> Step:
@@ -143,4 +177,5 @@ def _step(data: dict[str, Any]) -> Step:
             where=backfill["where"],
             batch_size=int(backfill["batch_size"]),
         )
+    raw["kind"] = _member(raw["kind"], _STEP_KINDS, "step kind")
     return Step(backfill=backfill, **raw)

@@ -17,8 +17,6 @@ from dataclasses import dataclass, replace
 from bgmigrate.sql.type_facts import normalize_type
 
 _INTEGERS = {"smallint": (-(2**15), 2**15 - 1), "integer": (-(2**31), 2**31 - 1), "bigint": (-(2**63), 2**63 - 1)}
-_FLOATS = ("real", "double precision")
-_TEXT = ("text", "character varying", "character", "name", "citext")
 _TIMES = ("timestamp", "timestamptz", "time", "timetz", "interval")
 
 

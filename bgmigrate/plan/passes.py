@@ -16,8 +16,8 @@ from bgmigrate.plan.breaking import refuse_breaking
 from bgmigrate.plan.collisions import guard
 from bgmigrate.plan.column_type import change_types
 from bgmigrate.plan.constraints import add_constraints
-from bgmigrate.plan.contract import contract_drops
-from bgmigrate.plan.copies import refuse_copies
+from bgmigrate.plan.contract_drops import contract_drops
+from bgmigrate.plan.copy_refusal import refuse_copies
 from bgmigrate.plan.draft import Draft, Item
 from bgmigrate.plan.facts import Knowledge, timeline
 from bgmigrate.plan.indexes import create_indexes, drop_indexes

@@ -10,15 +10,10 @@ from __future__ import annotations
 
 from bgmigrate.model import operations as ops
 from bgmigrate.plan.draft import EXPAND, MIGRATE, Draft, Item
+from bgmigrate.plan.model import PhaseName
+from bgmigrate.plan.registry import planning
 from bgmigrate.plan.verbatim import verbatim_step
 
-_NO_RECIPE = (
-    ops.Truncate, ops.VacuumFull, ops.Cluster, ops.LockTable, ops.AlterTableSet, ops.RenameObject,
-    ops.RenameEnumValue, ops.RenameConstraint, ops.Reindex, ops.RefreshMaterializedView, ops.DetachPartition,
-    ops.DropIndex,
-)  # fmt: skip
-# Operations a recipe looked at and left as written because they are safe — unless in a form no recipe covers.
-_JUDGED = (ops.AddColumn, ops.AddConstraint, ops.AlterColumnType, ops.SetNotNull, ops.RenameColumn, ops.RenameTable)
 _TIMEOUTS = ("lock_timeout",)
 
 
@@ -45,28 +40,31 @@ def _risky(item: Item) -> bool:
         return False
     if isinstance(op, ops.AlterTableSet) and op.what == "options":
         return False
-    if isinstance(op, _JUDGED):
+    leftover = planning(op).leftover
+    if leftover == "judged":
         return _no_recipe_form(op)
-    return isinstance(op, _NO_RECIPE)
+    return leftover == "no recipe"
 
 
-def _phase(item: Item) -> str:
+def _phase(item: Item) -> PhaseName:
     op = item.op
-    data = isinstance(op, ops.UpdateRows | ops.DeleteRows | ops.InsertRows)
+    data = planning(op).leftover == "data"
     return MIGRATE if data and not item.facts.is_new(op.table) else EXPAND
 
 
 def _carry(draft: Draft, item: Item) -> Draft:
     op = item.op
-    if isinstance(op, ops.TransactionControl):
+    leftover = planning(op).leftover
+    if leftover == "left out":
         return draft.skip(item, f"{_line(item)} — left out: each step runs in its own transaction (statements "
                                 "that must commit together are grouped)")  # fmt: skip
-    if isinstance(op, ops.SetConfig) and op.setting.lower() in _TIMEOUTS:
+    if leftover == "setting" and isinstance(op, ops.SetConfig) and op.setting.lower() in _TIMEOUTS:
         return draft.skip(item, f"{_line(item)} — left out: every phase file sets lock_timeout, and apply sets it "
                                 "before each statement that locks a table")  # fmt: skip
     note = ""
-    if isinstance(op, ops.Unparsed):
-        note = f"{_line(item)} — not analysed ({op.reason}); carried into expand unchanged: review it by hand"
+    if leftover == "not analysed":
+        reason = op.reason if isinstance(op, ops.Unparsed) else "not understood"
+        note = f"{_line(item)} — not analysed ({reason}); carried into expand unchanged: review it by hand"
     elif isinstance(op, ops.Other) and op.kind == "do block":
         note = (
             f"{_line(item)} — a DO block is carried into expand unchanged: its statements are not rewritten "

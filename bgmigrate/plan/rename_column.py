@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from bgmigrate.model import operations as ops
 from bgmigrate.plan import replacement
-from bgmigrate.plan.carry import plan_carry
+from bgmigrate.plan.column_carry import plan_carry
 from bgmigrate.plan.draft import EXPAND, MIGRATE, Draft, Item, Rewrite, dropped_indexes, suppressed
 from bgmigrate.plan.sqlgen import q
 

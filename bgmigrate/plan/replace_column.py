@@ -27,7 +27,7 @@ from itertools import pairwise
 from bgmigrate.model import operations as ops
 from bgmigrate.model.schema import Column
 from bgmigrate.parse.parser import StatementSyntaxError, parse_statement
-from bgmigrate.plan.carry import Carry
+from bgmigrate.plan.column_carry import Carry
 from bgmigrate.plan.column_type import change_type, shadow_name
 from bgmigrate.plan.columns import split_column
 from bgmigrate.plan.draft import CONTRACT, EXPAND, Draft, Item, Rewrite

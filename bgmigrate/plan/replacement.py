@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from bgmigrate.model.locks import ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE
 from bgmigrate.plan import not_null, triggers
 from bgmigrate.plan.backfill import backfill_step, batch_key, left_behind
-from bgmigrate.plan.carry import Carry, default_sql
+from bgmigrate.plan.column_carry import Carry, default_sql
 from bgmigrate.plan.constraints import not_valid_then_validate
 from bgmigrate.plan.draft import CONTRACT, EXPAND, MIGRATE, Item, Rewrite
 from bgmigrate.plan.indexes import build_concurrently, index_valid

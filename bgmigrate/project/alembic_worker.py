@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bgmigrate.model.migration import Migration, Notice
-from bgmigrate.sql.statements import Statement
+from bgmigrate.sql.statements import Statement, StatementKind
 from bgmigrate.sql.suppressions import Suppression
 
 DEFAULT_TIMEOUT = 60.0  # seconds one revision may take (imports of a large project included)
@@ -95,9 +95,14 @@ def migration_from_json(data: object, path: str, text: str) -> Migration:
 
 def _statement(data: object) -> Statement:
     d = _Fields(data, "statement")
-    kind = d.text("kind")
-    if kind not in ("sql", "psql-meta"):
-        raise ValueError(f"statement: unknown kind {kind!r}")
+    kind: StatementKind
+    match d.text("kind"):
+        case "sql":
+            kind = "sql"
+        case "psql-meta":
+            kind = "psql-meta"
+        case other:
+            raise ValueError(f"statement: unknown kind {other!r}")
     return Statement(
         text=d.text("text"), line=d.count("line"), column=d.count("column"), end_line=d.count("end_line"),
         end_column=d.count("end_column"), sql=d.text("sql"), kind=kind,

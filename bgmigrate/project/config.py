@@ -43,7 +43,6 @@ _KEYS = {
     "order", "down-migrations", "sql-extensions",
 }  # fmt: skip
 # Keys whose values name rules; checked against the catalogue by :func:`check_selectors`.
-SELECTOR_KEYS = ("select", "extend-select", "ignore", "severity", "per-path-ignores")
 FAIL_ON = ("error", "warning", "info")
 ORDERS = ("natural", "flyway", "lexical")
 DOWN_MIGRATIONS = ("skip", "lint")

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 from bgmigrate.sql.lexer import lex
 from bgmigrate.sql.suppressions import Suppression, parse_suppressions
+
+# A statement for the server, or a psql meta-command (\\i, \\set, …) that psql runs itself.
+StatementKind = Literal["sql", "psql-meta"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,7 @@ class Statement:
     end_line: int
     end_column: int
     sql: str = ""
-    kind: str = "sql"  # "sql" | "psql-meta"
+    kind: StatementKind = "sql"
     suppressions: tuple[Suppression, ...] = ()
     # Set by a front-end whose statement was generated rather than written (Alembic ops).
     origin: str = ""
@@ -81,7 +85,7 @@ class _Chunk:
     start: int
     end: int
     comments: list[tuple[int, int]]
-    kind: str = "sql"
+    kind: StatementKind = "sql"
 
 
 def is_routine_head(words: list[str]) -> bool:

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from bgmigrate.sql.lexer import lex, literal_value
 from bgmigrate.sql.names import Name, fold_ident
 
-# Lexer kinds the cursor does not distinguish: each is kept as one operator-like token.
-_AS_OP = {"param": "op", "backslash": "op", "other": "op"}
+TokKind = Literal["word", "qident", "string", "number", "op", "dollar"]
+# Each lexer kind kept as a token; the ones the cursor does not distinguish (a parameter, psql's
+# backslash, any other character) become one operator-like token.
+_TOK_KINDS: dict[str, TokKind] = {
+    "word": "word", "qident": "qident", "string": "string", "number": "number", "op": "op", "dollar": "dollar",
+    "param": "op", "backslash": "op", "other": "op",
+}  # fmt: skip
 _DROPPED = ("space", "comment")
 
 
@@ -32,7 +37,7 @@ class SyntaxProblem(Exception):
 class Tok(NamedTuple):
     """One token; a named tuple because a lint makes hundreds of thousands of them."""
 
-    kind: str  # word | qident | string | number | op | dollar
+    kind: TokKind
     text: str
     start: int
     end: int
@@ -69,7 +74,7 @@ def tokenize(sql: str) -> list[Tok]:
         if kind in _DROPPED:
             continue
         # A character no token starts with is kept, so nothing is silently lost.
-        append(Tok(_AS_OP.get(kind, kind), sql[start:end], start, end))
+        append(Tok(_TOK_KINDS.get(kind, "op"), sql[start:end], start, end))
     return tokens
 
 

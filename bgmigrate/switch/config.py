@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bgmigrate.durations import parse_duration
-from bgmigrate.plan.model import PHASES
+from bgmigrate.plan.model import PHASES, PhaseName, phase_name
 from bgmigrate.switch.promql import env_placement_problem
 
 CONFIG_NAME = "bgmigrate.toml"
@@ -37,7 +37,7 @@ class Requirement:
     """``plan_id:phase`` that must be applied (and verified) before an environment may serve."""
 
     plan_id: str
-    phase: str
+    phase: PhaseName
 
     def __str__(self) -> str:
         return f"{self.plan_id}:{self.phase}"
@@ -52,7 +52,7 @@ class Requirement:
         plan_id, sep, phase = text.rpartition(":")
         if not sep or not plan_id or phase not in PHASES:
             raise ValueError(f"requires entry {text!r} is not 'plan_id:phase' with phase one of {PHASES}")
-        return cls(plan_id, phase)
+        return cls(plan_id, phase_name(phase))
 
 
 @dataclass(frozen=True)

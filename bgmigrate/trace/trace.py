@@ -15,14 +15,16 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from bgmigrate.lint.catalogue import Catalogue
 from bgmigrate.lint.findings import Finding
 from bgmigrate.lint.rules.api import Hit
 from bgmigrate.lint.settings import LintSettings
 from bgmigrate.model import operations as ops
-from bgmigrate.model.locks import lock_taken
+from bgmigrate.model.locks import lock_mode, lock_taken
 from bgmigrate.model.migration import Migration
+from bgmigrate.model.operations import LockMode
 from bgmigrate.model.replay import apply
 from bgmigrate.model.schema import Schema
 from bgmigrate.sql.names import Name, quote_ident
@@ -40,7 +42,7 @@ _STRENGTH = {mode: rank for rank, mode in enumerate(MODES, start=1)}
 # The weakest mode that blocks writes: from here on a lock is worth a finding.
 _BLOCKS_WRITES = _STRENGTH["ShareLock"]
 # bgmigrate.model.locks spells modes as the documentation does.
-_MODEL_MODES = {
+_MODEL_MODES: dict[LockMode, str] = {
     "ACCESS SHARE": "AccessShareLock", "ROW SHARE": "RowShareLock", "ROW EXCLUSIVE": "RowExclusiveLock",
     "SHARE UPDATE EXCLUSIVE": "ShareUpdateExclusiveLock", "SHARE": "ShareLock",
     "SHARE ROW EXCLUSIVE": "ShareRowExclusiveLock", "EXCLUSIVE": "ExclusiveLock",
@@ -63,13 +65,17 @@ def strength(mode: str) -> int:
     return _STRENGTH.get(mode, 0)
 
 
+RelationKind = Literal["table", "index", "other"]
+_RELATION_KINDS: dict[str, RelationKind] = {"table": "table", "index": "index", "other": "other"}
+
+
 @dataclass(frozen=True)
 class Relation:
     """A table or index as trace names it: always schema-qualified."""
 
     schema: str
     name: str
-    kind: str = "table"  # table | index | other
+    kind: RelationKind = "table"
 
     @property
     def relation(self) -> str:
@@ -170,17 +176,20 @@ def _index_table(schema: Schema, index: Name) -> Name | None:
 def _expect_locks(op: ops.Operation, schema: Schema, into: Expectation) -> None:
     taken = lock_taken(op)
     if taken is not None:
-        into.expect(taken.table, _MODEL_MODES.get(taken.mode, "AccessExclusiveLock"))
+        into.expect(taken.table, _MODEL_MODES[taken.mode])
     for ref in _referenced_tables(op):
         into.expect(ref, "ShareRowExclusiveLock")
+    # Kinds that lock a relation they do not name as a table: the lock table's mode, on it.
+    mode = lock_mode(op)
+    if mode is None:
+        return
     if isinstance(op, ops.DropIndex):
-        mode = "ShareUpdateExclusiveLock" if op.concurrently else "AccessExclusiveLock"
-        into.expect(_index_table(schema, op.index), mode)
+        into.expect(_index_table(schema, op.index), _MODEL_MODES[mode])
     elif isinstance(op, ops.Reindex) and not op.concurrently:
         table = _index_table(schema, op.target_name) if op.kind == "index" else op.target_name
-        into.expect(table, "ShareLock")
+        into.expect(table, _MODEL_MODES[mode])
     elif isinstance(op, ops.RefreshMaterializedView):
-        into.expect(op.view, "ExclusiveLock" if op.concurrently else "AccessExclusiveLock")
+        into.expect(op.view, _MODEL_MODES[mode])
 
 
 def _rewritten(op: ops.Operation, schema: Schema, pg_version: int) -> list[Name]:
@@ -287,7 +296,7 @@ def unpredicted_hits(
 
 def _relation(text: str, kind: str) -> Relation:
     schema, _, name = text.rpartition(".")
-    return Relation(schema or "public", name, kind)
+    return Relation(schema or "public", name, _RELATION_KINDS.get(kind, "other"))
 
 
 def observed_from_dicts(items: Sequence[Mapping[str, object]]) -> list[TracedStatement]:

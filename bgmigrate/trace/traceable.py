@@ -20,19 +20,20 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from bgmigrate.sql.statements import Statement
 from bgmigrate.sql.tokens import Tok, tokenize
 
-FORBIDDEN = "forbidden"
-UNTRACEABLE = "untraceable"
-SKIPPED = "skipped"
+VerdictKind = Literal["forbidden", "untraceable", "skipped"]
+FORBIDDEN: VerdictKind = "forbidden"
+UNTRACEABLE: VerdictKind = "untraceable"
+SKIPPED: VerdictKind = "skipped"
 
 _OWN_TRANSACTION = "trace runs the file in one transaction of its own and rolls it back"
 _TRANSACTION_CONTROL = {
     "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE",
 }  # fmt: skip
-_WRAPPER_START = {"BEGIN", "START"}
 _WRAPPER_END = {"COMMIT", "END", "ROLLBACK", "ABORT"}
 # psql meta-commands that send nothing to the server and change nothing trace would see.
 _HARMLESS_META = {
@@ -67,7 +68,7 @@ _NON_TRANSACTIONAL_FUNCTIONS = {
 class Verdict:
     """Why a statement is not sent, and how hard that stops the trace (a kind above)."""
 
-    kind: str
+    kind: VerdictKind
     reason: str
 
 

@@ -34,7 +34,7 @@ from bgmigrate.live.introspect import USER_SCHEMAS
 from bgmigrate.model.migration import Migration
 from bgmigrate.sql.statements import Statement
 from bgmigrate.trace.session import APPLICATION_NAME, Outcome, Session
-from bgmigrate.trace.trace import Lock, Relation, TracedStatement, TraceResult
+from bgmigrate.trace.trace import Lock, Relation, RelationKind, TracedStatement, TraceResult
 from bgmigrate.trace.traceable import FORBIDDEN, UNTRACEABLE, Verdict, verdicts
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ _LOCKS = """
     SELECT relation, mode FROM pg_locks
     WHERE pid = pg_backend_pid() AND locktype = 'relation' AND granted AND relation IS NOT NULL"""
 
-_KINDS = {"r": "table", "p": "table", "m": "table", "i": "index", "I": "index"}
+_KINDS: dict[str, RelationKind] = {"r": "table", "p": "table", "m": "table", "i": "index", "I": "index"}
 
 # ---- observing -----------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bgmigrate.model.operations import ConstraintKind
 from bgmigrate.model.schema import Column, Constraint, Index
 from bgmigrate.plan.constraints import NewConstraint, strip_name
 from bgmigrate.plan.facts import Facts
@@ -37,7 +38,7 @@ class IndexCopy:
 class ConstraintCopy:
     original: str
     temporary: str
-    kind: str
+    kind: ConstraintKind
     constraint: NewConstraint  # CHECK / FOREIGN KEY body, on the new column
 
 
