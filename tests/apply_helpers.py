@@ -15,7 +15,7 @@ import psycopg
 from click.testing import CliRunner, Result
 
 from bgmigrate.cli import main
-from bgmigrate.plan.model import Backfill, Check, Step
+from bgmigrate.plan.phases import Backfill, Check, Step
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -22,8 +22,8 @@ from bgmigrate.cli import main
 from bgmigrate.lint.engine import parse_migration
 from bgmigrate.parse.source import load_sql
 from bgmigrate.plan.facts import Knowledge
-from bgmigrate.plan.model import Plan
 from bgmigrate.plan.passes import plan_operations
+from bgmigrate.plan.phases import Plan
 from bgmigrate.plan.request import PlanRequest, parse_backfill
 
 Generator = Callable[[random.Random], object]

@@ -18,7 +18,7 @@ from bgmigrate.apply.executor import apply_phase
 from bgmigrate.apply.loader import LoadedPlan, load_plan
 from bgmigrate.apply.options import ApplyOptions, Output
 from bgmigrate.apply.state import Checkpoint
-from bgmigrate.plan.model import Phase, Plan
+from bgmigrate.plan.phases import Phase, Plan
 from bgmigrate.switch.contract import contract_answer
 
 ROWS = 5000

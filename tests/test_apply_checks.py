@@ -10,7 +10,7 @@ from apply_helpers import execute
 
 from bgmigrate.apply import verify_checks
 from bgmigrate.apply.connect import Connection, connect
-from bgmigrate.plan.model import Check
+from bgmigrate.plan.phases import Check
 
 SCHEMA = """
     CREATE SCHEMA shop;

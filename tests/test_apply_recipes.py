@@ -19,7 +19,7 @@ from apps import CONTRACTED, EXPANDED, MIGRATED, AppVersion, World, load_rows
 from pg import PgServer
 from test_plan_recipes import run_sql, schema_of
 
-from bgmigrate.plan.model import Plan
+from bgmigrate.plan.phases import Plan
 
 OPS_PER_STAGE = 40
 

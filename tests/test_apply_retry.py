@@ -13,7 +13,7 @@ import psycopg
 from apply_helpers import apply_cli, check, execute, one_error_line, phase_statuses, rows, sql, step_attempts
 from apply_recipes import INDEX, RENAME
 
-from bgmigrate.plan.model import Phase, Plan
+from bgmigrate.plan.phases import Phase, Plan
 
 
 @contextmanager

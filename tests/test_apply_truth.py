@@ -16,7 +16,7 @@ import pytest
 from apply_helpers import apply_cli, check, cli, execute, one_error_line, phase_statuses, rows, scalar, sql
 from apply_recipes import CHANGE_TYPE, NOT_NULL, RENAME, Recipe
 
-from bgmigrate.plan.model import Phase, Plan, Step
+from bgmigrate.plan.phases import Phase, Plan, Step
 
 TABLE = "CREATE TABLE t (id bigint PRIMARY KEY, a text, b integer NOT NULL DEFAULT 0);"
 SEED = "INSERT INTO t (id, a) SELECT g, 'row ' || g FROM generate_series(1, 300) g"

@@ -16,7 +16,7 @@ from bgmigrate.apply.errors import ApplyError, Refused
 from bgmigrate.apply.loader import load_plan, precondition_checks, validate
 from bgmigrate.apply.lock_timeout import parse_duration
 from bgmigrate.apply.retry import RetryPolicy, with_retries
-from bgmigrate.plan.model import Phase, Plan, Step
+from bgmigrate.plan.phases import Phase, Plan, Step
 
 PLAN = RENAME.plan()  # the planner's plan for the rename recipe
 

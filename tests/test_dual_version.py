@@ -23,8 +23,8 @@ from test_plan_recipes import run_sql
 from bgmigrate.cli import main
 from bgmigrate.lint.catalogue import load_catalogue
 from bgmigrate.plan.invariants import breaking_findings, lint_phases, refuse_lint_errors
-from bgmigrate.plan.model import Phase, Plan, Step
 from bgmigrate.plan.passes import plan_operations
+from bgmigrate.plan.phases import Phase, Plan, Step
 from bgmigrate.plan.render_sql import render_sql
 from bgmigrate.plan.request import PlanError, PlanRequest
 from bgmigrate.plan.testing import knowledge_of, operations_of

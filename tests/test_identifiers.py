@@ -20,7 +20,7 @@ from pg import PgServer
 from psycopg import sql
 
 from bgmigrate.plan.contract_guard import contract_guard
-from bgmigrate.plan.model import Phase, Plan, Step
+from bgmigrate.plan.phases import Phase, Plan, Step
 from bgmigrate.plan.render_alembic import render_alembic
 from bgmigrate.plan.render_md import render_md
 from bgmigrate.plan.render_sql import render_sql

@@ -33,7 +33,7 @@ from psycopg import sql
 
 from bgmigrate.cli import main
 from bgmigrate.plan.contract_guard import contract_guard
-from bgmigrate.plan.model import Plan
+from bgmigrate.plan.phases import Plan
 from bgmigrate.plan.render_alembic import render_alembic
 from bgmigrate.plan.render_sql import HEADER_SET, backfill_sql
 from bgmigrate.sql.implicit_names import constraint_name

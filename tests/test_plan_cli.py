@@ -17,8 +17,8 @@ from test_plan_recipes import FIXTURES, schema_of
 from bgmigrate.cli import main
 from bgmigrate.plan.contract_guard import CONFIRM_SETTING
 from bgmigrate.plan.facts import Knowledge
-from bgmigrate.plan.model import Plan
 from bgmigrate.plan.passes import plan_operations
+from bgmigrate.plan.phases import Plan
 from bgmigrate.plan.request import PlanError, PlanRequest
 from bgmigrate.plan.testing import knowledge_of, operations_of
 

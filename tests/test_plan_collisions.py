@@ -18,8 +18,8 @@ from bgmigrate.cli import main
 from bgmigrate.lint.catalogue import load_catalogue
 from bgmigrate.parse.source import load_sql
 from bgmigrate.plan import invariants
-from bgmigrate.plan.model import Phase, Plan, Step
 from bgmigrate.plan.passes import plan_operations
+from bgmigrate.plan.phases import Phase, Plan, Step
 from bgmigrate.plan.render_sql import render_sql
 from bgmigrate.plan.request import PlanError, PlanRequest
 from bgmigrate.plan.testing import knowledge_of, operations_of

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from test_plan_recipes import CASES, FIXTURES, apply_plan, load_case, run_sql, schema_of
 
 from bgmigrate.cli import main
-from bgmigrate.plan.model import Plan
+from bgmigrate.plan.phases import Plan
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -25,8 +25,8 @@ from bgmigrate.model.migration import Migration
 from bgmigrate.parse.source import load_sql
 from bgmigrate.plan import invariants
 from bgmigrate.plan.facts import Knowledge
-from bgmigrate.plan.model import Backfill, Check, Plan
 from bgmigrate.plan.passes import plan_operations
+from bgmigrate.plan.phases import Backfill, Check, Plan
 from bgmigrate.plan.request import PlanRequest, parse_backfill
 from bgmigrate.project.ordering import order_sql_files
 from bgmigrate.sql.statements import split_sql

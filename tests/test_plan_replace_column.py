@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from test_plan_recipes import FIXTURES, load_case, run_backfill, run_sql
 
 from bgmigrate.cli import main
-from bgmigrate.plan.model import Plan
 from bgmigrate.plan.passes import plan_operations
+from bgmigrate.plan.phases import Plan
 from bgmigrate.plan.request import PlanError, PlanRequest
 from bgmigrate.plan.testing import knowledge_of, operations_of
 

@@ -14,8 +14,8 @@ import pytest
 from test_plan_recipes import apply_plan, load_case, run_backfill, run_sql
 
 from bgmigrate.lint.engine import parse_migration
-from bgmigrate.plan.model import Phase, Plan
 from bgmigrate.plan.passes import plan_operations
+from bgmigrate.plan.phases import Phase, Plan
 
 
 def only(plan: Plan, *names: str) -> Plan:

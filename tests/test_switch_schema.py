@@ -22,7 +22,7 @@ from bgmigrate.apply.executor import apply_phase
 from bgmigrate.apply.loader import load_plan
 from bgmigrate.apply.options import ApplyOptions, Output
 from bgmigrate.exitcodes import REFUSED
-from bgmigrate.plan.model import Plan
+from bgmigrate.plan.phases import Plan
 from bgmigrate.switch import contract_allowed
 from bgmigrate.switch.config import load_switch_config
 from bgmigrate.switch.contract import contract_answer

@@ -25,7 +25,7 @@ from bgmigrate.apply.lock_timeout import pg_interval
 from bgmigrate.apply.progress import BackfillProgress
 from bgmigrate.apply.retry import OnRetry, RetryPolicy, with_retries
 from bgmigrate.apply.state import Checkpoint
-from bgmigrate.plan.model import Backfill
+from bgmigrate.plan.phases import Backfill
 from bgmigrate.sql.names import quote_ident
 
 SaveCheckpoint = Callable[[Connection, Checkpoint], None]

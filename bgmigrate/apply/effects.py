@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from bgmigrate.lint.engine import parse_migration
 from bgmigrate.model import operations as ops
 from bgmigrate.parse.source import load_sql
-from bgmigrate.plan.model import Check, Phase, Plan
+from bgmigrate.plan.phases import Check, Phase, Plan
 from bgmigrate.sql.names import Name, split_qualified
 
 Fact = tuple[str, str, str]  # (check kind, table, column or object name)

@@ -17,7 +17,7 @@ from bgmigrate.apply.schema_record import read_catalog
 from bgmigrate.apply.session import plan_session
 from bgmigrate.apply.state import DONE, FAILED, RUNNING, PlanState
 from bgmigrate.apply.steps import StepRunner, timed
-from bgmigrate.plan.model import Check, Phase
+from bgmigrate.plan.phases import Check, Phase
 
 
 def apply_phase(

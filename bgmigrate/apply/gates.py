@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from bgmigrate.apply.errors import ApplyError, Refused
 from bgmigrate.apply.state import DONE, FAILED, ROLLED_BACK, ROLLING_BACK, RUNNING
-from bgmigrate.plan.model import Plan
+from bgmigrate.plan.phases import Plan
 
 _NOT_IN_PLACE = (None, ROLLED_BACK)
 

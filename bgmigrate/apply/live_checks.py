@@ -11,7 +11,7 @@ from psycopg import sql
 
 from bgmigrate.apply.connect import Connection
 from bgmigrate.dsn import one_line
-from bgmigrate.plan.model import Check
+from bgmigrate.plan.phases import Check
 from bgmigrate.sql.names import split_qualified
 from bgmigrate.sql.quote import quote_ident, quote_qualified
 

@@ -11,7 +11,7 @@ from bgmigrate.apply.effects import deferred_preconditions, live_preconditions
 from bgmigrate.apply.errors import ApplyError
 from bgmigrate.apply.live_checks import CHECK_KINDS
 from bgmigrate.apply.plan_settings import PlanSettings, read_settings
-from bgmigrate.plan.model import PHASES, Check, Phase, Plan, Step
+from bgmigrate.plan.phases import PHASES, Check, Phase, Plan, Step
 
 
 @dataclass(frozen=True)

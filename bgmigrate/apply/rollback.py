@@ -16,7 +16,7 @@ from bgmigrate.apply.session import plan_session
 from bgmigrate.apply.state import DONE, ROLLED_BACK, ROLLING_BACK, RUNNING, PlanState
 from bgmigrate.apply.steps import StepRunner
 from bgmigrate.apply.undo import UndoReport, undo_leftovers
-from bgmigrate.plan.model import Phase
+from bgmigrate.plan.phases import Phase
 
 
 def rollback_phase(dsn: str, loaded: LoadedPlan, phase_name: str, options: ApplyOptions, out: Output) -> None:

@@ -11,7 +11,7 @@ from bgmigrate.apply.connect import Connection
 from bgmigrate.apply.live_checks import CheckResult, verify_checks
 from bgmigrate.apply.state import DONE, PhaseRow, PlanState, plan_json
 from bgmigrate.apply.state_schema import state_exists
-from bgmigrate.plan.model import Check, Phase, Plan
+from bgmigrate.plan.phases import Check, Phase, Plan
 from bgmigrate.sql.names import split_qualified
 from bgmigrate.sql.quote import quote_ident
 

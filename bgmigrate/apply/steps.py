@@ -15,7 +15,7 @@ from bgmigrate.apply.options import ApplyOptions, Output
 from bgmigrate.apply.retry import OnRetry, with_retries
 from bgmigrate.apply.runner import run_sql
 from bgmigrate.apply.state import DONE, Checkpoint, PlanState, StepStatus
-from bgmigrate.plan.model import Phase, Step
+from bgmigrate.plan.phases import Phase, Step
 from bgmigrate.safetext import display
 
 T = TypeVar("T")

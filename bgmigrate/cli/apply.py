@@ -13,7 +13,7 @@ import click
 
 from bgmigrate.cli.errors import fail
 from bgmigrate.exitcodes import INPUT_ERROR
-from bgmigrate.plan.model import PHASES
+from bgmigrate.plan.phases import PHASES
 
 DSN_ENV = "BGMIGRATE_DSN"
 

@@ -102,7 +102,7 @@ def _lint_summary(result: object, earlier: list[Migration], schema: Schema | Non
     """
     from bgmigrate.lint.catalogue import load_catalogue
     from bgmigrate.plan.invariants import PhaseCheckError, lint_phases, refuse_lint_errors
-    from bgmigrate.plan.model import Plan
+    from bgmigrate.plan.phases import Plan
     from bgmigrate.plan.request import PlanError
 
     assert isinstance(result, Plan)
@@ -127,7 +127,7 @@ def _lint_summary(result: object, earlier: list[Migration], schema: Schema | Non
 
 
 def _write(result: object, out: Path, fmt: str) -> str:
-    from bgmigrate.plan.model import Plan
+    from bgmigrate.plan.phases import Plan
     from bgmigrate.plan.render_alembic import render_alembic
     from bgmigrate.plan.render_md import render_md
     from bgmigrate.plan.render_sql import render_sql

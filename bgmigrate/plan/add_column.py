@@ -16,7 +16,7 @@ from bgmigrate.plan.backfill import backfill_step, batch_key, left_behind
 from bgmigrate.plan.columns import Clause, ColumnParts, split_column
 from bgmigrate.plan.constraints import NewConstraint, online
 from bgmigrate.plan.draft import CONTRACT, EXPAND, MIGRATE, Draft, Item, Rewrite, combine, suppressed
-from bgmigrate.plan.model import Check
+from bgmigrate.plan.phases import Check
 from bgmigrate.plan.request import PlanRequest
 from bgmigrate.plan.required import require, value_for
 from bgmigrate.plan.sqlgen import alter, q, step

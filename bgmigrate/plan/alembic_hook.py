@@ -36,7 +36,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
 
 from bgmigrate.plan.facts import Knowledge
-from bgmigrate.plan.model import PHASES, Phase, Plan
+from bgmigrate.plan.phases import PHASES, Phase, Plan
 from bgmigrate.plan.render_alembic import AUTOCOMMIT_NOTE, contract_gate, py_str
 from bgmigrate.plan.render_sql import HEADER_SET, backfill_sql
 from bgmigrate.plan.request import PlanError, PlanRequest, parse_backfill

@@ -12,7 +12,7 @@ from dataclasses import replace
 from itertools import groupby
 
 from bgmigrate.plan.draft import CONTRACT, EXPAND, MIGRATE, Draft, Fragment
-from bgmigrate.plan.model import PHASES, Check, Phase, PhaseName, Plan, Step
+from bgmigrate.plan.phases import PHASES, Check, Phase, PhaseName, Plan, Step
 from bgmigrate.plan.suppress import ignore
 from bgmigrate.plan.verbatim import render_action
 

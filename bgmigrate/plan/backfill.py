@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bgmigrate.model.locks import ROW_EXCLUSIVE
 from bgmigrate.plan.facts import Facts
-from bgmigrate.plan.model import Backfill, Check, Step
+from bgmigrate.plan.phases import Backfill, Check, Step
 from bgmigrate.plan.request import PlanError, PlanRequest
 from bgmigrate.plan.sqlgen import q
 from bgmigrate.sql.names import Name

@@ -21,7 +21,7 @@ from bgmigrate.model import operations as ops
 from bgmigrate.model.replay import apply
 from bgmigrate.model.schema import Schema
 from bgmigrate.parse.source import load_sql
-from bgmigrate.plan.model import Plan, Step
+from bgmigrate.plan.phases import Plan, Step
 from bgmigrate.plan.request import PlanError
 from bgmigrate.sql.names import Name
 
@@ -225,7 +225,7 @@ def _refusal(ledger: Ledger, at: tuple[str, Step, ops.Operation], key: Key, hold
 def guard(plan: Plan, base: Schema, triggers: Iterable[Key] = ()) -> Plan:
     """The plan unchanged, or ``PlanError`` if a step creates a name held at its point of the plan.
 
-    >>> from bgmigrate.plan.model import Phase
+    >>> from bgmigrate.plan.phases import Phase
     >>> step = Step("sql", "add t.a", "ALTER TABLE t ADD COLUMN a int", source_line=3)
     >>> from bgmigrate.plan.testing import knowledge_of
     >>> guard(Plan("p", "m.sql", (Phase("expand", (step,)),)), knowledge_of("CREATE TABLE t (a int);").schema)

@@ -17,7 +17,7 @@ from bgmigrate.plan import not_null
 from bgmigrate.plan.draft import EXPAND, MIGRATE, Draft, Rewrite, suppressed
 from bgmigrate.plan.facts import Facts
 from bgmigrate.plan.indexes import build_concurrently
-from bgmigrate.plan.model import Check, Step
+from bgmigrate.plan.phases import Check, Step
 from bgmigrate.plan.sqlgen import alter, q, step
 from bgmigrate.sql.implicit_names import constraint_name
 from bgmigrate.sql.names import Name

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from bgmigrate.model import operations as ops
 from bgmigrate.plan.facts import Facts
-from bgmigrate.plan.model import Check, PhaseName, Step
+from bgmigrate.plan.phases import Check, PhaseName, Step
 from bgmigrate.plan.request import PlanRequest
 
 EXPAND: PhaseName = "expand"

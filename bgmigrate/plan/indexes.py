@@ -11,7 +11,7 @@ from bgmigrate.model import operations as ops
 from bgmigrate.model.locks import SHARE_UPDATE_EXCLUSIVE
 from bgmigrate.model.schema import Index
 from bgmigrate.plan.draft import EXPAND, Draft, Item, Rewrite, suppressed
-from bgmigrate.plan.model import Check, Step
+from bgmigrate.plan.phases import Check, Step
 from bgmigrate.plan.sqlgen import in_schema_of, q, step
 from bgmigrate.sql.implicit_names import index_name
 from bgmigrate.sql.names import Name

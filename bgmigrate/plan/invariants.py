@@ -21,8 +21,8 @@ from bgmigrate.model.schema import Schema
 from bgmigrate.parse.source import load_sql
 from bgmigrate.plan.collisions import Ledger, replay
 from bgmigrate.plan.facts import Knowledge
-from bgmigrate.plan.model import Plan
 from bgmigrate.plan.passes import plan_operations
+from bgmigrate.plan.phases import Plan
 from bgmigrate.plan.render_sql import render_sql
 from bgmigrate.plan.request import PlanError, PlanRequest
 from bgmigrate.sql.statements import split_sql

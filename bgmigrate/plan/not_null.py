@@ -8,7 +8,7 @@ reads and writes pass.
 from __future__ import annotations
 
 from bgmigrate.model.locks import ACCESS_EXCLUSIVE, SHARE_UPDATE_EXCLUSIVE
-from bgmigrate.plan.model import Check, Step
+from bgmigrate.plan.phases import Check, Step
 from bgmigrate.plan.sqlgen import PREFIX, alter, q, short_name, step
 from bgmigrate.sql.names import Name
 

@@ -21,8 +21,8 @@ from bgmigrate.plan.copy_refusal import refuse_copies
 from bgmigrate.plan.draft import Draft, Item
 from bgmigrate.plan.facts import Knowledge, timeline
 from bgmigrate.plan.indexes import create_indexes, drop_indexes
-from bgmigrate.plan.model import Plan
 from bgmigrate.plan.passthrough import carry_over
+from bgmigrate.plan.phases import Plan
 from bgmigrate.plan.rename_column import rename_columns
 from bgmigrate.plan.rename_table import rename_tables
 from bgmigrate.plan.replace_column import replace_columns

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bgmigrate.model import operations as ops
 from bgmigrate.plan.draft import EXPAND, MIGRATE, Draft, Item
-from bgmigrate.plan.model import PhaseName
+from bgmigrate.plan.phases import PhaseName
 from bgmigrate.plan.registry import planning
 from bgmigrate.plan.verbatim import verbatim_step
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from bgmigrate.model import operations as ops
 from bgmigrate.model.locks import ACCESS_EXCLUSIVE
 from bgmigrate.plan.draft import CONTRACT, EXPAND, Draft, Item, Rewrite, suppressed
-from bgmigrate.plan.model import Check
+from bgmigrate.plan.phases import Check
 from bgmigrate.plan.sqlgen import q, step
 from bgmigrate.plan.suppress import ignore
 from bgmigrate.sql.names import Name

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from bgmigrate.plan.model import PHASES, Phase, Plan, Step
+from bgmigrate.plan.phases import PHASES, Phase, Plan, Step
 from bgmigrate.plan.render_sql import HEADER_SET, backfill_sql
 from bgmigrate.safetext import display
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from bgmigrate.plan.column_type import PREPARED
-from bgmigrate.plan.model import PHASES, Phase, Plan, Step
+from bgmigrate.plan.phases import PHASES, Phase, Plan, Step
 from bgmigrate.plan.render_sql import LOCK_TIMEOUT, file_name
 from bgmigrate.safetext import display
 

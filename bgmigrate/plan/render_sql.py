@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from bgmigrate.durations import DEFAULT_LOCK_TIMEOUT, pg_interval
 from bgmigrate.plan.contract_guard import contract_guard
-from bgmigrate.plan.model import PHASES, Backfill, Phase, Plan, Step
+from bgmigrate.plan.phases import PHASES, Backfill, Phase, Plan, Step
 from bgmigrate.plan.suppress import ignore
 from bgmigrate.safetext import comment
 from bgmigrate.sql.quote import dollar_quote

@@ -17,7 +17,7 @@ from bgmigrate.plan.column_carry import Carry, default_sql
 from bgmigrate.plan.constraints import not_valid_then_validate
 from bgmigrate.plan.draft import CONTRACT, EXPAND, MIGRATE, Item, Rewrite
 from bgmigrate.plan.indexes import build_concurrently, index_valid
-from bgmigrate.plan.model import Check, Step
+from bgmigrate.plan.phases import Check, Step
 from bgmigrate.plan.request import PlanRequest
 from bgmigrate.plan.sqlgen import alter, in_schema_of, literal, q, step
 from bgmigrate.plan.suppress import ignore

@@ -13,7 +13,7 @@ from bgmigrate.model.locks import ACCESS_EXCLUSIVE, SHARE_ROW_EXCLUSIVE
 from bgmigrate.plan import not_null, triggers
 from bgmigrate.plan.backfill import backfill_step, batch_key, left_behind
 from bgmigrate.plan.draft import CONTRACT, EXPAND, MIGRATE, Draft, Item, Rewrite, suppressed
-from bgmigrate.plan.model import Check
+from bgmigrate.plan.phases import Check
 from bgmigrate.plan.request import PlanError, PlanRequest
 from bgmigrate.plan.sqlgen import q, step
 from bgmigrate.sql.names import Name

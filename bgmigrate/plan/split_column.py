@@ -29,7 +29,7 @@ from bgmigrate.model.locks import ACCESS_EXCLUSIVE, ROW_EXCLUSIVE, SHARE_ROW_EXC
 from bgmigrate.plan import triggers
 from bgmigrate.plan.backfill import batch_key, left_behind
 from bgmigrate.plan.draft import CONTRACT, EXPAND, MIGRATE, Draft, Item, Rewrite, suppressed
-from bgmigrate.plan.model import Backfill, Check, Step
+from bgmigrate.plan.phases import Backfill, Check, Step
 from bgmigrate.plan.sqlgen import alter, q, step
 from bgmigrate.plan.suppress import ignore
 from bgmigrate.sql.tokens import tokenize

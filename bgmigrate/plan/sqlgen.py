@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from bgmigrate.plan.model import Step
+from bgmigrate.plan.phases import Step
 from bgmigrate.sql.names import Name, quote_ident
 from bgmigrate.sql.quote import quote_literal
 from bgmigrate.sql.tokens import tokenize

@@ -11,7 +11,7 @@ from __future__ import annotations
 from bgmigrate.model import operations as ops
 from bgmigrate.model.locks import ACCESS_EXCLUSIVE, LockTaken, lock_taken
 from bgmigrate.plan.draft import Item
-from bgmigrate.plan.model import Step
+from bgmigrate.plan.phases import Step
 from bgmigrate.plan.request import PlanError
 from bgmigrate.plan.sqlgen import alter, q
 

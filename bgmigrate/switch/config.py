@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bgmigrate.durations import parse_duration
-from bgmigrate.plan.model import PHASES, PhaseName, phase_name
+from bgmigrate.plan.phases import PHASES, PhaseName, phase_name
 from bgmigrate.switch.promql import env_placement_problem
 
 CONFIG_NAME = "bgmigrate.toml"

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bgmigrate.plan.model import Check, Plan
+from bgmigrate.plan.phases import Check, Plan
 from bgmigrate.switch.config import Environment, Requirement
 from bgmigrate.switch.db import Connection
 from bgmigrate.switch.verdict import GateResult, failed, passed
@@ -96,7 +96,7 @@ def effective_checks(plan: Plan, applied: Sequence[str]) -> list[Check]:
     expand installed must still be there. Row queries (``no_rows``) count for their own
     phase only — a later phase may drop the columns they read.
 
-    >>> from bgmigrate.plan.model import Phase
+    >>> from bgmigrate.plan.phases import Phase
     >>> plan = Plan("p", "m.sql", (
     ...     Phase("expand", checks=(Check("trigger_exists", "t", name="sync"), Check("column_exists", "t", "b"))),
     ...     Phase("migrate", checks=(Check("no_rows", sql="SELECT 1 FROM t WHERE b IS NULL"),)),

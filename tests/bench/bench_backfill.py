@@ -32,7 +32,7 @@ from bgmigrate.apply.batch_size import DEFAULT_BATCH_TIME
 from bgmigrate.apply.executor import apply_phase
 from bgmigrate.apply.loader import load_plan
 from bgmigrate.apply.options import ApplyOptions, Output
-from bgmigrate.plan.model import Backfill, Phase, Plan, Step
+from bgmigrate.plan.phases import Backfill, Phase, Plan, Step
 from bgmigrate.switch.contract import contract_answer
 
 SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"

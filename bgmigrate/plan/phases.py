@@ -1,4 +1,4 @@
-"""The plan model: a migration rewritten into expand / migrate / contract phases.
+"""A plan as data: a migration rewritten into expand / migrate / contract phases.
 
 A plan is data: the planner (pure) produces it, ``plan.json`` stores it, ``apply`` executes it
 and the traffic-switch coordinator reads its checks to decide whether the live schema serves
