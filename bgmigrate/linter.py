@@ -12,7 +12,7 @@ from bgmigrate import operations as ops
 from bgmigrate.catalogue import Catalogue
 from bgmigrate.checks import discover
 from bgmigrate.checks.api import Hit, OpContext, RegisteredRule, TableSize
-from bgmigrate.checks.history import AddedColumns, NewTables, Prefix, new_table_changes
+from bgmigrate.checks.history import AddedColumns, Marks, NewTables, Prefix, TracedNames, new_table_changes
 from bgmigrate.findings import Finding, InputError, Severity
 from bgmigrate.locks import ACCESS_EXCLUSIVE, lock_taken
 from bgmigrate.migration import Migration
@@ -82,6 +82,8 @@ def analyse(
     # history, never as copies: a copy per operation made a file of N statements cost N².
     new_tables = NewTables()
     added_columns = AddedColumns()
+    names = TracedNames()
+    marks = Marks()
     done: list[ops.Operation] = []
     seen: list[tuple[ops.Operation, OpContext]] = []
     block: Statement | None = None  # the DO block whose statements are being walked
@@ -100,7 +102,7 @@ def analyse(
             settings=settings,
             in_transaction=in_tx,
             lock_timeout_set=state.lock_timeout or state.local_lock_timeout,
-            earlier=Prefix(done, len(done), added_columns.now()),
+            earlier=Prefix(done, len(done), added_columns.now(), names.now(), marks),
             exclusive_lock_holder=state.holder if in_tx else None,
             new_tables=new_tables.now(),
         )
@@ -111,6 +113,8 @@ def analyse(
         done.append(op)
         new_tables.track(op)
         added_columns.track(op)
+        names.track(op)
+        marks.track(op)
         if in_tx and state.holder is None and _takes_exclusive_on_existing(op, ctx):
             state.holder = op
         state.observe(op)

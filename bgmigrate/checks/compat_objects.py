@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from bgmigrate import operations as ops
 from bgmigrate.checks.api import Hit, OpContext, migration_rule, op_rule
 from bgmigrate.checks.compat_columns import q, sql_block, steps
+from bgmigrate.checks.history import last_creates
 from bgmigrate.checks.recreated import argument_types, recreated_object
 from bgmigrate.findings import Severity
 from bgmigrate.names import Name
@@ -45,6 +46,7 @@ def _renamed(kind: str, name: Name, new_name: str) -> Name:
 @migration_rule("rename-object")
 def rename_object(seen: Sequence[tuple[ops.Operation, OpContext]]) -> Iterator[Hit]:
     """Renaming a view, function, type, sequence or schema breaks old code that names it."""
+    last_created = last_creates(seen)
     for i, (op, ctx) in enumerate(seen):
         if not isinstance(op, ops.RenameObject):
             continue
@@ -52,10 +54,7 @@ def rename_object(seen: Sequence[tuple[ops.Operation, OpContext]]) -> Iterator[H
             continue
         # A compatibility object created under the old name right after keeps the old version working.
         stand_in = ("view", op.kind) if op.kind == "materialized view" else (op.kind,)
-        if any(
-            isinstance(o, ops.CreateObject) and o.kind in stand_in and o.name.key == op.name.key
-            for o, _ in seen[i + 1 :]
-        ):
+        if any(last_created.get((kind, op.name.key), -1) > i for kind in stand_in):
             continue
         new = _renamed(op.kind, op.name, op.new_name)
         how = _HOW_USED.get(op.kind, "names it")

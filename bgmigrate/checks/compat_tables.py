@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from bgmigrate import operations as ops
 from bgmigrate.checks.api import Hit, OpContext, migration_rule, op_rule
 from bgmigrate.checks.compat_columns import q, sql_block, steps
+from bgmigrate.checks.history import last_creates
 from bgmigrate.checks.recreated import recreated_unique
 from bgmigrate.names import Name
 
@@ -47,20 +48,17 @@ def _rename_target(op: ops.Operation) -> tuple[Name, Name] | None:
     return None
 
 
-def _view_later(later: Sequence[tuple[ops.Operation, OpContext]], name: Name) -> bool:
-    """Whether the migration goes on to create a view under ``name`` (a compatibility view)."""
-    return any(isinstance(o, ops.CreateObject) and o.kind == "view" and o.name.key == name.key for o, _ in later)
-
-
 @migration_rule("rename-table")
 def rename_table(seen: Sequence[tuple[ops.Operation, OpContext]]) -> Iterator[Hit]:
     """Renaming (or moving) a table breaks the old version, unless a view keeps the old name working."""
+    last_created = last_creates(seen)
     for i, (op, ctx) in enumerate(seen):
         names = _rename_target(op)
         if names is None:
             continue
         old, new = names
-        if ctx.is_new_table(old) or _view_later(seen[i + 1 :], old):
+        # A view created later under the old name (a compatibility view) keeps the old version working.
+        if ctx.is_new_table(old) or last_created.get(("view", old.key), -1) > i:
             continue
         if isinstance(op, ops.AlterTableSet):
             verb = f"Moving table {old.sql()} to schema {q(new.schema or '')}"

@@ -28,13 +28,23 @@ class Prefix(Sequence[ops.Operation]):
     (['a'], 1, ['c', 'b', 'a'])
     """
 
-    __slots__ = ("_items", "_length", "added_columns")
+    __slots__ = ("_items", "_length", "added_columns", "marks", "names")
 
-    def __init__(self, items: list[ops.Operation], length: int, added_columns: SetAt | None = None) -> None:
+    def __init__(
+        self,
+        items: list[ops.Operation],
+        length: int,
+        added_columns: SetAt | None = None,
+        names: SetAt | None = None,
+        marks: Marks | None = None,
+    ) -> None:
         self._items = items
         self._length = length
         # The columns these operations added (``compat_columns.added_in_migration`` asks it).
         self.added_columns = added_columns
+        # The objects and enum values they named (``TracedNames``), and their first BEGIN, ….
+        self.names = names
+        self.marks = marks
 
     def __len__(self) -> int:
         return self._length
@@ -185,3 +195,103 @@ class AddedColumns(_SetHistory):
 
     def now(self) -> SetAt:
         return SetAt(self, self.steps)
+
+
+_ANY = ("*", "*")  # stands for "on any table" among the on-table keys of one name
+
+
+class TracedNames(_SetHistory):
+    """Names given in this migration (objects created, enum values added), following renames.
+
+    What a walk back through the earlier operations answers (a rename leads back to the name
+    it came from, and that name's CREATE), kept up to date one operation at a time instead.
+    Members are ``(group, name, on_table)``; ``on_table`` is None unless a trigger or rule.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._tables: dict[tuple[Any, Any], set[Any]] = {}  # (group, name) → on-table keys present
+
+    def track(self, op: ops.Operation) -> None:
+        if isinstance(op, ops.CreateObject):
+            self._give(op.kind, op.name.key, op.on_table.key if op.on_table else None)
+        elif isinstance(op, ops.CreateEnum):
+            self._give("type", op.type_name.key, None)
+        elif isinstance(op, ops.RenameObject):
+            self._rename(op.kind, op.name.key, (op.name.key[0], op.new_name))
+        elif isinstance(op, ops.AddEnumValue):
+            self._give(("enum value", op.type_name.key), op.value, None)
+        elif isinstance(op, ops.RenameEnumValue):
+            self._rename(("enum value", op.type_name.key), op.value, op.new_value)
+        self.steps += 1
+
+    def _give(self, group: Any, name: Any, on_table: Any) -> None:
+        tables = self._tables.setdefault((group, name), set())
+        for key in (on_table, _ANY):
+            if key not in tables:
+                tables.add(key)
+                self.change((group, name, key), True)
+
+    def _rename(self, group: Any, old: Any, new: Any) -> None:
+        # The new name now means whatever the old one meant; the old name keeps its own past.
+        carried = set(self._tables.get((group, old), set()))
+        for key in self._tables.get((group, new), set()) - carried:
+            self.change((group, new, key), False)
+        for key in carried:
+            self.change((group, new, key), True)
+        self._tables[(group, new)] = carried
+
+    def now(self) -> SetAt:
+        return SetAt(self, self.steps)
+
+
+def named_here(names: AbstractSet[Any], group: Any, name: Any, on_table: Any = None) -> bool:
+    """Whether ``names`` (a ``TracedNames`` view) holds the name, on ``on_table`` if given."""
+    if on_table is None:
+        return (group, name, _ANY) in names
+    return (group, name, None) in names or (group, name, on_table) in names
+
+
+class Marks:
+    """The first operation of each kind that matters later (BEGIN, an unparsed statement)."""
+
+    LABELS = ("begin", "unparsed")
+
+    def __init__(self) -> None:
+        self.first: dict[str, int] = {}
+        self.steps = 0
+
+    def track(self, op: ops.Operation) -> None:
+        label = mark_of(op)
+        if label is not None:
+            self.first.setdefault(label, self.steps)
+        self.steps += 1
+
+
+def mark_of(op: ops.Operation) -> str | None:
+    if isinstance(op, ops.TransactionControl) and op.action == "begin":
+        return "begin"
+    if isinstance(op, ops.Unparsed):
+        return "unparsed"
+    return None
+
+
+def earlier_has(earlier: Sequence[ops.Operation], label: str) -> bool:
+    """Whether an operation before this one carries ``label`` (see ``mark_of``)."""
+    marks: Marks | None = getattr(earlier, "marks", None)  # the linter keeps the answer: no scan
+    if marks is not None:
+        return marks.first.get(label, len(earlier)) < len(earlier)
+    return any(mark_of(o) == label for o in earlier)
+
+
+def last_creates(seen: Sequence[tuple[ops.Operation, Any]]) -> dict[tuple[str, tuple[str, str]], int]:
+    """The position of the last CREATE of each (kind, name) among a migration's operations.
+
+    A migration rule asking "is it created again later?" for each operation looks it up here
+    rather than scanning the rest of the migration each time.
+    """
+    found: dict[tuple[str, tuple[str, str]], int] = {}
+    for i, (op, _ctx) in enumerate(seen):
+        if isinstance(op, ops.CreateObject):
+            found[(op.kind, op.name.key)] = i
+    return found

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from bgmigrate import operations as ops
 from bgmigrate.checks.api import Hit, OpContext, builtin_rule, migration_rule, op_rule
+from bgmigrate.checks.history import earlier_has
 from bgmigrate.names import Name, quote_ident
 from bgmigrate.schema import Schema, Table
 from bgmigrate.sql_text import normalize_type
@@ -276,7 +277,7 @@ def _renamed_already(op: ops.Operation, schema: Schema) -> bool:
 
 def _blind(ctx: OpContext) -> bool:
     """Procedural code earlier in this migration may have created anything: stop judging existence."""
-    return any(isinstance(o, ops.Unparsed) for o in ctx.earlier)
+    return earlier_has(ctx.earlier, "unparsed")
 
 
 @op_rule("unknown-object", ops.Operation)

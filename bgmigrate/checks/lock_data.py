@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from bgmigrate import operations as ops
 from bgmigrate.checks.api import Hit, OpContext, op_rule
+from bgmigrate.checks.history import earlier_has
 from bgmigrate.names import Name, quote_ident
 from bgmigrate.sql_where import is_targeted
 from bgmigrate.sqlquote import dollar_quote
@@ -91,7 +92,7 @@ def outside_transaction_advice(ctx: OpContext) -> str:
             "Alembic runs upgrade() in a transaction: put this operation inside "
             "`with op.get_context().autocommit_block():`."
         )
-    if any(isinstance(o, ops.TransactionControl) and o.action == "begin" for o in ctx.earlier):
+    if earlier_has(ctx.earlier, "begin"):
         return "This file opened a transaction with BEGIN: move the statement after its COMMIT."
     return (
         "The migration runner wraps this file in a transaction: move the statement to a file the "

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 
 from bgmigrate import operations as ops
 from bgmigrate.checks.api import Hit, OpContext, migration_rule, op_rule
+from bgmigrate.checks.history import earlier_has
 from bgmigrate.checks.lock_data import LOCK_TIMEOUT, indent_sql, outside_transaction_advice, shown, snippet
 from bgmigrate.checks.lock_rewrites import rewrite_reason
 from bgmigrate.locks import ACCESS_EXCLUSIVE, SHARE, SHARE_ROW_EXCLUSIVE, lock_taken
@@ -140,7 +141,7 @@ def _commit_between(ctx: OpContext, added: ops.AddEnumValue, user: ops.Operation
             f"1. Run the {add} inside `with op.get_context().autocommit_block():` so it commits before the "
             "statements that use the value (or move it to an earlier migration)."
         )
-    if any(isinstance(o, ops.TransactionControl) and o.action == "begin" for o in ctx.earlier):
+    if earlier_has(ctx.earlier, "begin"):
         return (
             f"1. Commit between adding the value (line {added.stmt.line}) and using it (line "
             f"{user.stmt.line}): COMMIT; then BEGIN; again, or move the {add} to an earlier migration."
