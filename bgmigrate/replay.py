@@ -364,12 +364,25 @@ def _rename_enum_value(schema: Schema, op: ops.RenameEnumValue, migration: str) 
     schema.enums[op.type_name.key] = [op.new_value if v == op.value else v for v in values]
 
 
+# Kinds whose shape callers depend on: kept so a later DROP and CREATE can be compared.
+_SHAPED = ("view", "materialized view", "function", "procedure")
+
+
 def _create_object(schema: Schema, op: ops.CreateObject, migration: str) -> None:
     schema.objects.setdefault(op.kind, set()).add(op.name.key)
+    if op.kind in _SHAPED:
+        schema.definitions[(op.kind, op.name.key)] = op.stmt.text
+
+
+def _rename_object(schema: Schema, op: ops.RenameObject, migration: str) -> None:
+    text = schema.definitions.pop((op.kind, op.name.key), None)
+    if text is not None:
+        schema.definitions[(op.kind, (op.new_schema or op.name.key[0], op.new_name))] = text
 
 
 def _drop_object(schema: Schema, op: ops.DropObject, migration: str) -> None:
     schema.objects.get(op.kind, set()).discard(op.name.key)
+    schema.definitions.pop((op.kind, op.name.key), None)
     if op.kind == "type":
         schema.enums.pop(op.name.key, None)
     if op.kind == "schema":
@@ -399,5 +412,6 @@ _HANDLERS: dict[type, Callable[[Schema, Any, str], None]] = {
     ops.AddEnumValue: _add_enum_value,
     ops.RenameEnumValue: _rename_enum_value,
     ops.CreateObject: _create_object,
+    ops.RenameObject: _rename_object,
     ops.DropObject: _drop_object,
 }

@@ -8,7 +8,7 @@ from bgmigrate import operations as ops
 from bgmigrate.checks.api import Hit, OpContext, migration_rule, op_rule
 from bgmigrate.checks.compat_columns import q, sql_block, steps
 from bgmigrate.checks.history import last_creates
-from bgmigrate.checks.recreated import recreated_unique
+from bgmigrate.checks.recreated import recreated_under_name, recreated_unique
 from bgmigrate.names import Name
 
 
@@ -139,12 +139,15 @@ def drop_unique_constraint(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     if ctx.in_transaction and recreated_unique(ctx.migration, op, table, name, columns):
         return  # dropped and added again over the same columns before anyone can see the gap
     cols = f" ({', '.join(columns)})" if columns else ""
+    again = recreated_under_name(ctx.migration, op, table, name) if ctx.in_transaction else None
+    # Recreated under the same name over other columns: a different constraint, judged as one.
+    now = f" It is created again over ({', '.join(again)}), which those statements do not name." if again else ""
     yield Hit(
         op,
         f"Dropping {what} on {table.sql()}{cols} can break the app version still serving: its "
         f"INSERT … ON CONFLICT{cols} statements fail with 'there is no unique or exclusion constraint "
-        "matching the ON CONFLICT specification', and code that relies on the database rejecting "
-        "duplicates lets them in.",
+        f"matching the ON CONFLICT specification', and code that relies on the database rejecting "
+        f"duplicates lets them in.{now}",
         steps(
             "Check that no running version upserts on these columns or relies on them being unique.",
             "If the old version does, release code that does not; switch traffic and retire the old version.",
