@@ -31,7 +31,7 @@ from bgmigrate.findings import InputError, Severity
 from bgmigrate.layouts import has_extension, looks_like_sql, rollback_home
 from bgmigrate.migration import Migration
 from bgmigrate.result import LintResult
-from bgmigrate.rollbacks import arrange_rollbacks, skipped_extensions_note
+from bgmigrate.rollbacks import arrange_rollbacks, skipped_extension_records, skipped_extensions_note
 from bgmigrate.schema import Schema
 from bgmigrate.selection import RuleSelection, SelectionError, known_selectors, select_rules, selects_something
 
@@ -720,6 +720,7 @@ def _lint_group(
     run = _GroupRun(group.config, catalogue, selection, jobs, cache, shown, alembic, base)
     if group.skipped:
         result.notes.append(skipped_extensions_note(group.skipped, group.config.sql_extensions))
+        result.skipped.extend(skipped_extension_records(group.skipped, group.config.sql_extensions))
     settings = group.config.settings
     for folder, files in group.sequences.items():
         ordered = [(path, _shown(path)) for path in _run_order(files, settings.order)]
@@ -730,7 +731,7 @@ def _lint_group(
         if not any(name in shown for _, name in ordered):
             continue  # context for no file the user asked about (--diff)
         sources = [read_source(path, name) for path, name in ordered]
-        sources, notes = arrange_rollbacks(sources, settings.down_migrations, shown)
+        sources, notes = arrange_rollbacks(sources, settings.down_migrations, shown, result.skipped)
         result.notes.extend(notes)
         if not sources:
             continue
