@@ -12,7 +12,15 @@ from bgmigrate import operations as ops
 from bgmigrate.catalogue import Catalogue
 from bgmigrate.checks import discover
 from bgmigrate.checks.api import Hit, OpContext, RegisteredRule, TableSize
-from bgmigrate.checks.history import AddedColumns, Marks, NewTables, Prefix, TracedNames, new_table_changes
+from bgmigrate.checks.history import (
+    AddedColumns,
+    ColumnTypes,
+    Marks,
+    NewTables,
+    Prefix,
+    TracedNames,
+    new_table_changes,
+)
 from bgmigrate.findings import Finding, InputError, Severity
 from bgmigrate.locks import ACCESS_EXCLUSIVE, lock_taken
 from bgmigrate.migration import Migration
@@ -84,6 +92,7 @@ def analyse(
     added_columns = AddedColumns()
     names = TracedNames()
     marks = Marks()
+    types = ColumnTypes()
     done: list[ops.Operation] = []
     seen: list[tuple[ops.Operation, OpContext]] = []
     block: Statement | None = None  # the DO block whose statements are being walked
@@ -102,7 +111,7 @@ def analyse(
             settings=settings,
             in_transaction=in_tx,
             lock_timeout_set=state.lock_timeout or state.local_lock_timeout,
-            earlier=Prefix(done, len(done), added_columns.now(), names.now(), marks),
+            earlier=Prefix(done, len(done), added_columns.now(), names.now(), marks, types),
             exclusive_lock_holder=state.holder if in_tx else None,
             new_tables=new_tables.now(),
         )
@@ -115,6 +124,7 @@ def analyse(
         added_columns.track(op)
         names.track(op)
         marks.track(op)
+        types.track(op)
         if in_tx and state.holder is None and _takes_exclusive_on_existing(op, ctx):
             state.holder = op
         state.observe(op)

@@ -349,3 +349,43 @@ def test_created_objects_and_enum_values_are_known_without_scanning() -> None:
     assert last.created_here("trigger", _name("tr"), _name("orders"))
     assert not last.created_here("trigger", _name("tr"), _name("other"))
     assert _value_added_here(last, _name("feeling"), "y") and not _value_added_here(last, _name("feeling"), "x")
+
+
+@pytest.mark.parametrize(
+    ("head", "statement"),
+    [
+        # Each ADD VALUE walked the rest of its transaction for a use of the value.
+        ("BEGIN;\n", "ALTER TYPE mood ADD VALUE 'v{i}';"),
+        ("BEGIN;\nCREATE TYPE mood AS ENUM ('a');\n", "ALTER TYPE mood ADD VALUE 'v{i}';\nSELECT 'v{i}'::mood;"),
+        # Each type change after a lock holder looked its column's old type up from the start.
+        ("BEGIN;\nALTER TABLE orders ADD COLUMN x int;\n", "ALTER TABLE orders ALTER COLUMN c{i} TYPE bigint;"),
+    ],
+)
+def test_rules_stay_linear_inside_one_long_transaction(head: str, statement: str) -> None:
+    small = _rule_lines(head + "\n".join(statement.format(i=i) for i in range(100)))
+    large = _rule_lines(head + "\n".join(statement.format(i=i) for i in range(400)))
+    assert large < 6 * small, (small, large)
+
+
+def test_column_types_before_an_operation_match_a_scan() -> None:
+    from bgmigrate.checks.lock_transactions import _index_of, _type_before, _type_before_earlier
+
+    seen = _contexts(
+        "ALTER TABLE t ALTER COLUMN a TYPE bigint;\n"
+        "CREATE TABLE t (a int, b text);\n"
+        "ALTER TABLE t ALTER COLUMN b TYPE varchar(5);\n"
+        "ALTER TABLE t ADD COLUMN c numeric;\n"
+        "ALTER TABLE t ALTER COLUMN a TYPE text;\n"
+        "ALTER TABLE t ALTER COLUMN c TYPE real;\n"
+        "ALTER TABLE u ALTER COLUMN a TYPE int;\n"
+        "ALTER TABLE t ALTER COLUMN z TYPE int;\n"
+        "SELECT 1;"
+    )
+    last = seen[-1][1].earlier
+    answers = []
+    for op, _ in seen:
+        if isinstance(op, ops.AlterColumnType):
+            scanned = _type_before(op, list(last)[: _index_of(op, last)])
+            assert _type_before_earlier(op, last) == scanned, op.stmt.text
+            answers.append(scanned)
+    assert answers == [None, "text", "integer", "numeric", None, None]

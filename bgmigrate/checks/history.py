@@ -28,7 +28,7 @@ class Prefix(Sequence[ops.Operation]):
     (['a'], 1, ['c', 'b', 'a'])
     """
 
-    __slots__ = ("_items", "_length", "added_columns", "marks", "names")
+    __slots__ = ("_items", "_length", "added_columns", "marks", "names", "types")
 
     def __init__(
         self,
@@ -37,6 +37,7 @@ class Prefix(Sequence[ops.Operation]):
         added_columns: SetAt | None = None,
         names: SetAt | None = None,
         marks: Marks | None = None,
+        types: ColumnTypes | None = None,
     ) -> None:
         self._items = items
         self._length = length
@@ -45,6 +46,7 @@ class Prefix(Sequence[ops.Operation]):
         # The objects and enum values they named (``TracedNames``), and their first BEGIN, ….
         self.names = names
         self.marks = marks
+        self.types = types  # the types columns were given, for lock_transactions
 
     def __len__(self) -> int:
         return self._length
@@ -295,3 +297,56 @@ def last_creates(seen: Sequence[tuple[ops.Operation, Any]]) -> dict[tuple[str, t
         if isinstance(op, ops.CreateObject):
             found[(op.kind, op.name.key)] = i
     return found
+
+
+class ColumnTypes:
+    """The type this migration last gave each column, step by step, and each operation's step.
+
+    What ``lock_transactions`` finds by walking back from an earlier operation (the type a
+    column had just before it), answered by a binary search instead.
+    """
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self._positions: dict[int, int] = {}  # id(operation) → its step
+        # (table, column) → steps and types; a CREATE TABLE also resets its table's columns.
+        self._columns: dict[tuple[TableKey, str], tuple[list[int], list[str]]] = {}
+        self._creates: dict[TableKey, tuple[list[int], list[dict[str, str]]]] = {}
+
+    def track(self, op: ops.Operation) -> None:
+        self._positions[id(op)] = self.steps
+        if isinstance(op, ops.AlterColumnType):
+            self._set(op.target.key, op.column, op.new_type)
+        elif isinstance(op, ops.AddColumn):
+            self._set(op.target.key, op.column.name, op.column.type)
+        elif isinstance(op, ops.CreateTable):
+            steps, tables = self._creates.setdefault(op.target.key, ([], []))
+            steps.append(self.steps)
+            # The first column of a name wins, as a walk through the column list finds it.
+            tables.append({c.name: c.type for c in reversed(op.columns)})
+        self.steps += 1
+
+    def _set(self, table: TableKey, column: str, kind: str) -> None:
+        steps, types = self._columns.setdefault((table, column), ([], []))
+        steps.append(self.steps)
+        types.append(kind)
+
+    def position(self, op: ops.Operation) -> int | None:
+        return self._positions.get(id(op))
+
+    def type_before(self, step: int, table: TableKey, column: str) -> str | None:
+        """The column's type just before operation ``step``, when this migration set it; else None."""
+        set_at, kind = _last_before(self._columns.get((table, column)), step)
+        created_at, columns = _last_before(self._creates.get(table), step)
+        if created_at is not None and (set_at is None or created_at > set_at):
+            found: str | None = columns.get(column) if columns is not None else None
+            return found
+        return str(kind) if kind is not None else None
+
+
+def _last_before(events: tuple[list[int], list[Any]] | None, step: int) -> tuple[int | None, Any]:
+    if events is None:
+        return None, None
+    steps, values = events
+    at = bisect.bisect_left(steps, step) - 1
+    return (steps[at], values[at]) if at >= 0 else (None, None)
