@@ -198,8 +198,11 @@ def test_added_columns_are_known_without_scanning_the_earlier_operations() -> No
     assert not added_in_migration(last.earlier, Name("orders", "public"), "sum")
 
 
-def _rule_lines(sql: str) -> int:
-    """Lines of rule code (bgmigrate/checks) executed to judge ``sql``: work, counted exactly."""
+def _rule_lines(sql: str, where: tuple[str, ...] = ()) -> int:
+    """Lines of rule code (bgmigrate/checks) executed to judge ``sql``: work, counted exactly.
+
+    ``where``: count the lines of these files instead (path endings).
+    """
     import sys
 
     count = 0
@@ -213,6 +216,8 @@ def _rule_lines(sql: str) -> int:
     def tracer(frame: object, event: str, arg: object) -> object:
         filename = frame.f_code.co_filename  # type: ignore[attr-defined]
         # The rules and what they call to judge a file (copies.py finds move-column's pairs).
+        if where:
+            return local if filename.endswith(where) else None
         in_rules = "/bgmigrate/checks/" in filename or filename.endswith("/bgmigrate/copies.py")
         return local if in_rules and "history.py" not in filename else None
 
@@ -389,3 +394,31 @@ def test_column_types_before_an_operation_match_a_scan() -> None:
             assert _type_before_earlier(op, last) == scanned, op.stmt.text
             answers.append(scanned)
     assert answers == [None, "text", "integer", "numeric", None, None]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        # Each DROP COLUMN listed (and sorted) every index of its table to find the ones over it.
+        "CREATE INDEX i{i} ON orders (c{i});\nALTER TABLE orders DROP COLUMN d{i};",
+        "CREATE INDEX i{i} ON orders (c{i});\nALTER TABLE orders RENAME COLUMN c{i} TO e{i};",
+    ],
+)
+def test_replay_does_work_linear_in_the_statements_of_a_file(statement: str) -> None:
+    small = _rule_lines("\n".join(statement.format(i=i) for i in range(100)), where=("/bgmigrate/replay.py",))
+    large = _rule_lines("\n".join(statement.format(i=i) for i in range(400)), where=("/bgmigrate/replay.py",))
+    assert large < 6 * small, (small, large)
+
+
+def test_indexes_over_a_column_follow_renames_and_drops() -> None:
+    schema = Schema()
+    migration = load_sql(
+        "m.sql",
+        "CREATE TABLE t (a int, b int);\nCREATE INDEX ia ON t (a);\nCREATE INDEX iab ON t (a, b);\n"
+        "ALTER TABLE t RENAME COLUMN a TO c;\nCREATE INDEX ic ON t (c);\nALTER TABLE t DROP COLUMN b;\n",
+    )
+    analyse(migration, parse_migration(migration)[0], schema, LintSettings())
+    assert {name: index.columns for (_, name), index in schema.indexes.items()} == {"ia": ("c",), "ic": ("c",)}
+    more = load_sql("n.sql", "ALTER TABLE t DROP COLUMN c;\n")
+    analyse(more, parse_migration(more)[0], schema, LintSettings())
+    assert schema.indexes == {}
