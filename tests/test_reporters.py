@@ -508,3 +508,12 @@ def test_sarif_notes_are_valid_beside_input_errors(sarif_validator: jsonschema.D
     sarif_validator.validate(doc)
     levels = [n["level"] for n in doc["runs"][0]["invocations"][0]["toolExecutionNotifications"]]
     assert levels == ["error", "note"] and doc["runs"][0]["invocations"][0]["executionSuccessful"] is False
+
+
+def test_a_crlf_file_is_framed_without_escapes(tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "0001.sql").write_bytes(b"SELECT 1;\r\nDROP TABLE orders;\r\nSELECT 2;\r\n")
+    out = _lint_cli(folder, "text").stdout
+    assert "1 SELECT 1;\n" in out and "2 DROP TABLE orders;\n" in out, out
+    assert "\\r" not in out and "\r" not in out

@@ -161,15 +161,15 @@ def lexer_for(path: str) -> str:
 def source_lines(source: str) -> list[str]:
     """A file's lines as the lexer counts them (split at ``\\n``; a final newline adds none).
 
-    >>> source_lines("a\\nb\\n"), source_lines("")
-    (['a', 'b'], [])
+    >>> source_lines("a\\nb\\n"), source_lines(""), source_lines("a\\r\\nb\\x1b[2Jc\\r")
+    (['a', 'b'], [], ['a', 'b\\\\x1b[2Jc'])
     """
     lines = source.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     # A file's own escape sequences and carriage returns must not reach the terminal; tabs
-    # are layout, left to rich.
-    return [printable(line, keep="\t") for line in lines]
+    # are layout, left to rich, and a CRLF line ending is just a line ending.
+    return [printable(line.removesuffix("\r"), keep="\t") for line in lines]
 
 
 def code_frame(finding: Finding, lines: list[str] | None) -> tuple[Syntax, int] | None:
