@@ -476,3 +476,27 @@ def test_text_not_fully_understood_is_reported_not_passed(sql: str) -> None:
     findings = lint(f"SET lock_timeout = '1s';\n{sql};\n")
     assert [f.rule for f in findings if f.rule == "unparsed-statement"] == ["unparsed-statement"], findings
     assert named(findings, "unparsed-statement")[0].severity == Severity.WARNING
+
+
+@pytest.mark.parametrize(
+    ("create", "columns"),
+    [
+        ("CREATE VIEW v AS SELECT u.id, lower(email) AS e, n::int, count(*) c FROM u", "id e n:integer c"),
+        ("CREATE OR REPLACE VIEW s.v (a, b) AS SELECT 1, x + y FROM t", "a b"),
+        ("CREATE VIEW v AS WITH w AS (SELECT 1) SELECT CAST(z AS text), x::timestamp with time zone FROM w",
+         "z:text x:timestamptz"),
+        ("CREATE VIEW v AS SELECT a::int + b AS s, (a::int) AS p, c::numeric(10, 2) FROM t", "s p c:numeric(10,2)"),
+        ("CREATE VIEW v AS SELECT 1 AS a WITH LOCAL CHECK OPTION", "a"),
+        ("CREATE MATERIALIZED VIEW v AS SELECT DISTINCT ON (a) a, b FROM t WITH NO DATA", "a b"),
+        ("CREATE VIEW v AS SELECT * FROM t", None),
+        ("CREATE VIEW v AS SELECT t.*, 1 AS x FROM t", None),
+        ("CREATE VIEW v AS SELECT a IS NULL FROM t", None),  # PostgreSQL makes the name up
+        ("CREATE VIEW v AS VALUES (1)", None),
+    ],
+)  # fmt: skip
+def test_view_columns_are_read_from_the_select_list(create: str, columns: str | None) -> None:
+    from bgmigrate.checks.shapes import view_columns
+
+    found = view_columns(create)
+    shown = None if found is None else " ".join(c.name + (f":{c.type}" if c.type else "") for c in found)
+    assert shown == columns

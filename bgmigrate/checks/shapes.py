@@ -17,10 +17,16 @@ from bgmigrate.sql_tokens import Cursor, SyntaxProblem, Tok, tokenize
 # Words that end a query's select list at the top level.
 _LIST_ENDS = frozenset(
     {"FROM", "INTO", "WHERE", "GROUP", "HAVING", "WINDOW", "UNION", "INTERSECT", "EXCEPT", "ORDER", "LIMIT",
-     "OFFSET", "FETCH", "FOR", "WITH"}
+     "OFFSET", "FETCH", "FOR"}
 )  # fmt: skip
+# What may follow ``WITH`` after a view's query (``WITH CHECK OPTION``, ``WITH NO DATA``), unlike
+# ``::timestamp with time zone`` inside it.
+_TRAILING_WITH = frozenset({"CHECK", "CASCADED", "LOCAL", "NO", "DATA"})
 # Words that can end an expression, so a name after them is not an alias (``x IS NULL``).
-_NOT_ALIASES = frozenset({"END", "NULL", "TRUE", "FALSE", "DISTINCT", "ALL", "ASC", "DESC"})
+# The last words of multi-word types (``::timestamp with time zone``) are not aliases either.
+_NOT_ALIASES = frozenset({"END", "NULL", "TRUE", "FALSE", "DISTINCT", "ALL", "ASC", "DESC", "ZONE", "PRECISION",
+                          "VARYING"})  # fmt: skip
+_TYPE_PUNCTUATION = frozenset({"(", ")", "[", "]", ",", "."})
 _ROUTINE_CLAUSES = ("AS", "LANGUAGE", "IMMUTABLE", "STABLE", "VOLATILE", "STRICT", "SECURITY", "PARALLEL",
                     "COST", "ROWS", "SET", "RETURN", "BEGIN", "WINDOW", "LEAKPROOF", "CALLED", "SUPPORT",
                     "TRANSFORM", "EXTERNAL", "NOT", "RESET")  # fmt: skip
@@ -96,7 +102,15 @@ def _select_items(cur: Cursor) -> list[tuple[int, int]] | None:
     cur.accept("ALL")
     first = cur.pos
     cur.until(_LIST_ENDS, stop_ops=";")
-    return Cursor(cur.sql, cur.toks, first, cur.pos).split_top_level()
+    stop = next(
+        (
+            i
+            for i in range(first, cur.pos - 1)
+            if cur.toks[i].upper == "WITH" and cur.toks[i + 1].upper in _TRAILING_WITH
+        ),
+        cur.pos,
+    )
+    return Cursor(cur.sql, cur.toks, first, stop).split_top_level()
 
 
 def _item_column(cur: Cursor, a: int, b: int) -> ViewColumn:
@@ -124,9 +138,13 @@ def _cast_type(cur: Cursor, expr: list[Tok]) -> str | None:
     """The type a trailing ``::type`` or a whole ``CAST(… AS type)`` gives the expression."""
     for i in range(len(expr) - 1, 0, -1):
         if expr[i].text == "::":
-            depth = sum(1 if t.text in "([" else -1 if t.text in ")]" else 0 for t in expr[i:])
-            if depth == 0:
-                return normalize_type(cur.sql[expr[i + 1].start : expr[-1].end]) if i + 1 < len(expr) else None
+            after = expr[i + 1 :]
+            depth = sum(1 if t.text in "([" else -1 if t.text in ")]" else 0 for t in after)
+            if depth != 0:
+                continue  # a cast inside parentheses: not the item's own type
+            if not after or any(t.kind == "op" and t.text not in _TYPE_PUNCTUATION for t in after):
+                return None  # ``a::int + b``: an expression after the cast, of a type not written
+            return normalize_type(cur.sql[after[0].start : after[-1].end])
     if len(expr) >= 6 and expr[0].upper == "CAST" and expr[1].text == "(" and expr[-1].text == ")":
         inner = Cursor(cur.sql, cur.toks, cur.toks.index(expr[2]), cur.toks.index(expr[-1]))
         inner.until(("AS",), stop_ops="")
