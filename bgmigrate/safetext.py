@@ -25,6 +25,19 @@ def _escape(char: str) -> str:
     return f"\\U{code:08x}"
 
 
+def printable(text: str, keep: str = "") -> str:
+    """``text`` with every character Python does not call printable escaped, but those in ``keep``.
+
+    For text shown as it is written (a file's lines in a code frame), where ``/*`` is only text.
+
+    >>> printable("a\\tb\\x1b[31m", keep="\\t")
+    'a\\tb\\\\x1b[31m'
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in keep else _escape(c) for c in text)
+
+
 def display(text: str) -> str:
     """``text`` on one line, with nothing that could end a comment or control a terminal.
 
@@ -37,8 +50,18 @@ def display(text: str) -> str:
         return text  # the common case, without a per-character walk
     # Not printable (Python's rule): controls, format characters such as bidi overrides and
     # zero-width marks, line and paragraph separators, odd spaces, unassigned code points.
-    out = "".join(c if c.isprintable() else _escape(c) for c in text)
+    out = printable(text)
     return out.replace("*/", "*\\/").replace("/*", "/\\*")
+
+
+def display_lines(text: str) -> str:
+    """Each line of ``text`` through ``display``: for text whose own line breaks are its layout
+    (a fix's numbered steps); the rest cannot end or forge a line.
+
+    >>> display_lines("1. a\\n2. b\\x1b[2J")
+    '1. a\\n2. b\\\\x1b[2J'
+    """
+    return "\n".join(display(line) for line in text.split("\n"))
 
 
 def comment(text: str) -> str:

@@ -234,6 +234,7 @@ def _replayed() -> Schema:
 def test_a_replayed_schema_is_stored_exactly() -> None:
     schema = _replayed()
     assert schema.tables and schema.indexes and schema.enums and schema.objects
+    assert schema.definitions == {("view", ("public", "v")): "CREATE VIEW v AS SELECT 1"}, schema.definitions
     data = json.loads(json.dumps(schema_to_data(schema)))
     assert schema_from_data(data) == schema
 
@@ -248,6 +249,8 @@ def test_a_replayed_schema_is_stored_exactly() -> None:
         lambda d: d["indexes"][0].__setitem__(1, ["i"]),
         lambda d: d.update(server_version="15"),
         lambda d: d.pop("enums"),
+        lambda d: d.update(definitions=[["view", ["public"], "CREATE VIEW v AS SELECT 1"]]),
+        lambda d: d.update(definitions=[["view", ["public", "v"], 1]]),
     ],
 )
 def test_a_damaged_stored_schema_is_refused(damage: Callable[[dict[str, Any]], object]) -> None:

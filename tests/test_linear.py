@@ -198,8 +198,11 @@ def test_added_columns_are_known_without_scanning_the_earlier_operations() -> No
     assert not added_in_migration(last.earlier, Name("orders", "public"), "sum")
 
 
-def _rule_lines(sql: str) -> int:
-    """Lines of rule code (bgmigrate/lint/rules) executed to judge ``sql``: work, counted exactly."""
+def _rule_lines(sql: str, where: tuple[str, ...] = ()) -> int:
+    """Lines of rule code (bgmigrate/lint/rules) executed to judge ``sql``: work, counted exactly.
+
+    ``where``: count the lines of these files instead (path endings).
+    """
     import sys
 
     count = 0
@@ -212,7 +215,11 @@ def _rule_lines(sql: str) -> int:
 
     def tracer(frame: object, event: str, arg: object) -> object:
         filename = frame.f_code.co_filename  # type: ignore[attr-defined]
-        return local if "/bgmigrate/lint/rules/" in filename and "history.py" not in filename else None
+        # The rules and what they call to judge a file (copies.py finds move-column's pairs).
+        if where:
+            return local if filename.endswith(where) else None
+        in_rules = "/bgmigrate/lint/rules/" in filename or filename.endswith("/bgmigrate/model/copies.py")
+        return local if in_rules and "history.py" not in filename else None
 
     sys.settrace(tracer)  # type: ignore[arg-type]
     try:
@@ -231,6 +238,15 @@ def _rule_lines(sql: str) -> int:
         "CREATE TABLE t{i} (id int);",
         "INSERT INTO orders (id) VALUES ({i});",
         "ALTER TABLE orders RENAME COLUMN a{i} TO b{i};",
+        "ALTER VIEW v{i} RENAME TO w{i};",
+        "ALTER FUNCTION f{i}(int) RENAME TO g{i};",
+        "DROP VIEW v{i};",
+        "DROP TRIGGER t{i} ON orders;",
+        "ALTER TYPE mood RENAME VALUE 'a{i}' TO 'b{i}';",
+        "ALTER TABLE t{i} RENAME TO u{i};",
+        "ALTER TABLE orders SET SCHEMA s{i};",
+        "INSERT INTO p{i} SELECT id, c{i} FROM orders;\nALTER TABLE orders DROP COLUMN c{i};",
+        "BEGIN;\nVACUUM orders;\nCOMMIT;",
     ],
 )
 def test_rules_do_work_linear_in_the_statements_of_a_file(statement: str) -> None:
@@ -279,3 +295,130 @@ def test_a_frame_opening_on_a_blank_line_keeps_its_numbers() -> None:
     out = io.StringIO()
     render(result, out, catalogue=load_catalogue(), color=False)
     assert "❱ 3 DROP INDEX i;" in out.getvalue()
+
+
+def test_a_file_of_column_drops_reads_each_statement_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # one_shot_copies read every earlier statement again for each DROP COLUMN: about 1 s for
+    # 2,000 drops. Statements tokenized while finding move-column pairs: one per copy at most.
+    import bgmigrate.model.copies as copies
+
+    calls = 0
+    real = copies.tokenize
+
+    def counting(text: str) -> list[object]:
+        nonlocal calls
+        calls += 1
+        return real(text)  # type: ignore[return-value]
+
+    monkeypatch.setattr(copies, "tokenize", counting)
+    sql = "INSERT INTO p SELECT id, c0 FROM orders;\n" + "".join(
+        f"ALTER TABLE orders DROP COLUMN c{i};\n" for i in range(400)
+    )
+    found = list(
+        copies.one_shot_copies(parse_migration(load_sql("m.sql", sql))[0], lambda i, t: True, lambda *a: False)
+    )
+    assert [(f.column, f.drop.stmt.line) for f in found] == [("c0", 2)]
+    assert calls <= 2, calls
+
+
+NAMED_SQL = (
+    "CREATE VIEW v AS SELECT 1;\n"
+    "ALTER VIEW v RENAME TO w;\n"
+    "CREATE TRIGGER tr AFTER INSERT ON orders FOR EACH ROW EXECUTE FUNCTION f();\n"
+    "ALTER VIEW old RENAME TO v;\n"
+    "CREATE TYPE mood AS ENUM ('a');\n"
+    "ALTER TYPE feeling ADD VALUE 'x';\n"
+    "ALTER TYPE feeling RENAME VALUE 'x' TO 'y';\n"
+    "ALTER TYPE feeling RENAME VALUE 'b' TO 'x';\n"
+    "SELECT 1;"
+)
+
+
+def test_created_objects_and_enum_values_are_known_without_scanning() -> None:
+    from bgmigrate.lint.rules.compat_types import _value_added_here
+
+    seen = _contexts(NAMED_SQL)
+    questions = [("view", "v", None), ("view", "w", None), ("view", "old", None), ("type", "mood", None),
+                 ("trigger", "tr", "orders"), ("trigger", "tr", "other"), ("trigger", "tr", None)]  # fmt: skip
+    for _, ctx in seen:
+        assert isinstance(ctx.earlier, Prefix) and ctx.earlier.names is not None
+        scan = OpContext(**{**ctx.__dict__, "earlier": list(ctx.earlier)})
+        for kind, name, table in questions:
+            on = _name(table) if table else None
+            # The kept names answer exactly what a walk back through the operations answers.
+            assert ctx.created_here(kind, _name(name), on) == scan.created_here(kind, _name(name), on)
+        for value in ("x", "y", "b"):
+            assert _value_added_here(ctx, _name("feeling"), value) == _value_added_here(scan, _name("feeling"), value)
+    last = seen[-1][1]
+    assert last.created_here("view", _name("w")) and not last.created_here("view", _name("v"))
+    assert last.created_here("trigger", _name("tr"), _name("orders"))
+    assert not last.created_here("trigger", _name("tr"), _name("other"))
+    assert _value_added_here(last, _name("feeling"), "y") and not _value_added_here(last, _name("feeling"), "x")
+
+
+@pytest.mark.parametrize(
+    ("head", "statement"),
+    [
+        # Each ADD VALUE walked the rest of its transaction for a use of the value.
+        ("BEGIN;\n", "ALTER TYPE mood ADD VALUE 'v{i}';"),
+        ("BEGIN;\nCREATE TYPE mood AS ENUM ('a');\n", "ALTER TYPE mood ADD VALUE 'v{i}';\nSELECT 'v{i}'::mood;"),
+        # Each type change after a lock holder looked its column's old type up from the start.
+        ("BEGIN;\nALTER TABLE orders ADD COLUMN x int;\n", "ALTER TABLE orders ALTER COLUMN c{i} TYPE bigint;"),
+    ],
+)
+def test_rules_stay_linear_inside_one_long_transaction(head: str, statement: str) -> None:
+    small = _rule_lines(head + "\n".join(statement.format(i=i) for i in range(100)))
+    large = _rule_lines(head + "\n".join(statement.format(i=i) for i in range(400)))
+    assert large < 6 * small, (small, large)
+
+
+def test_column_types_before_an_operation_match_a_scan() -> None:
+    from bgmigrate.lint.rules.lock_transactions import _index_of, _type_before, _type_before_earlier
+
+    seen = _contexts(
+        "ALTER TABLE t ALTER COLUMN a TYPE bigint;\n"
+        "CREATE TABLE t (a int, b text);\n"
+        "ALTER TABLE t ALTER COLUMN b TYPE varchar(5);\n"
+        "ALTER TABLE t ADD COLUMN c numeric;\n"
+        "ALTER TABLE t ALTER COLUMN a TYPE text;\n"
+        "ALTER TABLE t ALTER COLUMN c TYPE real;\n"
+        "ALTER TABLE u ALTER COLUMN a TYPE int;\n"
+        "ALTER TABLE t ALTER COLUMN z TYPE int;\n"
+        "SELECT 1;"
+    )
+    last = seen[-1][1].earlier
+    answers = []
+    for op, _ in seen:
+        if isinstance(op, ops.AlterColumnType):
+            scanned = _type_before(op, list(last)[: _index_of(op, last)])
+            assert _type_before_earlier(op, last) == scanned, op.stmt.text
+            answers.append(scanned)
+    assert answers == [None, "text", "integer", "numeric", None, None]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        # Each DROP COLUMN listed (and sorted) every index of its table to find the ones over it.
+        "CREATE INDEX i{i} ON orders (c{i});\nALTER TABLE orders DROP COLUMN d{i};",
+        "CREATE INDEX i{i} ON orders (c{i});\nALTER TABLE orders RENAME COLUMN c{i} TO e{i};",
+    ],
+)
+def test_replay_does_work_linear_in_the_statements_of_a_file(statement: str) -> None:
+    small = _rule_lines("\n".join(statement.format(i=i) for i in range(100)), where=("/bgmigrate/model/replay.py",))
+    large = _rule_lines("\n".join(statement.format(i=i) for i in range(400)), where=("/bgmigrate/model/replay.py",))
+    assert large < 6 * small, (small, large)
+
+
+def test_indexes_over_a_column_follow_renames_and_drops() -> None:
+    schema = Schema()
+    migration = load_sql(
+        "m.sql",
+        "CREATE TABLE t (a int, b int);\nCREATE INDEX ia ON t (a);\nCREATE INDEX iab ON t (a, b);\n"
+        "ALTER TABLE t RENAME COLUMN a TO c;\nCREATE INDEX ic ON t (c);\nALTER TABLE t DROP COLUMN b;\n",
+    )
+    analyse(migration, parse_migration(migration)[0], schema, LintSettings())
+    assert {name: index.columns for (_, name), index in schema.indexes.items()} == {"ia": ("c",), "ic": ("c",)}
+    more = load_sql("n.sql", "ALTER TABLE t DROP COLUMN c;\n")
+    analyse(more, parse_migration(more)[0], schema, LintSettings())
+    assert schema.indexes == {}

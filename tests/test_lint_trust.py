@@ -205,9 +205,17 @@ def test_config_rejects_bad_order_and_extensions(tmp_path: Path) -> None:
 # ---- 2. drop then recreate ------------------------------------------------------------------------
 
 
+_SHAPES = """
+CREATE VIEW order_totals AS SELECT 1 AS total;
+CREATE MATERIALIZED VIEW weekly AS SELECT 1 AS week;
+CREATE FUNCTION total(int) RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;
+"""
+
+
 def test_view_and_trigger_dropped_and_recreated_in_a_transaction_are_not_removals() -> None:
     findings = lint(
-        """
+        setup=_SHAPES,
+        sql="""
         BEGIN;
         SET LOCAL lock_timeout = '1s';
         DROP VIEW order_totals;
@@ -219,7 +227,7 @@ def test_view_and_trigger_dropped_and_recreated_in_a_transaction_are_not_removal
         DROP FUNCTION total(int);
         CREATE FUNCTION total(a integer) RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;
         COMMIT;
-        """
+        """,
     )
     assert named(findings, "drop-object") == []
 
@@ -242,7 +250,82 @@ def test_recreated_outside_a_transaction_leaves_a_gap_and_says_so() -> None:
     findings = lint("DROP VIEW v;\nCREATE VIEW v AS SELECT 1 AS x;\n")
     (found,) = named(findings, "drop-object")
     assert found.severity == Severity.WARNING and "not inside a transaction" in found.message
-    assert named(lint("DROP VIEW v;\nCREATE VIEW v AS SELECT 1 AS x;\n", tx=True), "drop-object") == []
+    again = lint("DROP VIEW v;\nCREATE VIEW v AS SELECT 1 AS x;\n", setup="CREATE VIEW v AS SELECT 2 AS x;", tx=True)
+    assert named(again, "drop-object") == []
+
+
+_VIEW = "CREATE VIEW totals AS SELECT o.id AS order_id, o.total::numeric AS total, o.note FROM orders o;\n"
+
+
+def _recreated_view(select: str, create: str = "CREATE VIEW") -> list[Finding]:
+    sql = f"BEGIN;\nDROP VIEW totals;\n{create} totals AS SELECT {select} FROM orders o;\nCOMMIT;\n"
+    return named(lint(sql, setup=_VIEW), "drop-object")
+
+
+@pytest.mark.parametrize("create", ["CREATE VIEW", "CREATE OR REPLACE VIEW"])
+@pytest.mark.parametrize(
+    ("select", "change"),
+    [
+        ("o.id AS order_id, o.total::numeric AS total", "without column note"),
+        ("o.id AS order_id, o.total::numeric AS total, o.note AS remark", "with note renamed to remark"),
+        ("o.id AS order_id, o.total::text AS total, o.note", "with total of type text instead of numeric"),
+        ("o.id AS order_id, o.note", "without column total"),
+    ],
+)
+def test_a_view_recreated_without_its_old_columns_breaks_the_old_version(select: str, change: str, create: str) -> None:
+    (found,) = _recreated_view(select, create)
+    assert found.severity == Severity.ERROR and f"created again {change}" in found.message, found.message
+    assert "Old columns: (order_id, total, note)" in found.message
+    assert "new columns: (" in found.message and found.line == 2
+
+
+@pytest.mark.parametrize(
+    "select",
+    [
+        "o.id AS order_id, o.total::numeric AS total, o.note",
+        "o.id AS order_id, o.total::numeric AS total, o.note, o.currency, now() AS seen_at",
+        "o.note, o.id AS order_id, o.total::numeric AS total",  # reordered: names still resolve
+    ],
+)
+def test_a_view_recreated_with_its_columns_or_more_at_the_end_is_fine(select: str) -> None:
+    assert _recreated_view(select) == []
+
+
+@pytest.mark.parametrize(
+    ("setup", "select", "why"),
+    [
+        ("", "o.id AS order_id", "its earlier definition was not seen"),
+        (_VIEW, "*", "its new select list could not be read"),
+        ("CREATE VIEW totals AS SELECT o.* FROM orders o;", "o.id", "its earlier select list could not be read"),
+        (_VIEW, "o.id AS order_id, o.total::numeric AS total, o.note, o.a + o.b", "new select list could not"),
+    ],
+)
+def test_a_view_whose_shape_cannot_be_read_is_reported_as_not_analysed(setup: str, select: str, why: str) -> None:
+    sql = f"BEGIN;\nDROP VIEW totals;\nCREATE VIEW totals AS SELECT {select} FROM orders o;\nCOMMIT;\n"
+    (found,) = named(lint(sql, setup=setup), "drop-object")
+    assert found.severity == Severity.INFO and why in found.message and "not analysed" in found.message
+
+
+_PRICE = "CREATE FUNCTION price(bigint) RETURNS numeric LANGUAGE sql AS $$ SELECT 1 $$;\n"
+
+
+@pytest.mark.parametrize(
+    ("drop", "create", "expected"),
+    [
+        ("price(bigint)", "price(id bigint) RETURNS text", "returning text instead of numeric"),
+        ("price", "price(id bigint) RETURNS SETOF numeric", "returning setof numeric instead of numeric"),
+        ("price", "price(id bigint, c text) RETURNS numeric", "(bigint, text) instead of (bigint)"),
+        ("price(bigint)", "price(id bigint) RETURNS numeric", None),
+        ("price", "price(bigint) RETURNS NUMERIC", None),
+    ],
+)
+def test_a_function_is_judged_by_its_whole_signature(drop: str, create: str, expected: str | None) -> None:
+    sql = f"BEGIN;\nDROP FUNCTION {drop};\nCREATE FUNCTION {create} LANGUAGE sql AS $$ SELECT 1 $$;\nCOMMIT;\n"
+    found = named(lint(sql, setup=_PRICE), "drop-object")
+    if expected is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and expected in found[0].message and found[0].severity == Severity.ERROR, found
 
 
 def test_unique_constraint_dropped_and_added_again_is_not_a_removal() -> None:
@@ -254,7 +337,8 @@ def test_unique_constraint_dropped_and_added_again_is_not_a_removal() -> None:
         """
     assert named(lint(same, setup=setup), "drop-unique-constraint") == []
     other = same.replace("UNIQUE (code)", "UNIQUE (code, id)")
-    assert len(named(lint(other, setup=setup), "drop-unique-constraint")) == 1
+    (changed,) = named(lint(other, setup=setup), "drop-unique-constraint")
+    assert "(code)" in changed.message and "created again over (code, id)" in changed.message
     gone = "BEGIN;\nALTER TABLE orders DROP CONSTRAINT orders_code_key;\nCOMMIT;\n"
     assert len(named(lint(gone, setup=setup), "drop-unique-constraint")) == 1
 
@@ -392,3 +476,27 @@ def test_text_not_fully_understood_is_reported_not_passed(sql: str) -> None:
     findings = lint(f"SET lock_timeout = '1s';\n{sql};\n")
     assert [f.rule for f in findings if f.rule == "unparsed-statement"] == ["unparsed-statement"], findings
     assert named(findings, "unparsed-statement")[0].severity == Severity.WARNING
+
+
+@pytest.mark.parametrize(
+    ("create", "columns"),
+    [
+        ("CREATE VIEW v AS SELECT u.id, lower(email) AS e, n::int, count(*) c FROM u", "id e n:integer c"),
+        ("CREATE OR REPLACE VIEW s.v (a, b) AS SELECT 1, x + y FROM t", "a b"),
+        ("CREATE VIEW v AS WITH w AS (SELECT 1) SELECT CAST(z AS text), x::timestamp with time zone FROM w",
+         "z:text x:timestamptz"),
+        ("CREATE VIEW v AS SELECT a::int + b AS s, (a::int) AS p, c::numeric(10, 2) FROM t", "s p c:numeric(10,2)"),
+        ("CREATE VIEW v AS SELECT 1 AS a WITH LOCAL CHECK OPTION", "a"),
+        ("CREATE MATERIALIZED VIEW v AS SELECT DISTINCT ON (a) a, b FROM t WITH NO DATA", "a b"),
+        ("CREATE VIEW v AS SELECT * FROM t", None),
+        ("CREATE VIEW v AS SELECT t.*, 1 AS x FROM t", None),
+        ("CREATE VIEW v AS SELECT a IS NULL FROM t", None),  # PostgreSQL makes the name up
+        ("CREATE VIEW v AS VALUES (1)", None),
+    ],
+)  # fmt: skip
+def test_view_columns_are_read_from_the_select_list(create: str, columns: str | None) -> None:
+    from bgmigrate.lint.rules.shapes import view_columns
+
+    found = view_columns(create)
+    shown = None if found is None else " ".join(c.name + (f":{c.type}" if c.type else "") for c in found)
+    assert shown == columns

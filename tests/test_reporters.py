@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from snapshot import assert_snapshot
 
 from bgmigrate.lint.catalogue import Catalogue, RuleEntry
 from bgmigrate.lint.findings import Finding, InputError, Severity
-from bgmigrate.project.result import LintResult
+from bgmigrate.project.result import LintResult, Note
 from bgmigrate.report import FORMATS, render
 from bgmigrate.report.github import escape_data, escape_property, finding_command
 
@@ -256,7 +257,7 @@ def test_json_is_one_stable_document() -> None:
     shuffled.findings.reverse()
     assert rendered(shuffled, "json") == first  # input order does not matter
     doc = json.loads(first)
-    assert list(doc) == ["findings", "files", "errors", "summary"]
+    assert list(doc) == ["findings", "files", "errors", "notes", "summary"]
     assert doc["summary"] == {"error": 2, "warning": 1, "info": 1}
     assert doc["files"] == 4
     keys = [(f["path"], f["line"], f["column"], f["code"]) for f in doc["findings"]]
@@ -324,9 +325,9 @@ def test_sarif_clean_run_succeeds() -> None:
 def test_github_escaping() -> None:
     assert escape_data("100% sure\r\nnext") == "100%25 sure%0D%0Anext"
     assert escape_property("dir,x/a:b.sql") == "dir%2Cx/a%3Ab.sql"
-    line = finding_command(_finding(path="db/a,b:c.sql", message="50% of\nrows", fix="do x"))
+    line = finding_command(_finding(path="db/a,b:c.sql", message="50% of rows", fix="1. do x\n2. do y"))
     assert line.startswith("::error file=db/a%2Cb%3Ac.sql,line=3,col=1,endLine=4,title=rename-column [BG101]::")
-    assert line.endswith("::50%25 of%0Arows — do x")
+    assert line.endswith("::50%25 of rows — 1. do x%0A2. do y")
     assert "\n" not in line
 
 
@@ -391,3 +392,128 @@ def test_machine_formats_do_not_import_rich(fmt: str) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# ---- hostile names through the CLI ---------------------------------------------------------------
+
+HOSTILE_COLUMN = "gone\x1b[2J\nsrc/forged.sql:1:1  error  drop-table [BG001]\rx\x1b[31m"
+HOSTILE_FILE = "0002_drop\x1b[32m.sql"
+
+
+def _lint_cli(folder: Path, fmt: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_COLOR": "1"}
+    argv = [sys.executable, "-m", "bgmigrate", "lint", "--no-cache", "--format", fmt, str(folder)]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+
+
+@pytest.fixture(scope="module")
+def hostile_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("hostile") / "m"
+    folder.mkdir()
+    (folder / "0001_init.sql").write_text("CREATE TABLE orders (id bigint PRIMARY KEY);\n", encoding="utf-8")
+    quoted = '"' + HOSTILE_COLUMN + '"'
+    # The file's own text carries an escape sequence and a carriage return as well.
+    sql = f"-- \x1b]0;pwned\x07 note\r\nALTER TABLE orders DROP COLUMN {quoted};\n"
+    (folder / HOSTILE_FILE).write_text(sql, encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("fmt", ["text", "github", "gitlab"])
+def test_human_and_annotation_output_carries_no_control_characters(hostile_folder: Path, fmt: str) -> None:
+    done = _lint_cli(hostile_folder, fmt)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    out = done.stdout
+    assert "drop-column" in out
+    # No escape sequence, carriage return or bell from the names or the file reaches the output.
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", out), repr(out)
+    assert "\\x1b[2J" in out and "\\n" in out  # shown, visibly escaped
+    if fmt == "text":
+        assert not any(line.startswith("src/forged.sql") for line in out.splitlines())
+    if fmt == "github":
+        assert all(line.startswith("::") for line in out.splitlines())
+    if fmt == "gitlab":
+        issues = json.loads(out)
+        assert all(c.isprintable() for issue in issues for c in str(issue["description"]))
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif"])
+def test_machine_output_keeps_names_exact(hostile_folder: Path, fmt: str) -> None:
+    done = _lint_cli(hostile_folder, fmt)
+    assert done.returncode == 1, done.stderr
+    assert "\x1b" not in done.stdout  # JSON escapes it ...
+    doc = json.loads(done.stdout)
+    if fmt == "json":
+        messages = [f["message"] for f in doc["findings"]]
+    else:
+        messages = [r["message"]["text"] for r in doc["runs"][0]["results"]]
+    assert any(HOSTILE_COLUMN in m for m in messages)  # ... and reading it back gives the name exactly
+
+
+# ---- notes: what was left out, in machine output -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def skipping_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("skipping") / "m"
+    folder.mkdir()
+    files = {
+        "0001_init.sql": "CREATE TABLE orders (id bigint PRIMARY KEY);\n",
+        "0001_init.down.sql": "DROP TABLE orders;\n",
+        "0002_more.pgsql": "DROP TABLE orders;\n",
+        "0003_dyn.sql": "SELECT 1;\nDO $$ BEGIN EXECUTE format('DROP TABLE %I', 'orders'); END $$;\n",
+        "0004_sections.sql": "-- migrate:up\nSELECT 1;\n\n-- migrate:down\nDROP TABLE orders;\n",
+    }
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+EXPECTED_NOTES = [
+    ("0001_init.down.sql", None, "rollback-script"),
+    ("0002_more.pgsql", None, "unknown-extension"),
+    ("0003_dyn.sql", 2, "not-analysed"),
+    ("0004_sections.sql", 4, "down-section"),
+]
+
+
+def test_json_lists_what_was_left_out(skipping_folder: Path) -> None:
+    done = _lint_cli(skipping_folder, "json")
+    notes = json.loads(done.stdout)["notes"]
+    assert [(Path(n["path"]).name, n["line"], n["kind"]) for n in notes] == EXPECTED_NOTES, notes
+    assert all(list(n) == ["path", "line", "kind", "message"] and n["message"] for n in notes)
+    assert "not linted" in done.stderr  # people still get the short note
+
+
+def test_sarif_lists_what_was_left_out_and_stays_valid(
+    skipping_folder: Path, sarif_validator: jsonschema.Draft4Validator
+) -> None:
+    done = _lint_cli(skipping_folder, "sarif")
+    doc = json.loads(done.stdout)
+    sarif_validator.validate(doc)
+    invocation = doc["runs"][0]["invocations"][0]
+    assert invocation["executionSuccessful"] is True
+    found = []
+    for n in invocation["toolExecutionNotifications"]:
+        physical = n["locations"][0]["physicalLocation"]
+        line = physical.get("region", {}).get("startLine")
+        found.append((physical["artifactLocation"]["uri"].rsplit("/", 1)[-1], line, n["properties"]["kind"]))
+        assert n["level"] == "note" and n["message"]["text"]
+    assert found == EXPECTED_NOTES
+
+
+def test_sarif_notes_are_valid_beside_input_errors(sarif_validator: jsonschema.Draft4Validator) -> None:
+    result = sample_result()
+    result.skipped.append(Note("db/9.down.sql", "rollback-script", "not linted"))
+    doc = json.loads(rendered(result, "sarif"))
+    sarif_validator.validate(doc)
+    levels = [n["level"] for n in doc["runs"][0]["invocations"][0]["toolExecutionNotifications"]]
+    assert levels == ["error", "note"] and doc["runs"][0]["invocations"][0]["executionSuccessful"] is False
+
+
+def test_a_crlf_file_is_framed_without_escapes(tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "0001.sql").write_bytes(b"SELECT 1;\r\nDROP TABLE orders;\r\nSELECT 2;\r\n")
+    out = _lint_cli(folder, "text").stdout
+    assert "1 SELECT 1;\n" in out and "2 DROP TABLE orders;\n" in out, out
+    assert "\\r" not in out and "\r" not in out

@@ -14,6 +14,7 @@ from bgmigrate.project.config import ConfigError
 from bgmigrate.project.result import LintResult
 from bgmigrate.project.run import LintRequest, run_lint
 from bgmigrate.report import FORMATS, render
+from bgmigrate.safetext import display
 
 _SEVERITIES = click.Choice(["error", "warning", "info"], case_sensitive=False)
 
@@ -124,7 +125,7 @@ def lint(
         raise
     _write(result, fmt, output, catalogue, color)
     for note in result.notes:  # on stderr: machine formats on stdout stay one document
-        print(f"bgmigrate: note: {note}", file=sys.stderr)
+        print(f"bgmigrate: note: {display(note)}", file=sys.stderr)  # file names may hold anything
     sys.exit(result.exit_code(Severity.parse(fail_on) if fail_on else threshold))
 
 

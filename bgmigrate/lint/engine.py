@@ -12,7 +12,15 @@ from bgmigrate.lint.catalogue import Catalogue
 from bgmigrate.lint.findings import Finding, InputError, Severity
 from bgmigrate.lint.rules import discover
 from bgmigrate.lint.rules.api import Hit, OpContext, RegisteredRule
-from bgmigrate.lint.rules.history import AddedColumns, NewTables, Prefix, new_table_changes
+from bgmigrate.lint.rules.history import (
+    AddedColumns,
+    ColumnTypes,
+    Marks,
+    NewTables,
+    Prefix,
+    TracedNames,
+    new_table_changes,
+)
 from bgmigrate.lint.selection import RuleSelection
 from bgmigrate.lint.settings import LintSettings
 from bgmigrate.model import operations as ops
@@ -83,6 +91,9 @@ def analyse(
     # history, never as copies: a copy per operation made a file of N statements cost N².
     new_tables = NewTables()
     added_columns = AddedColumns()
+    names = TracedNames()
+    marks = Marks()
+    types = ColumnTypes()
     done: list[ops.Operation] = []
     seen: list[tuple[ops.Operation, OpContext]] = []
     block: Statement | None = None  # the DO block whose statements are being walked
@@ -101,7 +112,7 @@ def analyse(
             settings=settings,
             in_transaction=in_tx,
             lock_timeout_set=state.lock_timeout or state.local_lock_timeout,
-            earlier=Prefix(done, len(done), added_columns.now()),
+            earlier=Prefix(done, len(done), added_columns.now(), names.now(), marks, types),
             exclusive_lock_holder=state.holder if in_tx else None,
             new_tables=new_tables.now(),
         )
@@ -112,6 +123,9 @@ def analyse(
         done.append(op)
         new_tables.track(op)
         added_columns.track(op)
+        names.track(op)
+        marks.track(op)
+        types.track(op)
         if in_tx and state.holder is None and _takes_exclusive_on_existing(op, ctx):
             state.holder = op
         state.observe(op)

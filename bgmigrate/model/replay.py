@@ -182,9 +182,8 @@ def _drop_column(schema: Schema, op: ops.DropColumn, migration: str) -> None:
     ]
     for name in doomed:
         del table.constraints[name]
-    target = op.target.key
     indexes = _indexes(schema)
-    for key in [k for k in indexes.keys_on(target) if op.column in indexes[k].columns]:
+    for key in indexes.keys_on_column(op.target.key, op.column):
         del indexes[key]
 
 
@@ -200,6 +199,8 @@ class IndexTable(dict[tuple[str, str], Index]):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self._by_table: dict[tuple[str, str], set[tuple[str, str]]] | None = None
+        # (table, column) → keys of the indexes over it: DROP COLUMN asks once per statement.
+        self._by_column: dict[tuple[tuple[str, str], str], set[tuple[str, str]]] | None = None
 
     def keys_on(self, table: tuple[str, str]) -> list[tuple[str, str]]:
         """The keys of the indexes on ``table`` (a list: the caller may delete while going)."""
@@ -209,14 +210,39 @@ class IndexTable(dict[tuple[str, str], Index]):
                 self._by_table.setdefault(index.table.key, set()).add(key)
         return sorted(self._by_table.get(table, ()))
 
+    def keys_on_column(self, table: tuple[str, str], column: str) -> list[tuple[str, str]]:
+        """The keys of the indexes on ``table`` that include ``column``."""
+        if self._by_column is None:
+            self._by_column = {}
+            for key, index in self.items():
+                for col in index.columns:
+                    self._by_column.setdefault((index.table.key, col), set()).add(key)
+        return sorted(self._by_column.get((table, column), ()))
+
+    def rename_column(self, table: tuple[str, str], old: str, new: str) -> None:
+        """Rename a column in the indexes over it, keeping the per-column keys up to date."""
+        for key in self.keys_on_column(table, old):
+            index = self[key]
+            self._unlink(key)
+            index.columns = tuple(new if c == old else c for c in index.columns)
+            self._link(key, index)
+
     def forget_tables(self) -> None:
+        """Forget the per-table and per-column keys (an index's table or columns changed in place)."""
         self._by_table = None
+        self._by_column = None
 
     def __setitem__(self, key: tuple[str, str], index: Index) -> None:
         self._unlink(key)
         super().__setitem__(key, index)
+        self._link(key, index)
+
+    def _link(self, key: tuple[str, str], index: Index) -> None:
         if self._by_table is not None:
             self._by_table.setdefault(index.table.key, set()).add(key)
+        if self._by_column is not None:
+            for col in index.columns:
+                self._by_column.setdefault((index.table.key, col), set()).add(key)
 
     def __delitem__(self, key: tuple[str, str]) -> None:
         self._unlink(key)
@@ -230,26 +256,29 @@ class IndexTable(dict[tuple[str, str], Index]):
         old = self.get(key)
         if old is not None and self._by_table is not None:
             self._by_table.get(old.table.key, set()).discard(key)
+        if old is not None and self._by_column is not None:
+            for col in old.columns:
+                self._by_column.get((old.table.key, col), set()).discard(key)
 
     # Everything else that changes the dict: forget the per-table keys.
     def clear(self) -> None:
-        self._by_table = None
+        self.forget_tables()
         super().clear()
 
     def popitem(self) -> tuple[tuple[str, str], Index]:
-        self._by_table = None
+        self.forget_tables()
         return super().popitem()
 
     def setdefault(self, key: tuple[str, str], default: Index) -> Index:
-        self._by_table = None
+        self.forget_tables()
         return super().setdefault(key, default)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
-        self._by_table = None
+        self.forget_tables()
         super().update(*args, **kwargs)
 
     def __ior__(self, other: Any) -> IndexTable:  # type: ignore[override,misc]
-        self._by_table = None
+        self.forget_tables()
         super().__ior__(other)
         return self
 
@@ -293,8 +322,7 @@ def _rename_column(schema: Schema, op: ops.RenameColumn, migration: str) -> None
         con.columns = tuple(op.new_name if c == op.column else c for c in con.columns)
         if con.not_null_column == op.column:
             con.not_null_column = op.new_name
-    for index in schema.indexes_on(op.target):
-        index.columns = tuple(op.new_name if c == op.column else c for c in index.columns)
+    _indexes(schema).rename_column(op.target.key, op.column, op.new_name)
 
 
 def _column(schema: Schema, target: Name, name: str) -> Column:
@@ -378,12 +406,19 @@ def _rename_enum_value(schema: Schema, op: ops.RenameEnumValue, migration: str) 
     schema.enums[op.type_name.key] = [op.new_value if v == op.value else v for v in values]
 
 
+# Kinds whose shape callers depend on: kept so a later DROP and CREATE can be compared.
+_SHAPED = ("view", "materialized view", "function", "procedure")
+
+
 def _create_object(schema: Schema, op: ops.CreateObject, migration: str) -> None:
     schema.objects.setdefault(op.kind, set()).add(op.name.key)
+    if op.kind in _SHAPED:
+        schema.definitions[(op.kind, op.name.key)] = op.stmt.text
 
 
 def _drop_object(schema: Schema, op: ops.DropObject, migration: str) -> None:
     schema.objects.get(op.kind, set()).discard(op.name.key)
+    schema.definitions.pop((op.kind, op.name.key), None)
     if op.kind == "type":
         schema.enums.pop(op.name.key, None)
     if op.kind == "schema":
@@ -427,6 +462,9 @@ def _rename_object(schema: Schema, op: ops.RenameObject, migration: str) -> None
         _rename_schema(schema, op.name.name, op.new_name)
         return
     new = Name(op.new_name, op.new_schema or op.name.schema)
+    text = schema.definitions.pop((op.kind, op.name.key), None)
+    if text is not None:  # a renamed view or function keeps its shape for a later comparison
+        schema.definitions[(op.kind, new.key)] = text
     names = schema.objects.get(op.kind)
     if names is not None and op.name.key in names:
         names.discard(op.name.key)
@@ -447,6 +485,8 @@ def _rename_schema(schema: Schema, old: str, new: str) -> None:
         for key in [k for k in names if k[0] == old]:
             names.discard(key)
             names.add((new, key[1]))
+    for kind, key in [k for k in schema.definitions if k[1][0] == old]:
+        schema.definitions[(kind, (new, key[1]))] = schema.definitions.pop((kind, key))
     if ("public", old) in schema.objects.get("schema", set()):
         schema.objects["schema"].discard(("public", old))
         schema.objects["schema"].add(("public", new))

@@ -73,6 +73,8 @@ class Schema:
     enums: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     # Other named objects (views, functions, sequences, …) by kind, for unknown-object checks.
     objects: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    # The CREATE text of views and functions, by (kind, key): what a re-creation is compared with.
+    definitions: dict[tuple[str, tuple[str, str]], str] = field(default_factory=dict)
     server_version: int | None = None  # major version when read from a live database
     from_live: bool = False  # True when the base came from a database or snapshot
 

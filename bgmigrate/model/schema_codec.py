@@ -27,6 +27,7 @@ def schema_to_data(schema: Schema) -> dict[str, object]:
         "indexes": [[list(k), _index(i)] for k, i in schema.indexes.items()],
         "enums": [[list(k), list(v)] for k, v in schema.enums.items()],
         "objects": {kind: sorted(list(k) for k in keys) for kind, keys in schema.objects.items()},
+        "definitions": [[kind, list(key), text] for (kind, key), text in schema.definitions.items()],
         "server_version": schema.server_version,
         "from_live": schema.from_live,
     }
@@ -64,8 +65,17 @@ def schema_from_data(data: object) -> Schema:
         objects={str(kind): {_key(k) for k in _list(keys_)} for kind, keys_ in _dict(d["objects"]).items()},
         server_version=_optional_int(d["server_version"]),
         from_live=_bool(d["from_live"]),
+        definitions=_definitions(d.get("definitions", [])),
     )
     return schema
+
+
+def _definitions(data: object) -> dict[tuple[str, tuple[str, str]], str]:
+    found: dict[tuple[str, tuple[str, str]], str] = {}
+    for item in _list(data):
+        kind, key, text = _fixed(item, 3)
+        found[(_str(kind), _key(key))] = _str(text)
+    return found
 
 
 def _table_from(data: object) -> Table:

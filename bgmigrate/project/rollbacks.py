@@ -14,14 +14,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bgmigrate.project.layouts import DOWN, UP, VERIFY, file_role, has_dbmate_sections
+from bgmigrate.project.result import Note
 
 if TYPE_CHECKING:
     from bgmigrate.project.run import SourceFile
 _SHOWN_NAMES = 3
 
 
-def arrange_rollbacks(sources: Sequence[SourceFile], mode: str, shown: set[str]) -> tuple[list[SourceFile], list[str]]:
-    """The sources to replay, in order, and notes on what was left out (files the user asked about)."""
+def arrange_rollbacks(
+    sources: Sequence[SourceFile], mode: str, shown: set[str], records: list[Note] | None = None
+) -> tuple[list[SourceFile], list[str]]:
+    """The sources to replay, in order, and notes on what was left out (files the user asked about).
+
+    ``records`` receives the same file by file, for machine formats.
+    """
     ups: list[SourceFile] = []
     downs: list[SourceFile] = []
     verifies: list[SourceFile] = []
@@ -44,8 +50,36 @@ def arrange_rollbacks(sources: Sequence[SourceFile], mode: str, shown: set[str])
         notes.extend(
             _note(sections, shown, "-- migrate:down section", 'down-migrations = "lint" judges them as rollbacks')
         )
+        _record(
+            records, downs, shown, "rollback-script", 'rollback script not linted (down-migrations = "lint" judges it)'
+        )
+        _record(
+            records,
+            sections,
+            shown,
+            "down-section",
+            '-- migrate:down section not linted (down-migrations = "lint" judges it)',
+        )
     notes.extend(_note(verifies, shown, "verify script", "they change nothing in the schema"))
+    _record(records, verifies, shown, "verify-script", "verify script not linted (it changes nothing in the schema)")
     return ordered, notes
+
+
+def _record(
+    records: list[Note] | None, left_out: Iterable[SourceFile], shown: set[str], kind: str, message: str
+) -> None:
+    if records is None:
+        return
+    for source in left_out:
+        if source.shown in shown:
+            line = _section_line(source.data) if kind == "down-section" else None
+            records.append(Note(source.shown, kind, message, line))
+
+
+def _section_line(data: bytes | None) -> int | None:
+    """The line of a file's ``-- migrate:down`` marker."""
+    at = data.find(b"migrate:down") if data is not None else -1
+    return data[:at].count(b"\n") + 1 if data is not None and at >= 0 else None
 
 
 def _has_sections(data: bytes) -> bool:
@@ -63,6 +97,15 @@ def _note(left_out: Iterable[SourceFile], shown: set[str], what: str, how: str) 
     if not names:
         return []
     return [f"not linted: {_count(len(names), what)} ({_names(names)}); {how}"]
+
+
+def skipped_extension_records(paths: Sequence[Path], extensions: tuple[str, ...]) -> list[Note]:
+    """One note per SQL-looking file left out because its ending is not configured."""
+    from bgmigrate.project.run import display_path
+
+    listed = ", ".join(f'"{e}"' for e in extensions)
+    message = f"not linted: the name ends in none of sql-extensions = [{listed}]"
+    return [Note(display_path(p), "unknown-extension", message) for p in sorted(paths)]
 
 
 def skipped_extensions_note(paths: Sequence[Path], extensions: tuple[str, ...]) -> str:

@@ -33,7 +33,7 @@ from bgmigrate.project.cache import FileResult, FolderEntry, ResultCache, Sequen
 from bgmigrate.project.config import Config, check_selectors, find_config, load_config, with_overrides
 from bgmigrate.project.layouts import has_extension, looks_like_sql, rollback_home
 from bgmigrate.project.result import LintResult
-from bgmigrate.project.rollbacks import arrange_rollbacks, skipped_extensions_note
+from bgmigrate.project.rollbacks import arrange_rollbacks, skipped_extension_records, skipped_extensions_note
 
 if TYPE_CHECKING:
     from bgmigrate.model.operations import Operation
@@ -719,6 +719,7 @@ def _lint_group(
     run = _GroupRun(group.config, catalogue, selection, jobs, cache, shown, alembic, base)
     if group.skipped:
         result.notes.append(skipped_extensions_note(group.skipped, group.config.sql_extensions))
+        result.skipped.extend(skipped_extension_records(group.skipped, group.config.sql_extensions))
     settings = group.config.settings
     for folder, files in group.sequences.items():
         ordered = [(path, _shown(path)) for path in _run_order(files, settings.order)]
@@ -729,7 +730,7 @@ def _lint_group(
         if not any(name in shown for _, name in ordered):
             continue  # context for no file the user asked about (--diff)
         sources = [read_source(path, name) for path, name in ordered]
-        sources, notes = arrange_rollbacks(sources, settings.down_migrations, shown)
+        sources, notes = arrange_rollbacks(sources, settings.down_migrations, shown, result.skipped)
         result.notes.extend(notes)
         if not sources:
             continue

@@ -6,6 +6,7 @@ from typing import TextIO
 
 from bgmigrate.lint.findings import Finding, InputError, Severity
 from bgmigrate.project.result import LintResult
+from bgmigrate.safetext import display, display_lines
 
 _LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 
@@ -29,7 +30,9 @@ def escape_property(text: str) -> str:
 
 
 def _command(level: str, properties: dict[str, object], message: str) -> str:
-    props = ",".join(f"{key}={escape_property(str(value))}" for key, value in properties.items())
+    # No control character reaches the log: a name holding an escape sequence or a line break
+    # could otherwise colour the log or forge a command (the callers display the message).
+    props = ",".join(f"{key}={escape_property(display(str(value)))}" for key, value in properties.items())
     return f"::{level} {props}::{escape_data(message)}"
 
 
@@ -42,7 +45,8 @@ def finding_command(finding: Finding) -> str:
         "endLine": max(finding.end_line, finding.line),
         "title": f"{finding.rule} [{finding.code}]",
     }
-    message = f"{finding.message} — {finding.fix}" if finding.fix else finding.message
+    # The message is one line whatever the names in it hold; the fix keeps its own steps' lines.
+    message = display(finding.message) + (f" — {display_lines(finding.fix)}" if finding.fix else "")
     return _command(_LEVELS[finding.severity], properties, message)
 
 
@@ -52,7 +56,7 @@ def error_command(error: InputError) -> str:
     if error.line > 0:  # line 0 means "the whole file"; GitHub wants a real line or none
         properties["line"] = error.line
     properties["title"] = "bgmigrate input error"
-    return _command("error", properties, error.message)
+    return _command("error", properties, display(error.message))
 
 
 def render(result: LintResult, out: TextIO) -> None:

@@ -8,6 +8,7 @@ from typing import TextIO
 
 from bgmigrate.lint.findings import Finding, InputError, Severity
 from bgmigrate.project.result import LintResult
+from bgmigrate.safetext import display
 
 _SEVERITIES = {Severity.ERROR: "critical", Severity.WARNING: "major", Severity.INFO: "info"}
 
@@ -27,8 +28,10 @@ def fingerprint(*parts: object) -> str:
 
 def finding_issue(finding: Finding) -> dict[str, object]:
     """One Code Quality issue for a finding."""
+    # The description is shown in the merge request: no control characters (the path stays exact,
+    # GitLab matches it against the repository).
     return {
-        "description": finding.message,
+        "description": display(finding.message),
         "check_name": finding.rule,
         "fingerprint": fingerprint(finding.rule, finding.path, finding.line, finding.message),
         "severity": _SEVERITIES[finding.severity],
@@ -43,7 +46,7 @@ def error_issue(error: InputError) -> dict[str, object]:
     """An unreadable file is reported too, so the merge request shows it."""
     line = max(error.line, 1)
     return {
-        "description": error.message,
+        "description": display(error.message),
         "check_name": INPUT_ERROR_CHECK,
         "fingerprint": fingerprint(INPUT_ERROR_CHECK, error.path, error.line, error.message),
         "severity": "blocker",

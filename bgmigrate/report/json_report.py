@@ -19,6 +19,8 @@ def document(result: LintResult) -> dict[str, object]:
         "findings": [f.to_dict() for f in result.sorted_findings()],
         "files": result.files,
         "errors": [e.to_dict() for e in result.errors],
+        # What was left out: files not linted, statements not analysed (never silent).
+        "notes": [n.to_dict() for n in result.machine_notes()],
         "summary": {s.label: result.count(s) for s in sorted(Severity, reverse=True)},
     }
 

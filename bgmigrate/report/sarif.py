@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from bgmigrate.lint.catalogue import Catalogue, RuleEntry
 from bgmigrate.lint.findings import Finding, InputError, Severity
-from bgmigrate.project.result import LintResult
+from bgmigrate.project.result import LintResult, Note
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://github.com/bgmigrate/bgmigrate"
@@ -151,11 +151,26 @@ def notification(error: InputError) -> Json:
     }
 
 
+def note_notification(note: Note) -> Json:
+    """A ``note``-level notification for input left out (the run still succeeded)."""
+    physical: Json = {"artifactLocation": artifact_location(note.path)}
+    if note.line is not None and note.line > 0:
+        physical["region"] = {"startLine": note.line}
+    return {
+        "level": "note",
+        "message": {"text": note.message},
+        "locations": [{"physicalLocation": physical}],
+        "properties": {"kind": note.kind},
+    }
+
+
 def invocation(result: LintResult) -> Json:
-    """Whether the run could read everything, and what it could not."""
+    """Whether the run could read everything, what it could not, and what it left out."""
     inv: Json = {"executionSuccessful": not result.errors}
-    if result.errors:
-        inv["toolExecutionNotifications"] = [notification(e) for e in result.errors]
+    notifications = [notification(e) for e in result.errors]
+    notifications += [note_notification(n) for n in result.machine_notes()]
+    if notifications:
+        inv["toolExecutionNotifications"] = notifications
     return inv
 
 

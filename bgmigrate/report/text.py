@@ -20,6 +20,7 @@ from rich.text import Text
 from bgmigrate.lint.catalogue import Catalogue, RuleEntry
 from bgmigrate.lint.findings import Finding, InputError, Severity
 from bgmigrate.project.result import LintResult
+from bgmigrate.safetext import display, display_lines, printable
 
 PLAIN_WIDTH = 100
 CONTEXT_LINES = 1  # lines shown above and below the statement
@@ -131,7 +132,7 @@ def _block(prefix: str, body: str, width: int, label_style: str = "") -> Text:
 def header(finding: Finding) -> Text:
     """``path:line:column  severity  rule-name [CODE]``."""
     return Text.assemble(
-        (f"{finding.path}:{finding.line}:{finding.column}", "bold"),
+        (f"{display(finding.path)}:{finding.line}:{finding.column}", "bold"),
         "  ",
         (finding.severity.label, _SEVERITY_STYLES[finding.severity]),
         "  ",
@@ -160,13 +161,15 @@ def lexer_for(path: str) -> str:
 def source_lines(source: str) -> list[str]:
     """A file's lines as the lexer counts them (split at ``\\n``; a final newline adds none).
 
-    >>> source_lines("a\\nb\\n"), source_lines("")
-    (['a', 'b'], [])
+    >>> source_lines("a\\nb\\n"), source_lines(""), source_lines("a\\r\\nb\\x1b[2Jc\\r")
+    (['a', 'b'], [], ['a', 'b\\\\x1b[2Jc'])
     """
     lines = source.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    return lines
+    # A file's own escape sequences and carriage returns must not reach the terminal; tabs
+    # are layout, left to rich, and a CRLF line ending is just a line ending.
+    return [printable(line.removesuffix("\r"), keep="\t") for line in lines]
 
 
 def code_frame(finding: Finding, lines: list[str] | None) -> tuple[Syntax, int] | None:
@@ -247,7 +250,8 @@ class _Report:
 def _print_finding(report: _Report, finding: Finding, lines: list[str] | None, entry: RuleEntry | None) -> None:
     width = report.console.width
     report.text(header(finding))
-    report.text(_block("  ", finding.message, width), wrapped=True)
+    # Names and messages may hold anything a migration's identifiers hold: one line, no controls.
+    report.text(_block("  ", display(finding.message), width), wrapped=True)
     frame = code_frame(finding, lines)
     if frame is not None:
         syntax, cut = frame
@@ -261,7 +265,7 @@ def _print_finding(report: _Report, finding: Finding, lines: list[str] | None, e
     if entry is not None:
         report.text(_block("  why: ", entry.summary, width, "bold"), wrapped=True)
     if finding.fix:
-        report.text(_block("  fix: ", finding.fix, width, "bold green"), wrapped=True)
+        report.text(_block("  fix: ", display_lines(finding.fix), width, "bold green"), wrapped=True)
     report.text(_block("  run: ", f"bgmigrate explain {finding.rule}", width, "bold"), wrapped=True)
     report.blank()
 
@@ -269,7 +273,7 @@ def _print_finding(report: _Report, finding: Finding, lines: list[str] | None, e
 def input_error_line(error: InputError) -> Text:
     """``path:line: error: message`` in red (no line when the whole file failed)."""
     where = f"{error.path}:{error.line}" if error.line > 0 else error.path
-    return Text(f"{where}: error: {error.message}", style="red")
+    return Text(f"{display(where)}: error: {display(error.message)}", style="red")
 
 
 def render(result: LintResult, out: TextIO, *, catalogue: Catalogue, color: bool | None = None) -> None:

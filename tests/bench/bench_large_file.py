@@ -9,6 +9,8 @@ RSS of the process from ``wait4``; on a loaded machine the CPU time is the stead
 * ``inserts``: a seed file of N ``INSERT … VALUES`` statements (after one CREATE TABLE);
 * ``mixed``: N statements mixing DDL, UPDATE, INSERT and DELETE on a few tables;
 * ``semicolons``: N empty statements (``;`` alone);
+* ``drops``: N ``ALTER TABLE … DROP COLUMN`` on one table after a copy of one of the columns
+  (move-column's pairs were found by rereading every earlier statement per drop);
 * ``findings``: 2,000 findings in one file, rendered by the ``text`` report;
 * ``blank lines``: a million blank lines then a DROP TABLE, rendered by the ``text`` report.
 
@@ -58,6 +60,11 @@ def semicolons(n: int) -> str:
     return ";\n" * n
 
 
+def drops(n: int) -> str:
+    copy = "INSERT INTO archive (id, c0) SELECT id, c0 FROM orders;\n"
+    return copy + "".join(f"ALTER TABLE orders DROP COLUMN c{i};\n" for i in range(n - 1))
+
+
 def findings(n: int) -> str:
     """``n`` statements that each raise a finding (dropping a column of an existing table)."""
     return "".join(f"ALTER TABLE orders DROP COLUMN c{i};\n" for i in range(n))
@@ -71,6 +78,7 @@ CASES = {
     "inserts": (inserts, "statements", "json"),
     "mixed": (mixed, "statements", "json"),
     "semicolons": (semicolons, "statements", "json"),
+    "drops": (drops, "statements", "json"),
     "findings": (findings, "findings", "text"),
     "blank lines": (blank_lines, "lines", "text"),
 }

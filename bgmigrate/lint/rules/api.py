@@ -14,6 +14,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from bgmigrate.lint.findings import Severity
+from bgmigrate.lint.rules.history import named_here
 from bgmigrate.lint.settings import LintSettings
 from bgmigrate.model import operations as ops
 from bgmigrate.model.locks import lock_taken
@@ -72,6 +73,9 @@ class OpContext:
         Follows renames back to the CREATE; an enum counts as a ``type``. A trigger or rule
         (``on_table``) must be on the same table.
         """
+        known = getattr(self.earlier, "names", None)  # the linter keeps the answer up to date
+        if known is not None:
+            return named_here(known, kind, name.key, on_table.key if on_table else None)
         current = name.key
         for o in reversed(self.earlier):
             if isinstance(o, ops.RenameObject) and o.kind == kind and (o.name.key[0], o.new_name) == current:

@@ -7,7 +7,9 @@ from collections.abc import Iterator, Sequence
 from bgmigrate.lint.findings import Severity
 from bgmigrate.lint.rules.api import Hit, OpContext, migration_rule, op_rule
 from bgmigrate.lint.rules.compat_columns import q, sql_block, steps
+from bgmigrate.lint.rules.history import last_creates
 from bgmigrate.lint.rules.recreated import argument_types, recreated_object
+from bgmigrate.lint.rules.shapes import ViewColumn, return_type, view_columns
 from bgmigrate.model import operations as ops
 from bgmigrate.sql.names import Name
 
@@ -45,6 +47,7 @@ def _renamed(kind: str, name: Name, new_name: str) -> Name:
 @migration_rule("rename-object")
 def rename_object(seen: Sequence[tuple[ops.Operation, OpContext]]) -> Iterator[Hit]:
     """Renaming a view, function, type, sequence or schema breaks old code that names it."""
+    last_created = last_creates(seen)
     for i, (op, ctx) in enumerate(seen):
         if not isinstance(op, ops.RenameObject):
             continue
@@ -52,10 +55,7 @@ def rename_object(seen: Sequence[tuple[ops.Operation, OpContext]]) -> Iterator[H
             continue
         # A compatibility object created under the old name right after keeps the old version working.
         stand_in = ("view", op.kind) if op.kind == "materialized view" else (op.kind,)
-        if any(
-            isinstance(o, ops.CreateObject) and o.kind in stand_in and o.name.key == op.name.key
-            for o, _ in seen[i + 1 :]
-        ):
+        if any(last_created.get((kind, op.name.key), -1) > i for kind in stand_in):
             continue
         new = _renamed(op.kind, op.name, op.new_name)
         how = _HOW_USED.get(op.kind, "names it")
@@ -133,21 +133,117 @@ def _recreated(op: ops.DropObject, again: ops.CreateObject, ctx: OpContext) -> I
             severity=Severity.WARNING,
         )
         return
+    old = ctx.schema.definitions.get((op.kind, op.name.key))
     if op.kind in ("function", "procedure"):
-        before = argument_types(op.stmt.text, op.name)
-        after = argument_types(again.stmt.text, again.name)
-        if before is not None and after is not None and before != after:
-            yield Hit(
-                op,
-                f"{what.capitalize()} is dropped and created again with arguments ({', '.join(after)}) "
-                f"instead of ({', '.join(before)}): the app version still serving calls it with the old "
-                "arguments, and those calls fail with 'function does not exist'.",
-                steps(
-                    f"Create the new {op.kind} alongside the old one (same name, new arguments, or a new name).",
-                    "Release code that calls the new one; switch traffic and retire the old version.",
-                    "Then, in a contract migration:\n" + sql_block([op.stmt.text.strip().rstrip(";") + ";"]),
-                ),
-            )
+        yield from _recreated_routine(op, again, old)
+    elif op.kind in ("view", "materialized view"):
+        yield from _recreated_view(op, again, old)
+
+
+def _recreated_routine(op: ops.DropObject, again: ops.CreateObject, old: str | None) -> Iterator[Hit]:
+    """A function recreated with another signature (arguments or return type) breaks old calls."""
+    what = f"{op.kind} {op.name.sql()}"
+    before = argument_types(op.stmt.text, op.name)
+    written = argument_types(old, op.name) if old is not None else None
+    if before is None:
+        before = written
+    after = argument_types(again.stmt.text, again.name)
+    if before is None or after is None:
+        yield _not_analysed(op, "its earlier definition (and so its arguments) was not seen")
+        return
+    if before != after:
+        change = f"with arguments ({', '.join(after)}) instead of ({', '.join(before)})"
+        yield _routine_hit(op, what, change, "those calls fail with 'function does not exist'")
+        return
+    # The old return type is known only when the old CREATE is the overload being dropped.
+    old_returns = return_type(old) if old is not None and written == before else None
+    new_returns = return_type(again.stmt.text)
+    if old_returns is not None and new_returns is not None and old_returns != new_returns:
+        change = f"returning {new_returns} instead of {old_returns}"
+        yield _routine_hit(op, what, change, "gets a result of a type it does not expect")
+
+
+def _routine_hit(op: ops.DropObject, what: str, change: str, consequence: str) -> Hit:
+    return Hit(
+        op,
+        f"{what.capitalize()} is dropped and created again {change}: the app version still serving calls "
+        f"it as before, and {consequence}.",
+        steps(
+            f"Create the new {op.kind} alongside the old one (same name, new arguments, or a new name).",
+            "Release code that calls the new one; switch traffic and retire the old version.",
+            "Then, in a contract migration:\n" + sql_block([op.stmt.text.strip().rstrip(";") + ";"]),
+        ),
+    )
+
+
+def _recreated_view(op: ops.DropObject, again: ops.CreateObject, old: str | None) -> Iterator[Hit]:
+    """A view recreated without a column it had, with one renamed or of another type."""
+    before = view_columns(old) if old is not None else None
+    after = view_columns(again.stmt.text)
+    if before is None or after is None:
+        unreadable = "could not be read (SELECT *, or a column without a name)"
+        if old is None:
+            why = "its earlier definition was not seen"
+        else:
+            why = f"its {'earlier' if before is None else 'new'} select list {unreadable}"
+        yield _not_analysed(op, why)
+        return
+    changes = view_changes(before, after)
+    if changes:
+        what = f"{op.kind} {op.name.sql()}"
+        old_list, new_list = ", ".join(q(c.name) for c in before), ", ".join(q(c.name) for c in after)
+        yield Hit(
+            op,
+            f"{what.capitalize()} is dropped and created again {'; '.join(changes)}: the app version still "
+            f"serving selects the old columns, and those queries fail or read values of a type they do not "
+            f"expect. Old columns: ({old_list}); new columns: ({new_list}).",
+            steps(
+                f"Keep every column of {op.name.sql()} as it was (add new ones at the end), or create the new "
+                "shape under a new name beside the old view.",
+                "Release code that reads the new shape; switch traffic and retire the old version.",
+                f"Then, in a contract migration, drop or recreate {op.name.sql()} in its final shape.",
+            ),
+        )
+
+
+def view_changes(before: Sequence[ViewColumn], after: Sequence[ViewColumn]) -> list[str]:
+    """What breaks readers of ``before``: columns gone, renamed (same expression), retyped.
+
+    >>> from bgmigrate.lint.rules.shapes import view_columns as v
+    >>> old = v("CREATE VIEW v AS SELECT id, total::numeric, note FROM o")
+    >>> view_changes(old, v("CREATE VIEW v AS SELECT id, total::bigint, note AS remark FROM o"))
+    ['with total of type bigint instead of numeric', 'with note renamed to remark']
+    >>> view_changes(old, v("CREATE VIEW v AS SELECT id, total::numeric, note, 1 AS extra FROM o"))
+    []
+    """
+    new_names = {c.name: c for c in after}
+    old_names = {c.name for c in before}
+    changes: list[str] = []
+    for i, col in enumerate(before):
+        now = new_names.get(col.name)
+        if now is not None:
+            if col.type and now.type and col.type != now.type:
+                changes.append(f"with {q(col.name)} of type {now.type} instead of {col.type}")
+            continue
+        at = after[i] if i < len(after) else None
+        if at is not None and at.name not in old_names and at.expression == col.expression:
+            changes.append(f"with {q(col.name)} renamed to {q(at.name)}")
+        else:
+            changes.append(f"without column {q(col.name)}")
+    return changes
+
+
+def _not_analysed(op: ops.DropObject, why: str) -> Hit:
+    """A re-creation whose old or new shape is unknown: said so, never passed as unchanged."""
+    what = f"{op.kind} {op.name.sql()}"
+    return Hit(
+        op,
+        f"{what.capitalize()} is dropped and created again, but {why}: whether the old version's statements "
+        "still work with the new shape was not analysed.",
+        "Compare the old and new shapes by hand (columns, their names and types; a function's arguments "
+        "and return type); keep what the old version uses.",
+        severity=Severity.INFO,
+    )
 
 
 @op_rule("drop-object", ops.DropObject)

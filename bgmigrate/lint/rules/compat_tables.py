@@ -6,7 +6,8 @@ from collections.abc import Iterator, Sequence
 
 from bgmigrate.lint.rules.api import Hit, OpContext, migration_rule, op_rule
 from bgmigrate.lint.rules.compat_columns import q, sql_block, steps
-from bgmigrate.lint.rules.recreated import recreated_unique
+from bgmigrate.lint.rules.history import last_creates
+from bgmigrate.lint.rules.recreated import recreated_under_name, recreated_unique
 from bgmigrate.model import operations as ops
 from bgmigrate.sql.names import Name
 
@@ -47,20 +48,17 @@ def _rename_target(op: ops.Operation) -> tuple[Name, Name] | None:
     return None
 
 
-def _view_later(later: Sequence[tuple[ops.Operation, OpContext]], name: Name) -> bool:
-    """Whether the migration goes on to create a view under ``name`` (a compatibility view)."""
-    return any(isinstance(o, ops.CreateObject) and o.kind == "view" and o.name.key == name.key for o, _ in later)
-
-
 @migration_rule("rename-table")
 def rename_table(seen: Sequence[tuple[ops.Operation, OpContext]]) -> Iterator[Hit]:
     """Renaming (or moving) a table breaks the old version, unless a view keeps the old name working."""
+    last_created = last_creates(seen)
     for i, (op, ctx) in enumerate(seen):
         names = _rename_target(op)
         if names is None:
             continue
         old, new = names
-        if ctx.is_new_table(old) or _view_later(seen[i + 1 :], old):
+        # A view created later under the old name (a compatibility view) keeps the old version working.
+        if ctx.is_new_table(old) or last_created.get(("view", old.key), -1) > i:
             continue
         if isinstance(op, ops.AlterTableSet):
             verb = f"Moving table {old.sql()} to schema {q(new.schema or '')}"
@@ -141,12 +139,15 @@ def drop_unique_constraint(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     if ctx.in_transaction and recreated_unique(ctx.migration, op, table, name, columns):
         return  # dropped and added again over the same columns before anyone can see the gap
     cols = f" ({', '.join(columns)})" if columns else ""
+    again = recreated_under_name(ctx.migration, op, table, name) if ctx.in_transaction else None
+    # Recreated under the same name over other columns: a different constraint, judged as one.
+    now = f" It is created again over ({', '.join(again)}), which those statements do not name." if again else ""
     yield Hit(
         op,
         f"Dropping {what} on {table.sql()}{cols} can break the app version still serving: its "
         f"INSERT … ON CONFLICT{cols} statements fail with 'there is no unique or exclusion constraint "
-        "matching the ON CONFLICT specification', and code that relies on the database rejecting "
-        "duplicates lets them in.",
+        f"matching the ON CONFLICT specification', and code that relies on the database rejecting "
+        f"duplicates lets them in.{now}",
         steps(
             "Check that no running version upserts on these columns or relies on them being unique.",
             "If the old version does, release code that does not; switch traffic and retire the old version.",

@@ -16,6 +16,7 @@ from bgmigrate.lint.rules.compat_columns import (
     steps,
     sync_trigger,
 )
+from bgmigrate.lint.rules.history import named_here
 from bgmigrate.model import operations as ops
 from bgmigrate.sql.names import Name
 from bgmigrate.sql.type_facts import is_binary_coercible, normalize_type
@@ -90,6 +91,9 @@ def change_column_type(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
 
 
 def _value_added_here(ctx: OpContext, type_name: Name, value: str) -> bool:
+    known = getattr(ctx.earlier, "names", None)  # the linter keeps the answer up to date
+    if known is not None:
+        return named_here(known, ("enum value", type_name.key), value)
     current = value
     for o in reversed(ctx.earlier):
         if isinstance(o, ops.RenameEnumValue) and o.type_name.key == type_name.key and o.new_value == current:

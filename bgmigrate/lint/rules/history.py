@@ -28,13 +28,25 @@ class Prefix(Sequence[ops.Operation]):
     (['a'], 1, ['c', 'b', 'a'])
     """
 
-    __slots__ = ("_items", "_length", "added_columns")
+    __slots__ = ("_items", "_length", "added_columns", "marks", "names", "types")
 
-    def __init__(self, items: list[ops.Operation], length: int, added_columns: SetAt | None = None) -> None:
+    def __init__(
+        self,
+        items: list[ops.Operation],
+        length: int,
+        added_columns: SetAt | None = None,
+        names: SetAt | None = None,
+        marks: Marks | None = None,
+        types: ColumnTypes | None = None,
+    ) -> None:
         self._items = items
         self._length = length
         # The columns these operations added (``compat_columns.added_in_migration`` asks it).
         self.added_columns = added_columns
+        # The objects and enum values they named (``TracedNames``), and their first BEGIN, ….
+        self.names = names
+        self.marks = marks
+        self.types = types  # the types columns were given, for lock_transactions
 
     def __len__(self) -> int:
         return self._length
@@ -185,3 +197,156 @@ class AddedColumns(_SetHistory):
 
     def now(self) -> SetAt:
         return SetAt(self, self.steps)
+
+
+_ANY = ("*", "*")  # stands for "on any table" among the on-table keys of one name
+
+
+class TracedNames(_SetHistory):
+    """Names given in this migration (objects created, enum values added), following renames.
+
+    What a walk back through the earlier operations answers (a rename leads back to the name
+    it came from, and that name's CREATE), kept up to date one operation at a time instead.
+    Members are ``(group, name, on_table)``; ``on_table`` is None unless a trigger or rule.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._tables: dict[tuple[Any, Any], set[Any]] = {}  # (group, name) → on-table keys present
+
+    def track(self, op: ops.Operation) -> None:
+        if isinstance(op, ops.CreateObject):
+            self._give(op.kind, op.name.key, op.on_table.key if op.on_table else None)
+        elif isinstance(op, ops.CreateEnum):
+            self._give("type", op.type_name.key, None)
+        elif isinstance(op, ops.RenameObject):
+            self._rename(op.kind, op.name.key, (op.name.key[0], op.new_name))
+        elif isinstance(op, ops.AddEnumValue):
+            self._give(("enum value", op.type_name.key), op.value, None)
+        elif isinstance(op, ops.RenameEnumValue):
+            self._rename(("enum value", op.type_name.key), op.value, op.new_value)
+        self.steps += 1
+
+    def _give(self, group: Any, name: Any, on_table: Any) -> None:
+        tables = self._tables.setdefault((group, name), set())
+        for key in (on_table, _ANY):
+            if key not in tables:
+                tables.add(key)
+                self.change((group, name, key), True)
+
+    def _rename(self, group: Any, old: Any, new: Any) -> None:
+        # The new name now means whatever the old one meant; the old name keeps its own past.
+        carried = set(self._tables.get((group, old), set()))
+        for key in self._tables.get((group, new), set()) - carried:
+            self.change((group, new, key), False)
+        for key in carried:
+            self.change((group, new, key), True)
+        self._tables[(group, new)] = carried
+
+    def now(self) -> SetAt:
+        return SetAt(self, self.steps)
+
+
+def named_here(names: AbstractSet[Any], group: Any, name: Any, on_table: Any = None) -> bool:
+    """Whether ``names`` (a ``TracedNames`` view) holds the name, on ``on_table`` if given."""
+    if on_table is None:
+        return (group, name, _ANY) in names
+    return (group, name, None) in names or (group, name, on_table) in names
+
+
+class Marks:
+    """The first operation of each kind that matters later (BEGIN, an unparsed statement)."""
+
+    LABELS = ("begin", "unparsed")
+
+    def __init__(self) -> None:
+        self.first: dict[str, int] = {}
+        self.steps = 0
+
+    def track(self, op: ops.Operation) -> None:
+        label = mark_of(op)
+        if label is not None:
+            self.first.setdefault(label, self.steps)
+        self.steps += 1
+
+
+def mark_of(op: ops.Operation) -> str | None:
+    if isinstance(op, ops.TransactionControl) and op.action == "begin":
+        return "begin"
+    if isinstance(op, ops.Unparsed):
+        return "unparsed"
+    return None
+
+
+def earlier_has(earlier: Sequence[ops.Operation], label: str) -> bool:
+    """Whether an operation before this one carries ``label`` (see ``mark_of``)."""
+    marks: Marks | None = getattr(earlier, "marks", None)  # the linter keeps the answer: no scan
+    if marks is not None:
+        return marks.first.get(label, len(earlier)) < len(earlier)
+    return any(mark_of(o) == label for o in earlier)
+
+
+def last_creates(seen: Sequence[tuple[ops.Operation, Any]]) -> dict[tuple[str, tuple[str, str]], int]:
+    """The position of the last CREATE of each (kind, name) among a migration's operations.
+
+    A migration rule asking "is it created again later?" for each operation looks it up here
+    rather than scanning the rest of the migration each time.
+    """
+    found: dict[tuple[str, tuple[str, str]], int] = {}
+    for i, (op, _ctx) in enumerate(seen):
+        if isinstance(op, ops.CreateObject):
+            found[(op.kind, op.name.key)] = i
+    return found
+
+
+class ColumnTypes:
+    """The type this migration last gave each column, step by step, and each operation's step.
+
+    What ``lock_transactions`` finds by walking back from an earlier operation (the type a
+    column had just before it), answered by a binary search instead.
+    """
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self._positions: dict[int, int] = {}  # id(operation) → its step
+        # (table, column) → steps and types; a CREATE TABLE also resets its table's columns.
+        self._columns: dict[tuple[TableKey, str], tuple[list[int], list[str]]] = {}
+        self._creates: dict[TableKey, tuple[list[int], list[dict[str, str]]]] = {}
+
+    def track(self, op: ops.Operation) -> None:
+        self._positions[id(op)] = self.steps
+        if isinstance(op, ops.AlterColumnType):
+            self._set(op.target.key, op.column, op.new_type)
+        elif isinstance(op, ops.AddColumn):
+            self._set(op.target.key, op.column.name, op.column.type)
+        elif isinstance(op, ops.CreateTable):
+            steps, tables = self._creates.setdefault(op.target.key, ([], []))
+            steps.append(self.steps)
+            # The first column of a name wins, as a walk through the column list finds it.
+            tables.append({c.name: c.type for c in reversed(op.columns)})
+        self.steps += 1
+
+    def _set(self, table: TableKey, column: str, kind: str) -> None:
+        steps, types = self._columns.setdefault((table, column), ([], []))
+        steps.append(self.steps)
+        types.append(kind)
+
+    def position(self, op: ops.Operation) -> int | None:
+        return self._positions.get(id(op))
+
+    def type_before(self, step: int, table: TableKey, column: str) -> str | None:
+        """The column's type just before operation ``step``, when this migration set it; else None."""
+        set_at, kind = _last_before(self._columns.get((table, column)), step)
+        created_at, columns = _last_before(self._creates.get(table), step)
+        if created_at is not None and (set_at is None or created_at > set_at):
+            found: str | None = columns.get(column) if columns is not None else None
+            return found
+        return str(kind) if kind is not None else None
+
+
+def _last_before(events: tuple[list[int], list[Any]] | None, step: int) -> tuple[int | None, Any]:
+    if events is None:
+        return None, None
+    steps, values = events
+    at = bisect.bisect_left(steps, step) - 1
+    return (steps[at], values[at]) if at >= 0 else (None, None)

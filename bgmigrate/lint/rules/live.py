@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from bgmigrate.lint.rules.api import Hit, OpContext, builtin_rule, migration_rule, op_rule
+from bgmigrate.lint.rules.history import earlier_has
 from bgmigrate.model import operations as ops
 from bgmigrate.model.schema import Schema, Table
 from bgmigrate.sql.names import Name, quote_ident
@@ -276,7 +277,7 @@ def _renamed_already(op: ops.Operation, schema: Schema) -> bool:
 
 def _blind(ctx: OpContext) -> bool:
     """Procedural code earlier in this migration may have created anything: stop judging existence."""
-    return any(isinstance(o, ops.Unparsed) for o in ctx.earlier)
+    return earlier_has(ctx.earlier, "unparsed")
 
 
 @op_rule("unknown-object", ops.Operation)

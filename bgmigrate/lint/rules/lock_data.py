@@ -10,6 +10,7 @@ import textwrap
 from collections.abc import Iterator
 
 from bgmigrate.lint.rules.api import Hit, OpContext, op_rule
+from bgmigrate.lint.rules.history import earlier_has
 from bgmigrate.model import operations as ops
 from bgmigrate.sql.names import Name, quote_ident
 from bgmigrate.sql.quote import dollar_quote
@@ -91,7 +92,7 @@ def outside_transaction_advice(ctx: OpContext) -> str:
             "Alembic runs upgrade() in a transaction: put this operation inside "
             "`with op.get_context().autocommit_block():`."
         )
-    if any(isinstance(o, ops.TransactionControl) and o.action == "begin" for o in ctx.earlier):
+    if earlier_has(ctx.earlier, "begin"):
         return "This file opened a transaction with BEGIN: move the statement after its COMMIT."
     return (
         "The migration runner wraps this file in a transaction: move the statement to a file the "

@@ -8,12 +8,14 @@ import re
 from collections.abc import Iterator, Sequence
 
 from bgmigrate.lint.rules.api import Hit, OpContext, migration_rule, op_rule
+from bgmigrate.lint.rules.history import ColumnTypes, earlier_has
 from bgmigrate.lint.rules.lock_data import LOCK_TIMEOUT, indent_sql, outside_transaction_advice, shown, snippet
 from bgmigrate.lint.rules.lock_rewrites import rewrite_reason
 from bgmigrate.model import operations as ops
 from bgmigrate.model.locks import ACCESS_EXCLUSIVE, SHARE, SHARE_ROW_EXCLUSIVE, lock_taken
 from bgmigrate.sql.names import Name
 from bgmigrate.sql.quote import quote_literal
+from bgmigrate.sql.tokens import tokenize
 from bgmigrate.sql.type_facts import is_binary_coercible, normalize_type
 
 EXCLUSIVE = "EXCLUSIVE"
@@ -121,18 +123,6 @@ def statement_fails_in_transaction(op: ops.Operation, ctx: OpContext) -> Iterato
 # ---- enum-add-value-in-transaction ------------------------------------------------------------------
 
 
-def _transaction_ops(
-    seen: Sequence[tuple[ops.Operation, OpContext]], start: int
-) -> Iterator[tuple[ops.Operation, OpContext]]:
-    """The operations after ``start`` that run in the same transaction."""
-    for later, lctx in seen[start + 1 :]:
-        if not lctx.in_transaction:
-            return
-        if isinstance(later, ops.TransactionControl) and later.action in ("commit", "rollback", "begin"):
-            return
-        yield later, lctx
-
-
 def _commit_between(ctx: OpContext, added: ops.AddEnumValue, user: ops.Operation) -> str:
     add = f"ALTER TYPE {added.type_name.sql()} ADD VALUE"
     if ctx.migration.kind == "alembic":
@@ -140,7 +130,7 @@ def _commit_between(ctx: OpContext, added: ops.AddEnumValue, user: ops.Operation
             f"1. Run the {add} inside `with op.get_context().autocommit_block():` so it commits before the "
             "statements that use the value (or move it to an earlier migration)."
         )
-    if any(isinstance(o, ops.TransactionControl) and o.action == "begin" for o in ctx.earlier):
+    if earlier_has(ctx.earlier, "begin"):
         return (
             f"1. Commit between adding the value (line {added.stmt.line}) and using it (line "
             f"{user.stmt.line}): COMMIT; then BEGIN; again, or move the {add} to an earlier migration."
@@ -148,46 +138,70 @@ def _commit_between(ctx: OpContext, added: ops.AddEnumValue, user: ops.Operation
     return f"1. Move the {add} to an earlier migration, so it has committed before the value is used."
 
 
-def _created_in_this_transaction(ctx: OpContext, type_name: Name) -> bool:
-    for earlier in reversed(ctx.earlier):
-        if isinstance(earlier, ops.TransactionControl) and earlier.action in ("commit", "rollback", "begin"):
-            return False
-        if isinstance(earlier, ops.CreateEnum) and earlier.type_name.key == type_name.key:
-            return True
-    return False
-
-
 @migration_rule("enum-add-value-in-transaction")
 def enum_add_value_in_transaction(seen: Sequence[tuple[ops.Operation, OpContext]]) -> Iterator[Hit]:
     """ALTER TYPE … ADD VALUE in a transaction: fails before PG 12; from 12 the value waits for COMMIT."""
-    for index, (op, ctx) in enumerate(seen):
-        if not isinstance(op, ops.AddEnumValue) or not ctx.in_transaction:
+    created: set[tuple[str, str]] = set()  # enum types created since the last BEGIN/COMMIT/ROLLBACK
+    for op, ctx in seen:
+        if isinstance(op, ops.TransactionControl) and op.action in ("commit", "rollback", "begin"):
+            created.clear()
+        elif isinstance(op, ops.CreateEnum):
+            created.add(op.type_name.key)
+        if not isinstance(op, ops.AddEnumValue) or not ctx.in_transaction or ctx.pg_version >= 12:
             continue
-        if ctx.pg_version < 12:
-            if _created_in_this_transaction(ctx, op.type_name):
-                continue  # allowed: the type itself is new in this transaction
-            yield Hit(
-                op,
-                f"ALTER TYPE {op.type_name} ADD VALUE '{op.value}' cannot run inside a transaction "
-                "block before "
-                f"PostgreSQL 12 (this targets {ctx.pg_version}): the migration fails at this statement.",
-                f"1. {outside_transaction_advice(ctx)}\n"
-                "2. Use the new value only in statements that run after it has committed.",
-            )
+        if op.type_name.key in created:
+            continue  # allowed: the type itself is new in this transaction
+        yield Hit(
+            op,
+            f"ALTER TYPE {op.type_name} ADD VALUE '{op.value}' cannot run inside a transaction "
+            "block before "
+            f"PostgreSQL 12 (this targets {ctx.pg_version}): the migration fails at this statement.",
+            f"1. {outside_transaction_advice(ctx)}\n"
+            "2. Use the new value only in statements that run after it has committed.",
+        )
+    yield from _new_values_used(seen)
+
+
+def _new_values_used(seen: Sequence[tuple[ops.Operation, OpContext]]) -> Iterator[Hit]:
+    """The first statement using each value added earlier in the same transaction (PG 12+).
+
+    One pass: the values added in the open transaction wait in a dict, and each statement is
+    checked for the literals it holds, not against every pending value in turn.
+    """
+    pending: dict[str, list[tuple[ops.AddEnumValue, OpContext]]] = {}
+    for later, lctx in seen:
+        ends = isinstance(later, ops.TransactionControl) and later.action in ("commit", "rollback", "begin")
+        if not lctx.in_transaction or ends:
+            pending.clear()
             continue
-        literal = quote_literal(op.value)
-        for later, _ in _transaction_ops(seen, index):
-            if later.stmt is op.stmt or isinstance(later, ops.AddEnumValue | ops.CreateEnum):
-                continue
-            if literal in later.stmt.parse_text:
-                yield Hit(
-                    later,
-                    f"Line {later.stmt.line} uses '{op.value}', which line {op.stmt.line} adds to "
-                    f"{op.type_name} in the same transaction: a new enum value cannot be used before that "
-                    'transaction commits, so PostgreSQL rejects this statement ("unsafe use of new value").',
-                    _commit_between(ctx, op, later),
-                )
-                break
+        if pending and not isinstance(later, ops.AddEnumValue | ops.CreateEnum):
+            for literal in _literals(later.stmt.parse_text) & pending.keys():
+                waiting = pending.pop(literal)
+                for op, ctx in waiting:
+                    if op.stmt is later.stmt:
+                        pending.setdefault(literal, []).append((op, ctx))  # its own statement: not a use
+                        continue
+                    yield Hit(
+                        later,
+                        f"Line {later.stmt.line} uses '{op.value}', which line {op.stmt.line} adds to "
+                        f"{op.type_name} in the same transaction: a new enum value cannot be used before that "
+                        'transaction commits, so PostgreSQL rejects this statement ("unsafe use of new value").',
+                        _commit_between(ctx, op, later),
+                    )
+        if isinstance(later, ops.AddEnumValue) and lctx.pg_version >= 12:
+            pending.setdefault(quote_literal(later.value), []).append((later, lctx))
+
+
+_QUOTED = re.compile(r"'(?:[^']|'')*'")
+
+
+def _literals(sql: str) -> set[str]:
+    """Every single-quoted literal in ``sql``, inside dollar-quoted bodies too (as written)."""
+    found: set[str] = set()
+    for tok in tokenize(sql):
+        if tok.kind in ("string", "dollar"):
+            found.update(_QUOTED.findall(tok.text))
+    return found
 
 
 # ---- what lock an operation waits for ----------------------------------------------------------------
@@ -323,7 +337,7 @@ def _slow_work(op: ops.Operation, ctx: OpContext, looking_back: bool = False) ->
         return "may scan the table to check for NULLs"
     if isinstance(op, ops.AlterColumnType):
         if looking_back:
-            old = _type_before(op, ctx.earlier[: _index_of(op, ctx.earlier)])
+            old = _type_before_earlier(op, ctx.earlier)
         else:
             column = ctx.schema.column(op.target, op.column)
             old = column.type if column is not None and column.type != "unknown" else None
@@ -354,6 +368,15 @@ def _may_be_coercible_to(new_type: str) -> bool:
     """Whether some other type converts to ``new_type`` without a rewrite (see is_binary_coercible)."""
     base = re.sub(r"\(.*$", "", normalize_type(new_type))
     return base in _COERCIBLE_TARGETS or base == "timestamptz"
+
+
+def _type_before_earlier(op: ops.AlterColumnType, earlier: Sequence[ops.Operation]) -> str | None:
+    """``_type_before`` for an operation among ``earlier``: looked up in the linter's record."""
+    types: ColumnTypes | None = getattr(earlier, "types", None)
+    step = types.position(op) if types is not None else None
+    if types is None or step is None:
+        return _type_before(op, earlier[: _index_of(op, earlier)])
+    return types.type_before(step, op.target.key, op.column)
 
 
 def _index_of(op: ops.Operation, seq: Sequence[ops.Operation]) -> int:

@@ -112,6 +112,17 @@ def recreated_unique(
     return False
 
 
+def recreated_under_name(migration: Migration, drop: ops.Operation, table: Name, name: str) -> tuple[str, ...] | None:
+    """The columns of a later unique constraint or index on ``table`` under the dropped name."""
+    entry = _operations(migration)
+    for op in _later(entry, drop, entry.by_table.get(table.key, [])):
+        if isinstance(op, ops.AddConstraint) and op.constraint.name == name:
+            return op.constraint.columns if op.constraint.kind in ("unique", "primary_key") else None
+        if isinstance(op, ops.CreateIndex) and op.name == name:
+            return op.columns if op.unique and not op.partial else None
+    return None
+
+
 def _covers(new_columns: tuple[str, ...], new_name: str | None, old_name: str, old_columns: tuple[str, ...]) -> bool:
     if old_columns:
         return set(new_columns) == set(old_columns)
