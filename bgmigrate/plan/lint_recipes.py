@@ -1,0 +1,178 @@
+"""Lint's fix text, rendered from this planner's rewrite of the statement: one recipe per hazard.
+
+``PlannerRecipes`` is the ``bgmigrate.lint.recipes.RecipeSource`` the commands hand into a lint
+run. For a finding of a rule in ``RULES`` it plans the finding's statement alone, against the
+schema as the statement finds it, and abbreviates the phases: each step's SQL on one line, in
+the user's real names (the planner quotes them), capped, with a pointer to ``bgmigrate plan``
+for the full phases. Where the planner refuses, the fix is its refusal; where it leaves the
+statement as written in expand (no rewrite), the rule keeps its own fix. Pure: no I/O, and the
+planner's passes load only when a finding asks for them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bgmigrate.lint.settings import LintSettings
+    from bgmigrate.model import operations as ops
+    from bgmigrate.model.schema import Schema
+    from bgmigrate.plan.model import Plan, Step
+
+# Rules whose hazard the planner rewrites (or refuses with a recipe of its own).
+RULES = frozenset(
+    {"add-required-column", "change-column-type", "drop-column", "drop-default", "drop-object", "drop-table",
+     "drop-unique-constraint", "non-concurrent-index", "rename-column", "rename-enum-value", "rename-object",
+     "rename-table", "set-not-null", "table-rewrite", "unique-without-index", "validating-constraint"}
+)  # fmt: skip
+MAX_LINES = 12  # SQL lines shown before "… n more"
+MAX_WIDTH = 88  # characters of one SQL line: it fits a 100-column terminal under "fix: "
+PLACEHOLDER = "<value>"  # stands for the --backfill expression lint cannot know
+_BACKFILL_ASKED = re.compile(r"give --backfill (\S+?)=SQL_EXPR")
+_LINE_PREFIX = re.compile(r"^(lines? [\d, and to]+: )?(no safe plan: )?")
+
+
+@dataclass
+class PlannerRecipes:
+    """Renders fixes from the planner; remembers the last statement's outcome (two rules may ask)."""
+
+    key: str = "planner-recipes-1"
+    rules: frozenset[str] = RULES
+    _last: tuple[int, str | None] | None = field(default=None, repr=False)
+
+    def __call__(self, rule: str, op: ops.Operation, schema: Schema, settings: LintSettings) -> str | None:
+        if self._last is None or self._last[0] != id(op):
+            self._last = (id(op), recipe_for(op, schema, schema.server_version or settings.pg_version))
+        text = self._last[1]
+        if text is not None and text.startswith(_REFUSED):
+            return f"{text}\nThe general recipe: bgmigrate explain {rule}"
+        return text
+
+
+_REFUSED = "No safe plan for this statement:"
+
+
+def recipe_for(op: ops.Operation, schema: Schema, pg_version: int) -> str | None:
+    """The fix text for ``op`` planned alone on ``schema``; None when the planner keeps it as written.
+
+    >>> from bgmigrate.model.schema import Schema
+    >>> from bgmigrate.plan.testing import operations_of
+    >>> print(recipe_for(operations_of("CREATE INDEX i ON t (a);")[0], Schema(), 15))
+    bgmigrate plan rewrites it:
+    expand (old and new versions run):
+       CREATE INDEX CONCURRENTLY i ON t (a);
+    Every step with its locks and checks: bgmigrate plan FILE --out DIR
+    """
+    from bgmigrate.plan.request import PlanError
+
+    if op.stmt.owner is not None:
+        return None  # a statement in a DO block: the planner carries the block over as written
+    backfill: tuple[tuple[str, str], ...] = ()
+    for _ in range(4):  # each round may learn one more column that needs a --backfill value
+        try:
+            plan = _plan(op, schema, pg_version, backfill)
+        except PlanError as exc:
+            asked = _BACKFILL_ASKED.search(str(exc))
+            if asked is None or any(column == asked[1] for column, _ in backfill):
+                return f"{_REFUSED} {_LINE_PREFIX.sub('', str(exc), count=1)}"
+            backfill += ((asked[1], PLACEHOLDER),)
+            continue
+        return None if _as_written(plan, op) else render(plan, backfill)
+    return None
+
+
+def _plan(op: ops.Operation, schema: Schema, pg_version: int, backfill: tuple[tuple[str, str], ...]) -> Plan:
+    from bgmigrate.plan.facts import Knowledge
+    from bgmigrate.plan.passes import plan_operations
+    from bgmigrate.plan.request import PlanRequest
+
+    request = PlanRequest("lint", op.stmt.text, backfill=backfill, pg_version=pg_version)
+    # The planner copies the knowledge it is given before replaying onto it: ``schema`` stays as it is.
+    return plan_operations([op], Knowledge(schema=schema), request, live=schema.from_live)
+
+
+def _normal(sql: str) -> str:
+    return " ".join(_without_comments(sql).split()).rstrip(";").strip()
+
+
+def _as_written(plan: Plan, op: ops.Operation) -> bool:
+    """Whether the plan only carries the statement over, unchanged, into expand (no rewrite)."""
+    steps = [(phase.name, step) for phase in plan.phases for step in phase.steps]
+    return all(name == "expand" and _normal(step.sql) == _normal(op.stmt.text) for name, step in steps)
+
+
+def _without_comments(sql: str) -> str:
+    return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+
+
+# What happens between the phases, from docs/planning.md.
+_BETWEEN = {
+    "migrate": "deploy the new version (both versions run), then",
+    "contract": "switch traffic to the new version and retire the old one, then",
+}
+_SERVES = {"expand": "old and new versions run", "migrate": "old and new versions run", "contract": "new version only"}
+
+
+def render(plan: Plan, backfill: tuple[tuple[str, str], ...] = ()) -> str:
+    """The phases in a few lines: each step's SQL abbreviated to one line, at most ``MAX_LINES``."""
+    lines = ["bgmigrate plan rewrites it:"]
+    shown = hidden = 0
+    started = False
+    for phase in plan.phases:
+        sql = [line for step in phase.steps for line in step_lines(step)]
+        if not sql:
+            continue
+        if (started or phase.name == "contract") and phase.name in _BETWEEN:
+            lines.append(_BETWEEN[phase.name])  # a drop alone still waits for the switch
+        started = True
+        room = max(MAX_LINES - shown, 0)
+        lines.append(f"{phase.name} ({_SERVES.get(phase.name, '')}):")
+        lines += ["   " + line for line in sql[:room]]
+        shown += min(room, len(sql))
+        hidden += max(len(sql) - room, 0)
+        if len(sql) > room:
+            lines.append(f"   … {len(sql) - room} more")
+    if backfill:
+        columns = ", ".join(column for column, _ in backfill)
+        lines.append(f"{PLACEHOLDER}: the value for rows where {columns} is NULL (plan --backfill COL=SQL_EXPR)")
+    lines.append("Every step with its locks and checks: bgmigrate plan FILE --out DIR")
+    return "\n".join(lines)
+
+
+def step_lines(step: Step) -> list[str]:
+    """One line per statement of a step: its first line, marked ``…`` when cut.
+
+    >>> from bgmigrate.plan.model import Step
+    >>> step_lines(Step("sql", "d", "-- why\\nDROP TRIGGER x ON t;\\nCREATE FUNCTION f() RETURNS trigger AS $$\\nBEGIN\\nEND $$"))
+    ['DROP TRIGGER x ON t;', 'CREATE FUNCTION f() RETURNS trigger AS $$ …']
+    """
+    if step.backfill is not None:
+        fill = step.backfill
+        sets = ", ".join(f"{column} = {value}" for column, value in fill.assignments)
+        return [
+            _cut(
+                f"UPDATE {fill.table} SET {sets} WHERE {fill.where};",
+                f"  -- {fill.batch_size} rows a batch, by {fill.key}",
+            )
+        ]
+    from bgmigrate.sql.statements import split_sql
+
+    found = []
+    for statement in split_sql(step.sql):
+        text = _without_comments(statement.text).strip().rstrip(";").strip()
+        if not text:
+            continue
+        first, *rest = text.splitlines()
+        if first.upper().startswith("DO "):
+            first = f"DO … -- {step.description}"  # the block's first line says nothing
+        found.append(_cut(first.rstrip() + ("" if rest else ";"), " …" if rest else ""))
+    return found
+
+
+def _cut(line: str, tail: str) -> str:
+    """``line`` plus ``tail``, shortened to ``MAX_WIDTH`` characters."""
+    if len(line) + len(tail) <= MAX_WIDTH:
+        return line + tail
+    return line[: MAX_WIDTH - len(tail) - 1].rstrip() + "…" + tail
