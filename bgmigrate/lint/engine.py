@@ -90,6 +90,9 @@ def analyse(
     added_columns = AddedColumns()
     done: list[ops.Operation] = []
     seen: list[tuple[ops.Operation, OpContext]] = []
+    # Recipes of operations that migration rules report, rendered while the schema is as each finds it.
+    early: dict[int, dict[str, str | None]] = {}
+    migration_rules = {r.name for r in registry.values() if r.on_migration is not None}
     block: Statement | None = None  # the DO block whose statements are being walked
     for op in operations:
         if op.stmt.in_autocommit_block:
@@ -115,6 +118,8 @@ def analyse(
             hits.extend(
                 (rule.name, _with_recipe(rule.name, _with_size(hit, ctx), ctx, recipes)) for hit in rule.on_op(op, ctx)
             )
+        if recipes is not None and isinstance(op, recipes.migration_ops):
+            early[id(op)] = {name: recipes(name, op, schema, settings) for name in recipes.rules & migration_rules}
         seen.append((op, ctx))
         done.append(op)
         new_tables.track(op)
@@ -125,7 +130,7 @@ def analyse(
         apply(schema, op, migration.path)
     for rule in registry.values():
         if rule.on_migration is not None:
-            hits.extend((rule.name, hit) for hit in rule.on_migration(seen))
+            hits.extend((rule.name, _early_recipe(rule.name, hit, early)) for hit in rule.on_migration(seen))
     return hits
 
 
@@ -158,6 +163,12 @@ def _with_recipe(rule: str, hit: Hit, ctx: OpContext, recipes: RecipeSource | No
     if recipes is None or rule not in recipes.rules:
         return hit
     fix = recipes(rule, hit.op, ctx.schema, ctx.settings)
+    return hit if fix is None else replace(hit, fix=fix)
+
+
+def _early_recipe(rule: str, hit: Hit, early: dict[int, dict[str, str | None]]) -> Hit:
+    """A migration rule's hit with the fix rendered when its operation ran (if one was)."""
+    fix = early.get(id(hit.op), {}).get(rule)
     return hit if fix is None else replace(hit, fix=fix)
 
 

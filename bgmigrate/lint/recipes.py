@@ -33,6 +33,14 @@ class RecipeSource(Protocol):
     def rules(self) -> AbstractSet[str]:
         """The rules whose fix it renders."""
 
+    @property
+    def migration_ops(self) -> tuple[type, ...]:
+        """Operation types that migration-level rules among ``rules`` report.
+
+        Such a rule speaks after the whole migration is replayed, so the linter asks for these
+        operations' recipes as each runs, while the schema is as it finds it.
+        """
+
     def __call__(self, rule: str, op: ops.Operation, schema: Schema, settings: LintSettings) -> str | None:
         """The fix text, or None to keep the rule's own (the planner leaves the statement as written).
 

@@ -28,10 +28,16 @@ RULES = frozenset(
      "rename-table", "set-not-null", "table-rewrite", "unique-without-index", "validating-constraint"}
 )  # fmt: skip
 MAX_LINES = 12  # SQL lines shown before "… n more"
-MAX_WIDTH = 88  # characters of one SQL line: it fits a 100-column terminal under "fix: "
+MAX_WIDTH = 90  # characters of one SQL line: it fits a 100-column terminal under "fix: "
 PLACEHOLDER = "<value>"  # stands for the --backfill expression lint cannot know
 _BACKFILL_ASKED = re.compile(r"give --backfill (\S+?)=SQL_EXPR")
 _LINE_PREFIX = re.compile(r"^(lines? [\d, and to]+: )?(no safe plan: )?")
+
+
+def _migration_ops() -> tuple[type, ...]:
+    from bgmigrate.model import operations as ops
+
+    return (ops.RenameTable, ops.AlterTableSet, ops.RenameObject)  # rename-table, rename-object
 
 
 @dataclass
@@ -40,6 +46,7 @@ class PlannerRecipes:
 
     key: str = "planner-recipes-1"
     rules: frozenset[str] = RULES
+    migration_ops: tuple[type, ...] = field(default_factory=_migration_ops)
     _last: tuple[int, str | None] | None = field(default=None, repr=False)
 
     def __call__(self, rule: str, op: ops.Operation, schema: Schema, settings: LintSettings) -> str | None:
@@ -154,7 +161,7 @@ def step_lines(step: Step) -> list[str]:
         return [
             _cut(
                 f"UPDATE {fill.table} SET {sets} WHERE {fill.where};",
-                f"  -- {fill.batch_size} rows a batch, by {fill.key}",
+                f"  -- batches of {fill.batch_size}",
             )
         ]
     from bgmigrate.sql.statements import split_sql
@@ -167,6 +174,8 @@ def step_lines(step: Step) -> list[str]:
         first, *rest = text.splitlines()
         if first.upper().startswith("DO "):
             first = f"DO … -- {step.description}"  # the block's first line says nothing
+        elif rest and first.upper().startswith("CREATE") and " LANGUAGE " in first.upper():
+            first = first[: first.upper().index(" LANGUAGE ")]  # the signature says enough; the body follows
         found.append(_cut(first.rstrip() + ("" if rest else ";"), " …" if rest else ""))
     return found
 
