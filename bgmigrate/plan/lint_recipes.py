@@ -7,6 +7,12 @@ the user's real names (the planner quotes them), capped, with a pointer to ``bgm
 for the full phases. Where the planner refuses, the fix is its refusal; where it leaves the
 statement as written in expand (no rewrite), the rule keeps its own fix. Pure: no I/O, and the
 planner's passes load only when a finding asks for them.
+
+One statement at a time, as the schema holds it then (lint's replay): where `bgmigrate plan`
+reads several statements as one change (the replace-column pattern), the fix of one of them
+shows that statement's own rewrite. Index texts the planner learns from earlier files (partial
+and expression indexes) are not in lint's replay: a rename of a column under such an index
+gets the planner's refusal to guess its definition.
 """
 
 from __future__ import annotations
