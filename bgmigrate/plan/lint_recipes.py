@@ -53,11 +53,12 @@ class PlannerRecipes:
     key: str = "planner-recipes-1"
     rules: frozenset[str] = RULES
     migration_ops: tuple[type, ...] = field(default_factory=_migration_ops)
-    _last: tuple[int, str | None] | None = field(default=None, repr=False)
+    _last: tuple[ops.Operation, str | None] | None = field(default=None, repr=False)
 
     def __call__(self, rule: str, op: ops.Operation, schema: Schema, settings: LintSettings) -> str | None:
-        if self._last is None or self._last[0] != id(op):
-            self._last = (id(op), recipe_for(op, schema, schema.server_version or settings.pg_version))
+        # Holding the operation itself, not its id: a freed operation's id may come back for another.
+        if self._last is None or self._last[0] is not op:
+            self._last = (op, recipe_for(op, schema, schema.server_version or settings.pg_version))
         text = self._last[1]
         if text is not None and text.startswith(_REFUSED):
             return f"{text}\nThe general recipe: bgmigrate explain {rule}"
