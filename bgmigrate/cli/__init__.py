@@ -2,16 +2,26 @@
 
 Start-up time matters (the linter runs in pre-commit), so this module imports click alone;
 each command's module, and what it needs (sqlglot, alembic, psycopg), loads on demand.
+
+The group also hands the commands what they may not import themselves: ``lint`` gets the
+planner's recipe source (``recipe_source``) through the click context, so its fix texts are
+rendered from the planner's rewrite while ``bgmigrate.cli.lint`` never imports the planner.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 
 from bgmigrate import __version__
+
+if TYPE_CHECKING:
+    from bgmigrate.lint.recipes import RecipeSource
 
 # name → "module:attribute"; modules live in bgmigrate.cli.
 _COMMANDS = {
@@ -25,6 +35,20 @@ _COMMANDS = {
     "apply": "bgmigrate.cli.apply:apply",
     "status": "bgmigrate.cli.apply:status",
 }
+
+
+def recipe_source() -> RecipeSource:
+    """The planner's renderer of lint fix texts (its module loads the planner only when a finding asks)."""
+    from bgmigrate.plan.lint_recipes import PlannerRecipes
+
+    return PlannerRecipes()
+
+
+@dataclass(frozen=True)
+class Handed:
+    """What the group hands its commands (``ctx.obj``)."""
+
+    recipes: Callable[[], RecipeSource] | None = None
 
 
 class LazyGroup(click.Group):
@@ -45,8 +69,10 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="bgmigrate")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Ship PostgreSQL schema changes safely under blue-green deployment."""
+    ctx.obj = Handed(recipes=recipe_source)
     # Reports contain non-ASCII characters; never let an odd terminal encoding crash them.
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)

@@ -9,6 +9,7 @@ import click
 from bgmigrate.cli.errors import explicit_base, fail
 from bgmigrate.lint.catalogue import Catalogue, CatalogueError, load_catalogue
 from bgmigrate.lint.findings import Severity
+from bgmigrate.lint.recipes import RecipeSource
 from bgmigrate.lint.selection import SelectionError
 from bgmigrate.project.config import ConfigError
 from bgmigrate.project.result import LintResult
@@ -111,7 +112,7 @@ def lint(
     )
     try:
         catalogue = load_catalogue()
-        result, threshold = run_lint(request, catalogue)
+        result, threshold = run_lint(request, catalogue, recipes=_recipes())
     except (ConfigError, SelectionError, CatalogueError) as exc:
         fail(str(exc))
     except Exception as exc:
@@ -127,6 +128,13 @@ def lint(
     for note in result.notes:  # on stderr: machine formats on stdout stay one document
         print(f"bgmigrate: note: {display(note)}", file=sys.stderr)  # file names may hold anything
     sys.exit(result.exit_code(Severity.parse(fail_on) if fail_on else threshold))
+
+
+def _recipes() -> RecipeSource | None:
+    """The planner's fix texts, when the ``bgmigrate`` group handed them in (this module may not import plan)."""
+    handed = click.get_current_context().find_root().obj
+    factory = getattr(handed, "recipes", None)
+    return factory() if factory is not None else None
 
 
 def _write(result: LintResult, fmt: str, output: str | None, catalogue: Catalogue, color: bool | None) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 from bgmigrate.lint.catalogue import Catalogue
 from bgmigrate.lint.findings import Finding, InputError, Severity
+from bgmigrate.lint.recipes import RecipeSource
 from bgmigrate.lint.rules import discover
 from bgmigrate.lint.rules.api import Hit, OpContext, RegisteredRule
 from bgmigrate.lint.rules.history import (
@@ -82,8 +83,12 @@ def analyse(
     operations: Sequence[ops.Operation],
     schema: Schema,
     settings: LintSettings,
+    recipes: RecipeSource | None = None,
 ) -> list[tuple[str, Hit]]:
-    """Run every rule over a migration's operations, replaying each onto ``schema``."""
+    """Run every rule over a migration's operations, replaying each onto ``schema``.
+
+    ``recipes`` renders the fix of the hits it covers (see ``bgmigrate.lint.recipes``).
+    """
     registry = discover()
     hits: list[tuple[str, Hit]] = []
     state = _TxState(in_transaction=migration.implicit_transaction)
@@ -96,6 +101,9 @@ def analyse(
     types = ColumnTypes()
     done: list[ops.Operation] = []
     seen: list[tuple[ops.Operation, OpContext]] = []
+    # Recipes of operations that migration rules report, rendered while the schema is as each finds it.
+    early: dict[int, dict[str, str | None]] = {}
+    migration_rules = {r.name for r in registry.values() if r.on_migration is not None}
     block: Statement | None = None  # the DO block whose statements are being walked
     for op in operations:
         if op.stmt.in_autocommit_block:
@@ -118,7 +126,11 @@ def analyse(
         )
         for rule in _rules_for(type(op)):
             assert rule.on_op is not None
-            hits.extend((rule.name, _with_size(hit, ctx)) for hit in rule.on_op(op, ctx))
+            hits.extend(
+                (rule.name, _with_recipe(rule.name, _with_size(hit, ctx), ctx, recipes)) for hit in rule.on_op(op, ctx)
+            )
+        if recipes is not None and isinstance(op, recipes.migration_ops):
+            early[id(op)] = {name: recipes(name, op, schema, settings) for name in recipes.rules & migration_rules}
         seen.append((op, ctx))
         done.append(op)
         new_tables.track(op)
@@ -132,7 +144,7 @@ def analyse(
         apply(schema, op, migration.path)
     for rule in registry.values():
         if rule.on_migration is not None:
-            hits.extend((rule.name, hit) for hit in rule.on_migration(seen))
+            hits.extend((rule.name, _early_recipe(rule.name, hit, early)) for hit in rule.on_migration(seen))
     return hits
 
 
@@ -158,6 +170,20 @@ def _with_size(hit: Hit, ctx: OpContext) -> Hit:
     if table is None or table.rows_estimate is None:
         return hit
     return replace(hit, table_size=TableSize(str(table.name.name), table.rows_estimate, table.size_bytes))
+
+
+def _with_recipe(rule: str, hit: Hit, ctx: OpContext, recipes: RecipeSource | None) -> Hit:
+    """The hit with its fix rendered by ``recipes`` (asked now: ``ctx.schema`` is as ``hit.op`` finds it)."""
+    if recipes is None or rule not in recipes.rules:
+        return hit
+    fix = recipes(rule, hit.op, ctx.schema, ctx.settings)
+    return hit if fix is None else replace(hit, fix=fix)
+
+
+def _early_recipe(rule: str, hit: Hit, early: dict[int, dict[str, str | None]]) -> Hit:
+    """A migration rule's hit with the fix rendered when its operation ran (if one was)."""
+    fix = early.get(id(hit.op), {}).get(rule)
+    return hit if fix is None else replace(hit, fix=fix)
 
 
 def track_new_tables(op: ops.Operation, new_tables: set[tuple[str, str]]) -> None:
@@ -334,20 +360,23 @@ def lint_migrations(
     schema: Schema | None = None,
     report: set[str] | None = None,
     parsed: Sequence[tuple[list[ops.Operation], list[InputError]]] | None = None,
+    recipes: RecipeSource | None = None,
 ) -> tuple[list[Finding], list[InputError]]:
     """Lint migrations in order, each against the schema the earlier ones built.
 
     ``report`` limits which migrations' findings are returned (``--diff``); the others are
     still replayed for their schema. ``parsed`` holds each migration's operations when the
-    caller parsed them already (in parallel, or from the cache).
+    caller parsed them already (in parallel, or from the cache). ``recipes`` renders fixes,
+    only for the migrations reported (it plans the statement: not worth it for context files).
     """
     schema = schema if schema is not None else Schema()
     findings: list[Finding] = []
     errors: list[InputError] = []
     for i, migration in enumerate(migrations):
         operations, parse_errors = parsed[i] if parsed is not None else parse_migration(migration)
-        hits = analyse(migration, operations, schema, settings)
-        if report is None or migration.path in report:
+        reported = report is None or migration.path in report
+        hits = analyse(migration, operations, schema, settings, recipes if reported else None)
+        if reported:
             errors.extend(parse_errors)
             findings.extend(to_findings(migration, hits, catalogue, selection))
     return findings, errors

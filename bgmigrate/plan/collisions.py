@@ -222,8 +222,10 @@ def _refusal(ledger: Ledger, at: tuple[str, Step, ops.Operation], key: Key, hold
     )
 
 
-def guard(plan: Plan, base: Schema, triggers: Iterable[Key] = ()) -> Plan:
+def guard(plan: Plan, base: Schema, triggers: Iterable[Key] = (), *, owned: bool = False) -> Plan:
     """The plan unchanged, or ``PlanError`` if a step creates a name held at its point of the plan.
+
+    ``owned``: ``base`` is a copy the caller gives away, replayed onto as it is (no second copy).
 
     >>> from bgmigrate.plan.phases import Phase
     >>> step = Step("sql", "add t.a", "ALTER TABLE t ADD COLUMN a int", source_line=3)
@@ -233,7 +235,7 @@ def guard(plan: Plan, base: Schema, triggers: Iterable[Key] = ()) -> Plan:
     ...
     bgmigrate.plan.request.PlanError: line 3: no safe plan: expand would create column t.a while column t.a still exists, so 'add t.a' would fail with 'already exists'. Give the new one another name, or free the name in a migration of its own and plan this one after that migration's contract has run
     """
-    ledger = Ledger(copy.deepcopy(base), set(triggers))
+    ledger = Ledger(base if owned else copy.deepcopy(base), set(triggers))
     timeline = [(phase.name, step, op) for phase in plan.phases for step in phase.steps for op in step_operations(step)]
     for i, (_phase, _step, op) in enumerate(timeline):
         found = ledger.taken(op)

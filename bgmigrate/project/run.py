@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from bgmigrate.lint.catalogue import Catalogue, load_catalogue
 from bgmigrate.lint.findings import InputError, Severity
+from bgmigrate.lint.recipes import RecipeSource
 from bgmigrate.lint.selection import RuleSelection, SelectionError, known_selectors, select_rules, selects_something
 from bgmigrate.model.migration import Migration
 from bgmigrate.model.schema import Schema
@@ -367,14 +368,16 @@ class _Replay:
     catalogue: Catalogue
     selection: RuleSelection
     schema: Schema = field(default_factory=Schema)
+    recipes: RecipeSource | None = None
 
     def lint(self, migration: Migration, parsed: tuple[list[Operation], list[InputError]]) -> FileResult:
         from bgmigrate.lint.engine import lint_migrations
 
         settings = self.config.settings
         findings, errors = lint_migrations(
-            [migration], self.catalogue, settings, self.selection, schema=self.schema, parsed=[parsed]
-        )
+            [migration], self.catalogue, settings, self.selection, schema=self.schema, parsed=[parsed],
+            recipes=self.recipes,
+        )  # fmt: skip
         return FileResult(migration.path, True, tuple(findings), tuple(errors))
 
 
@@ -401,18 +404,20 @@ def lint_sequence(
     *,
     offset: int = 0,
     snapshot_at: frozenset[int] = frozenset(),
+    recipes: RecipeSource | None = None,
 ) -> tuple[list[FileResult], dict[int, object]]:
     """Lint files in replay order, each against the schema the ones before it built.
 
     ``schema`` is replayed onto (the caller passes a copy); ``offset`` files came before
     ``items``. Returns each item's result and the schema (as data) before each position in
     ``snapshot_at`` (and after the last, when its position is there). SQL files replay as soon
-    as they are parsed, while helper processes parse the later ones.
+    as they are parsed, while helper processes parse the later ones. ``recipes`` renders the
+    fixes it covers (``bgmigrate.lint.recipes``).
     """
     from bgmigrate.lint.engine import parse_migration
     from bgmigrate.model.schema_codec import schema_to_data
 
-    replay = _Replay(config, catalogue, selection, schema=schema if schema is not None else Schema())
+    replay = _Replay(config, catalogue, selection, schema if schema is not None else Schema(), recipes)
     unparsed = [item.source for item in items if item.migration is None and item.error is None]
     stream = _load_stream(unparsed, config, jobs)
     results: list[FileResult] = []
@@ -498,6 +503,7 @@ class _GroupRun:
     shown: set[str]  # display paths of the files the user asked about
     alembic: AlembicLoader
     base: Schema | None = None  # the live database or snapshot to start from
+    recipes: RecipeSource | None = None  # renders fixes from the planner (handed in by the command)
 
 
 def _lint_folder(run: _GroupRun, folder: Path, sources: Sequence[SourceFile]) -> tuple[SequenceResult, dict[str, str]]:
@@ -506,7 +512,9 @@ def _lint_folder(run: _GroupRun, folder: Path, sources: Sequence[SourceFile]) ->
     texts = _texts(items, run.shown)
     cache = run.cache
     if cache is None or not _cacheable(sources):
-        results, _ = lint_sequence(items, run.config, run.catalogue, run.selection, run.jobs, _base(run))
+        results, _ = lint_sequence(
+            items, run.config, run.catalogue, run.selection, run.jobs, _base(run), recipes=run.recipes
+        )
         return sequence_result(results), texts
     from bgmigrate.project.cache import chain_keys, chain_start, slot_name
 
@@ -524,6 +532,7 @@ def _lint_folder(run: _GroupRun, folder: Path, sources: Sequence[SourceFile]) ->
     results, schemas = lint_sequence(
         items[reused:], run.config, run.catalogue, run.selection, run.jobs, schema or _base(run),
         offset=reused, snapshot_at=frozenset(p for p in wanted if p > reused or (p == reused and schema is None)),
+        recipes=run.recipes,
     )  # fmt: skip
     if lasting:
         # A schema is stored under the chain key of the files replayed before it.
@@ -657,11 +666,17 @@ def _collect(result: LintResult, outcome: SequenceResult, texts: dict[str, str],
 
 
 def run_lint(
-    request: LintRequest, catalogue: Catalogue | None = None, *, warn: Warn = _warn_on_stderr
+    request: LintRequest,
+    catalogue: Catalogue | None = None,
+    *,
+    warn: Warn = _warn_on_stderr,
+    recipes: RecipeSource | None = None,
 ) -> tuple[LintResult, Severity]:
     """Lint what the request names; returns the result and the ``fail_on`` threshold.
 
     ``warn`` receives one-line warnings (an unreadable cache) that do not change the result.
+    ``recipes`` renders the fix of the findings it covers from the planner (the commands hand
+    it in: this layer may not import the planner).
     """
     catalogue = catalogue or load_catalogue()
     result = LintResult()
@@ -670,6 +685,7 @@ def run_lint(
     base = _base_schema(request)
     caches = _CacheOpener(request, catalogue, warn)
     base_key = (_schema_digest(base) if base is not None else "") + f"-alembic:{request.alembic_mode}"
+    base_key += f"-recipes:{recipes.key if recipes is not None else 'rules'}"  # the fixes differ
     fail_on = Severity.ERROR
     alembic = AlembicLoader(request.alembic_mode, request.alembic_timeout)
     try:
@@ -679,7 +695,7 @@ def run_lint(
                 report = group.report if changed is None else group.report & changed
                 cache = caches.open(group.config, base_key)
                 shown = {_shown(p) for p in report}
-                _lint_group(group, shown, catalogue, request.jobs, cache, result, base, alembic)
+                _lint_group(group, shown, catalogue, request.jobs, cache, result, base, alembic, recipes)
     finally:
         alembic.close()
     return result, fail_on
@@ -714,9 +730,10 @@ def _lint_group(
     result: LintResult,
     base: Schema | None,
     alembic: AlembicLoader,
+    recipes: RecipeSource | None = None,
 ) -> None:
     selection = _selection(catalogue, group.config)
-    run = _GroupRun(group.config, catalogue, selection, jobs, cache, shown, alembic, base)
+    run = _GroupRun(group.config, catalogue, selection, jobs, cache, shown, alembic, base, recipes)
     if group.skipped:
         result.notes.append(skipped_extensions_note(group.skipped, group.config.sql_extensions))
         result.skipped.extend(skipped_extension_records(group.skipped, group.config.sql_extensions))
