@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from bgmigrate.sql_lexer import lex
+from bgmigrate.sql_lexer import BOM, lex, significant
 from bgmigrate.suppressions import Suppression, parse_suppressions
 
 
@@ -112,6 +112,8 @@ class _Body:
         self._begin = False  # the previous token was BEGIN: an ATOMIC next opens a body
         self._label = False  # the previous token was AS or '.': a keyword next is a name
         self.copy_from_stdin = False  # COPY … FROM STDIN: psql sends the lines after it as data
+        # False once no later token can change anything: four words read, neither routine nor COPY.
+        self.listening = True
 
     def see(self, kind: str, text: str) -> None:
         """Take the next significant token of the statement."""
@@ -122,6 +124,7 @@ class _Body:
         if len(self.head) < 4:
             self.head.append(text.upper())
             self.routine = is_routine_head(self.head)
+            self.listening = len(self.head) < 4 or self.routine or self.head[0] == "COPY"
         if self.head[0] == "COPY" and text.upper() == "STDIN":
             self.copy_from_stdin = True
         if not self.routine:
@@ -160,43 +163,40 @@ def _scan(text: str) -> tuple[list[_Chunk], list[tuple[int, int]]]:
     chunk_comments: list[tuple[int, int]] = []
     parens = 0
     body = _Body()
-    pos = 0
+    pos = 1 if text.startswith(BOM) else 0  # white space to the server
     restart = True
     while restart:
         restart = False
-        for tok in lex(text, pos):
-            kind = tok.kind
-            if kind == "space":
-                continue
+        for kind, tok_start, tok_end in significant(text, pos):
             if kind == "comment":
-                comments.append((tok.start, tok.end))
+                comments.append((tok_start, tok_end))
                 if start is not None:
-                    chunk_comments.append((tok.start, tok.end))
+                    chunk_comments.append((tok_start, tok_end))
                 continue
             if kind == "backslash":
                 restart = True
-                if text.startswith(":", tok.end):  # psql's \: is a plain colon
-                    start = tok.start if start is None else start
-                    pos = tok.end + 1
+                if text.startswith(":", tok_end):  # psql's \: is a plain colon
+                    start = tok_start if start is None else start
+                    pos = tok_end + 1
                     break
                 if start is not None:
-                    chunks.append(_Chunk(start, tok.start, chunk_comments))
+                    chunks.append(_Chunk(start, tok_start, chunk_comments))
                 start, chunk_comments, parens, body = None, [], 0, _Body()
-                if text.startswith(";", tok.end):
-                    pos = tok.end + 1  # psql's \; : the server runs what follows as a new statement
+                if text.startswith(";", tok_end):
+                    pos = tok_end + 1  # psql's \; : the server runs what follows as a new statement
                 else:
-                    pos = _line_end(text, tok.end)
-                    chunks.append(_Chunk(tok.start, pos, [], kind="psql-meta"))
+                    pos = _line_end(text, tok_end)
+                    chunks.append(_Chunk(tok_start, pos, [], kind="psql-meta"))
                 break
-            if kind == "op" and tok.end - tok.start == 1:
-                ch = text[tok.start]
+            if kind == "op" and tok_end - tok_start == 1:
+                ch = text[tok_start]
                 if ch == ";" and not parens and not body.depth:
                     if start is not None:
-                        chunks.append(_Chunk(start, tok.start, chunk_comments))
+                        chunks.append(_Chunk(start, tok_start, chunk_comments))
                     copy_data = body.copy_from_stdin
                     start, chunk_comments, parens, body = None, [], 0, _Body()
                     if copy_data:  # psql reads the lines that follow, up to \., as COPY data
-                        pos, restart = _copy_data_end(text, tok.end), True
+                        pos, restart = _copy_data_end(text, tok_end), True
                         break
                     continue
                 if ch == "(":
@@ -204,8 +204,9 @@ def _scan(text: str) -> tuple[list[_Chunk], list[tuple[int, int]]]:
                 elif ch == ")" and parens:
                     parens -= 1
             if start is None:
-                start = tok.start
-            body.see(kind, text[tok.start : tok.end] if kind in ("word", "op") else "")
+                start = tok_start
+            if body.listening:  # most statements stop listening after their first four words
+                body.see(kind, text[tok_start:tok_end] if kind in ("word", "op") else "")
     if start is not None:
         chunks.append(_Chunk(start, len(text), chunk_comments))
     return chunks, comments
