@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from bgmigrate.names import Name, fold_ident
-from bgmigrate.sql_lexer import BOM, literal_value, significant
+from bgmigrate.sql_lexer import literal_value, significant_texts
 
 # Lexer kinds the cursor does not distinguish: each is kept as one operator-like token.
 _AS_OP = {"param": "op", "backslash": "op", "other": "op"}
@@ -62,15 +62,8 @@ def tokenize(sql: str) -> list[Tok]:
     >>> [t.text for t in tokenize('ALTER TABLE "A" ADD x int -- c')]
     ['ALTER', 'TABLE', '"A"', 'ADD', 'x', 'int']
     """
-    # tuple.__new__ builds each Tok in C: the named tuple's own __new__ is a Python call, and
-    # a lint of a large folder makes half a million tokens.
-    new, as_op = tuple.__new__, _AS_OP
-    return [
-        new(Tok, (as_op.get(kind, kind), sql[start:end], start, end))
-        # A character no token starts with is kept, so nothing is silently lost.
-        for kind, start, end in significant(sql, 1 if sql.startswith(BOM) else 0)
-        if kind != "comment"
-    ]
+    # A character no token starts with is kept (as an op), so nothing is silently lost.
+    return significant_texts(sql, _AS_OP, Tok)
 
 
 class Cursor:
