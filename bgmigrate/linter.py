@@ -6,7 +6,8 @@ No I/O here: front-ends hand in ``Migration`` values, the CLI renders what comes
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from bgmigrate import operations as ops
 from bgmigrate.catalogue import Catalogue
@@ -94,7 +95,7 @@ def analyse(
         block = op.stmt.owner
         # A DO block is one statement: its body always runs inside a transaction.
         in_tx = (state.in_transaction or block is not None) and not op.stmt.in_autocommit_block
-        ctx = OpContext(
+        ctx = _context(
             schema=schema,
             migration=migration,
             settings=settings,
@@ -122,6 +123,22 @@ def analyse(
         if rule.on_migration is not None:
             hits.extend((rule.name, hit) for hit in rule.on_migration(seen))
     return hits
+
+
+def _context(**values: Any) -> OpContext:
+    """``OpContext(**values)`` with every field given, made without the frozen dataclass's
+    ``__init__``, which calls ``object.__setattr__`` once per field (one context per operation).
+    """
+    ctx = object.__new__(OpContext)
+    ctx.__dict__.update(values)
+    return ctx
+
+
+# _context takes every field by name: a field added to OpContext must be passed there too.
+_CONTEXT_FIELDS = ("schema", "migration", "settings", "in_transaction", "lock_timeout_set", "earlier",
+                   "exclusive_lock_holder", "new_tables")  # fmt: skip
+if tuple(f.name for f in fields(OpContext)) != _CONTEXT_FIELDS:
+    raise TypeError("OpContext's fields changed: update linter.analyse")
 
 
 _RULES_BY_TYPE: dict[type, tuple[RegisteredRule, ...]] = {}

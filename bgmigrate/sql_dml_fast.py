@@ -101,8 +101,8 @@ def _insert(stmt: Statement, toks: list[Tok]) -> list[ops.Operation] | None:
 
 
 def _any_nested(toks: list[Tok]) -> bool:
-    """Whether a token is a nested statement's first word (a loop: a seed file has millions)."""
-    for tok in toks:
+    """Whether a token is a nested statement's first word (a seed file has millions of tokens)."""
+    for tok in toks:  # noqa: SIM110 - a loop, not any() over a generator: measurably faster
         # Lengths first: upper-casing every token costs.
         if tok.kind == "word" and len(tok.text) in (5, 6) and tok.text.upper() in _NESTED:
             return True

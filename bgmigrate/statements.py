@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from bgmigrate.sql_lexer import BOM, lex, significant
 from bgmigrate.suppressions import Suppression, parse_suppressions
@@ -92,6 +92,16 @@ def is_routine_head(words: list[str]) -> bool:
     return len(words) >= 4 and words[1:3] == ["OR", "REPLACE"] and words[3] in _ROUTINES
 
 
+def _may_become_routine(head: list[str]) -> bool:
+    """Whether more words can still make this head ``CREATE [OR REPLACE] FUNCTION|PROCEDURE``.
+
+    >>> _may_become_routine(["CREATE", "OR"]), _may_become_routine(["CREATE", "TABLE"]), _may_become_routine(["ALTER"])
+    (True, False, False)
+    """
+    prefix = ["CREATE", "OR", "REPLACE"]
+    return len(head) < 4 and head == prefix[: len(head)]
+
+
 class _Body:
     """Where a statement stands in SQL-standard routine bodies (``BEGIN ATOMIC … END``).
 
@@ -107,7 +117,7 @@ class _Body:
         self._begin = False  # the previous token was BEGIN: an ATOMIC next opens a body
         self._label = False  # the previous token was AS or '.': a keyword next is a name
         self.copy_from_stdin = False  # COPY … FROM STDIN: psql sends the lines after it as data
-        # False once no later token can change anything: four words read, neither routine nor COPY.
+        # False once no later token can change anything: neither routine nor COPY, nor can become one.
         self.listening = True
 
     def see(self, kind: str, text: str) -> None:
@@ -119,7 +129,7 @@ class _Body:
         if len(self.head) < 4:
             self.head.append(text.upper())
             self.routine = is_routine_head(self.head)
-            self.listening = len(self.head) < 4 or self.routine or self.head[0] == "COPY"
+            self.listening = self.routine or self.head[0] == "COPY" or _may_become_routine(self.head)
         if self.head[0] == "COPY" and text.upper() == "STDIN":
             self.copy_from_stdin = True
         if not self.routine:
@@ -288,19 +298,35 @@ def split_sql(text: str) -> list[Statement]:
             s for c_start, c_end in spans for s in parse_suppressions(text[c_start:c_end], position(starts, c_start)[0])
         )
         sql = stripped if chunk.kind != "sql" else _replace_psql_variables(stripped)
-        statements.append(
-            Statement(
-                text=stripped,
-                line=line,
-                column=col,
-                end_line=end_line,
-                end_column=end_col,
-                sql=sql if sql != stripped else "",
-                kind=chunk.kind,
-                suppressions=suppressions,
-            )
-        )
+        where = (line, col, end_line, end_col)
+        statements.append(_statement(stripped, where, sql if sql != stripped else "", chunk.kind, suppressions))
     return statements
+
+
+def _statement(
+    text: str, where: tuple[int, int, int, int], sql: str, kind: str, suppressions: tuple[Suppression, ...]
+) -> Statement:
+    """``Statement(text, *where, sql, kind, suppressions)``, made without the frozen dataclass's
+    ``__init__``, which calls ``object.__setattr__`` once per field (a tenth of splitting).
+
+    >>> _statement("SELECT 1", (1, 1, 1, 8), "", "sql", ()) == Statement("SELECT 1", 1, 1, 1, 8)
+    True
+    """
+    stmt = object.__new__(Statement)
+    line, column, end_line, end_column = where
+    stmt.__dict__.update(
+        text=text, line=line, column=column, end_line=end_line, end_column=end_column, sql=sql, kind=kind,
+        suppressions=suppressions, origin="", in_autocommit_block=False, owner=None,
+    )  # fmt: skip
+    return stmt
+
+
+# _statement sets every field by name: a field added to Statement must be added there too.
+if tuple(f.name for f in fields(Statement)) != (
+    "text", "line", "column", "end_line", "end_column", "sql", "kind", "suppressions", "origin",
+    "in_autocommit_block", "owner",
+):  # fmt: skip
+    raise TypeError("Statement's fields changed: update statements._statement")
 
 
 def file_suppressions(text: str) -> list[Suppression]:
