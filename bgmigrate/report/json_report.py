@@ -6,10 +6,10 @@ runs over the same input give byte-identical output.
 
 from __future__ import annotations
 
-import json
 from typing import TextIO
 
 from bgmigrate.findings import Severity
+from bgmigrate.report.fastjson import dumps_indented
 from bgmigrate.result import LintResult
 
 
@@ -25,4 +25,4 @@ def document(result: LintResult) -> dict[str, object]:
 
 def render(result: LintResult, out: TextIO) -> None:
     """Write the document, indented, with a trailing newline."""
-    out.write(json.dumps(document(result), indent=2) + "\n")
+    out.write(dumps_indented(document(result)) + "\n")
