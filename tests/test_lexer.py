@@ -218,3 +218,19 @@ def test_transaction_control_is_forbidden_however_it_is_written(lead: str, contr
     assert len(statements) == 3
     found = verdict(statements[1], 15)
     assert found is not None and found.kind == FORBIDDEN
+
+
+COMMENTS = ["/*", "*/", "/**/", "/*/", "--", "\n", "$", "$q$", "a", "'", "E'", "\\", " ", ";", "(", ")", "é", "1", ".5"]
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(PIECES + COMMENTS), max_size=60).map("".join))
+def test_tokenize_cuts_text_where_lex_does(text: str) -> None:
+    # The splitter reads lex's cut and the parsers tokenize's: one regex pass each, two loops.
+    merged = {"param": "op", "backslash": "op", "other": "op"}
+    expected = [
+        (merged.get(t.kind, t.kind), text[t.start : t.end], t.start, t.end)
+        for t in lex(text)
+        if t.kind not in ("space", "comment")
+    ]
+    assert [tuple(tok) for tok in tokenize(text)] == expected

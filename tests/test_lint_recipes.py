@@ -113,6 +113,11 @@ def test_fix_is_what_plan_writes_for_the_same_sql(tmp_path: Path, rule: str, n: 
     findings = lint_with_recipes(example, rule)
     assert findings, f"bad example {n} of {rule} raises no finding"
     finding = findings[-1]
+    if "created again" in finding.message:
+        # Judged with a later statement of the migration (an object dropped and created again in
+        # another shape): no recipe planned from the drop alone may stand in for the rule's own.
+        assert not finding.fix.startswith(HEADER), finding.fix
+        return
     status, output, plan = run_plan(tmp_path, example)
     if plan is None:
         assert status == 2, output

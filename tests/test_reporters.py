@@ -12,12 +12,15 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from snapshot import assert_snapshot
 
 from bgmigrate.lint.catalogue import Catalogue, RuleEntry
 from bgmigrate.lint.findings import Finding, InputError, Severity
 from bgmigrate.project.result import LintResult, Note
 from bgmigrate.report import FORMATS, render
+from bgmigrate.report.fastjson import dumps_indented
 from bgmigrate.report.github import escape_data, escape_property, finding_command
 
 SCHEMA = Path(__file__).parent.parent / "bgmigrate" / "report" / "sarif-2.1.0.schema.json"
@@ -517,3 +520,22 @@ def test_a_crlf_file_is_framed_without_escapes(tmp_path: Path) -> None:
     out = _lint_cli(folder, "text").stdout
     assert "1 SELECT 1;\n" in out and "2 DROP TABLE orders;\n" in out, out
     assert "\\r" not in out and "\r" not in out
+
+
+_JSON_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.text(max_size=8), st.floats(allow_nan=True), st.just('é\u2028\x00"\\')
+)
+_JSON_VALUES = st.recursive(
+    _JSON_SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.tuples(inner), st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300)
+@given(_JSON_VALUES)
+def test_indented_json_is_the_text_json_writes(value: object) -> None:
+    # The reports write JSON without json's pure-Python indenter: the text must not change.
+    assert dumps_indented(value) == json.dumps(value, indent=2)

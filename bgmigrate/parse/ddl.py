@@ -7,6 +7,7 @@ optional COLUMN keywords, NOT VALID, USING INDEX, PostgreSQL 18 ``CONSTRAINT c N
 
 from __future__ import annotations
 
+import functools
 import re
 
 from bgmigrate.model import operations as ops
@@ -51,6 +52,7 @@ _COLUMN_CONSTRAINT_WORDS = (
 _DEFAULT_SCHEMAS = re.compile(r'^\s*(?:"?public"?|"?pg_catalog"?)\s*\.\s*', re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and a folder repeats a few type names thousands of times
 def column_type(type_text: str) -> str:
     """The normalised type; ``public.citext`` and ``pg_catalog.int4`` name the same types as ``citext`` and ``int4``.
 

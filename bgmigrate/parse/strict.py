@@ -8,6 +8,7 @@ raises :class:`NotUnderstood`; the statement then becomes an ``Unparsed`` operat
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 
@@ -168,6 +169,9 @@ def _number(cur: Cursor) -> None:
 _INTERVAL_FIELDS = ("YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND")
 
 
+# A pure function of the text, and a folder repeats a few type names thousands of times (a
+# type that fails is not cached: it raises afresh each time).
+@functools.lru_cache(maxsize=4096)
 def check_type(text: str) -> None:
     """Raise :class:`NotUnderstood` unless ``text`` reads as one PostgreSQL type name (see ``_check_type``)."""
     try:

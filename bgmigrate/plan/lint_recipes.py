@@ -12,7 +12,9 @@ One statement at a time, as the schema holds it then (lint's replay): where `bgm
 reads several statements as one change (the replace-column pattern), the fix of one of them
 shows that statement's own rewrite. Index texts the planner learns from earlier files (partial
 and expression indexes) are not in lint's replay: a rename of a column under such an index
-gets the planner's refusal to guess its definition.
+gets the planner's refusal to guess its definition. A finding judged together with a later
+statement (an object dropped and created again in another shape) keeps the rule's own fix
+(``Hit.context_fix``): the drop planned alone would read as a plain contract-phase drop.
 """
 
 from __future__ import annotations

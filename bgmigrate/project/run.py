@@ -114,7 +114,18 @@ def _is_revision(path: Path) -> bool:
 
 
 def _folder_migrations(folder: Path, extensions: tuple[str, ...] = (".sql",)) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if _is_migration(p, extensions))
+    # scandir's entries know whether they are files without a stat call each (a folder may hold
+    # thousands), and names sort as one folder's Paths do (normcase: where those ignore case).
+    with os.scandir(folder) as entries:
+        names = [e.name for e in entries if _is_migration_entry(folder, e, extensions)]
+    return [folder / name for name in sorted(names, key=os.path.normcase)]
+
+
+def _is_migration_entry(folder: Path, entry: os.DirEntry[str], extensions: tuple[str, ...]) -> bool:
+    """``_is_migration`` for a directory entry, asking the entry whether it is a file."""
+    if entry.name.endswith(".py") and Path(entry.name).suffix == ".py":
+        return entry.is_file() and _is_revision(folder / entry.name)
+    return has_extension(entry.name, extensions) and entry.is_file()
 
 
 def _is_migration(path: Path, extensions: tuple[str, ...] = (".sql",)) -> bool:
@@ -771,9 +782,11 @@ def _fewer_collections() -> Iterator[None]:
 
     A lint allocates many small objects that live until the report is written, so the default
     thresholds trigger many collections that find nothing to free (measured: ~5% of a cold lint).
+    Reading a cache entry and its schema (pre-commit) makes a few hundred thousand objects: at
+    20,000 their three collections cost 5% of that run, at 100,000 none happens.
     """
     before = gc.get_threshold()
-    gc.set_threshold(max(before[0], 20_000), *before[1:])
+    gc.set_threshold(max(before[0], 100_000), *before[1:])
     try:
         yield
     finally:

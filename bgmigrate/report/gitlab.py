@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import TextIO
 
 from bgmigrate.lint.findings import Finding, InputError, Severity
 from bgmigrate.project.result import LintResult
+from bgmigrate.report.fastjson import dumps_indented
 from bgmigrate.safetext import display
 
 _SEVERITIES = {Severity.ERROR: "critical", Severity.WARNING: "major", Severity.INFO: "info"}
@@ -58,4 +58,4 @@ def render(result: LintResult, out: TextIO) -> None:
     """Write the report: input errors, then findings in sorted order."""
     issues = [error_issue(e) for e in result.errors]
     issues += [finding_issue(f) for f in result.sorted_findings()]
-    out.write(json.dumps(issues, indent=2) + "\n")
+    out.write(dumps_indented(issues) + "\n")

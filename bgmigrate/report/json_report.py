@@ -6,11 +6,11 @@ runs over the same input give byte-identical output.
 
 from __future__ import annotations
 
-import json
 from typing import TextIO
 
 from bgmigrate.lint.findings import Severity
 from bgmigrate.project.result import LintResult
+from bgmigrate.report.fastjson import dumps_indented
 
 
 def document(result: LintResult) -> dict[str, object]:
@@ -27,4 +27,4 @@ def document(result: LintResult) -> dict[str, object]:
 
 def render(result: LintResult, out: TextIO) -> None:
     """Write the document, indented, with a trailing newline."""
-    out.write(json.dumps(document(result), indent=2) + "\n")
+    out.write(dumps_indented(document(result)) + "\n")

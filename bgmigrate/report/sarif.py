@@ -8,7 +8,6 @@ errors become tool execution notifications with ``executionSuccessful`` false.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import PurePosixPath
 from typing import TextIO
 from urllib.parse import quote
@@ -16,6 +15,7 @@ from urllib.parse import quote
 from bgmigrate.lint.catalogue import Catalogue, RuleEntry
 from bgmigrate.lint.findings import Finding, InputError, Severity
 from bgmigrate.project.result import LintResult, Note
+from bgmigrate.report.fastjson import dumps_indented
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://github.com/bgmigrate/bgmigrate"
@@ -194,4 +194,4 @@ def document(result: LintResult, catalogue: Catalogue, tool_version: str) -> Jso
 
 def render(result: LintResult, out: TextIO, *, catalogue: Catalogue, tool_version: str) -> None:
     """Write the SARIF log, indented, with a trailing newline."""
-    out.write(json.dumps(document(result, catalogue, tool_version), indent=2) + "\n")
+    out.write(dumps_indented(document(result, catalogue, tool_version)) + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 # PostgreSQL's spellings of one type, so "int4" and "integer" compare equal.
@@ -38,6 +39,7 @@ _VOLATILE = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and a folder repeats a few type names thousands of times
 def normalize_type(text: str) -> str:
     """Canonical lower-case spelling of a type.
 

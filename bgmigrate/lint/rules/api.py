@@ -38,6 +38,9 @@ class Hit:
     severity: Severity | None = None
     # Filled in by the linter from a live schema: the size of the table the operation locks.
     table_size: TableSize | None = None
+    # The fix depends on what else the migration does (an object dropped and created again in
+    # another shape): a recipe planned from this one statement must not replace it.
+    context_fix: bool = False
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,7 @@ def _recreated(op: ops.DropObject, again: ops.CreateObject, ctx: OpContext) -> I
             "Run the DROP and the CREATE in one transaction (BEGIN; … COMMIT;), or use CREATE OR REPLACE "
             "where the change allows it.",
             severity=Severity.WARNING,
+            context_fix=True,
         )
         return
     old = ctx.schema.definitions.get((op.kind, op.name.key))
@@ -173,6 +174,7 @@ def _routine_hit(op: ops.DropObject, what: str, change: str, consequence: str) -
             "Release code that calls the new one; switch traffic and retire the old version.",
             "Then, in a contract migration:\n" + sql_block([op.stmt.text.strip().rstrip(";") + ";"]),
         ),
+        context_fix=True,
     )
 
 
@@ -203,6 +205,7 @@ def _recreated_view(op: ops.DropObject, again: ops.CreateObject, old: str | None
                 "Release code that reads the new shape; switch traffic and retire the old version.",
                 f"Then, in a contract migration, drop or recreate {op.name.sql()} in its final shape.",
             ),
+            context_fix=True,
         )
 
 
@@ -243,6 +246,7 @@ def _not_analysed(op: ops.DropObject, why: str) -> Hit:
         "Compare the old and new shapes by hand (columns, their names and types; a function's arguments "
         "and return type); keep what the old version uses.",
         severity=Severity.INFO,
+        context_fix=True,
     )
 
 

@@ -153,4 +153,5 @@ def drop_unique_constraint(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
             "If the old version does, release code that does not; switch traffic and retire the old version.",
             "Then, in a contract migration:\n" + sql_block([drop_sql]),
         ),
+        context_fix=again is not None,
     )
