@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from bgmigrate.lint.engine import parse_migration
@@ -222,10 +222,13 @@ def _refusal(ledger: Ledger, at: tuple[str, Step, ops.Operation], key: Key, hold
     )
 
 
-def guard(plan: Plan, base: Schema, triggers: Iterable[Key] = (), *, owned: bool = False) -> Plan:
+def guard(
+    plan: Plan, base: Schema, triggers: Iterable[Key] = (), *, own: Callable[[Schema], Schema] = copy.deepcopy
+) -> Plan:
     """The plan unchanged, or ``PlanError`` if a step creates a name held at its point of the plan.
 
-    ``owned``: ``base`` is a copy the caller gives away, replayed onto as it is (no second copy).
+    ``base`` is never changed: the ledger replays onto ``own(base)``, taken only when a later
+    claim needs a step replayed (a plan whose only claim is its first step copies nothing).
 
     >>> from bgmigrate.plan.phases import Phase
     >>> step = Step("sql", "add t.a", "ALTER TABLE t ADD COLUMN a int", source_line=3)
@@ -235,11 +238,17 @@ def guard(plan: Plan, base: Schema, triggers: Iterable[Key] = (), *, owned: bool
     ...
     bgmigrate.plan.request.PlanError: line 3: no safe plan: expand would create column t.a while column t.a still exists, so 'add t.a' would fail with 'already exists'. Give the new one another name, or free the name in a migration of its own and plan this one after that migration's contract has run
     """
-    ledger = Ledger(base if owned else copy.deepcopy(base), set(triggers))
+    ledger = Ledger(base, set(triggers))
     timeline = [(phase.name, step, op) for phase in plan.phases for step in phase.steps for op in step_operations(step)]
-    for i, (_phase, _step, op) in enumerate(timeline):
+    # Replaying a step after the last claim changes nothing a check reads: stop there.
+    last = max((i for i, (_phase, _step, op) in enumerate(timeline) if claims(op)), default=-1)
+    copied = False
+    for i, (_phase, _step, op) in enumerate(timeline[: last + 1]):
         found = ledger.taken(op)
         if found is not None:
             raise PlanError(_refusal(ledger, timeline[i], *found, timeline[i + 1 :]))
-        ledger.learn(op)
+        if i < last:
+            if not copied:  # copy on the first write
+                ledger.schema, copied = own(ledger.schema), True
+            ledger.learn(op)
     return plan
