@@ -241,13 +241,20 @@ def _refusal(ledger: Ledger, at: tuple[str, Step, ops.Operation], key: Key, hold
     )
 
 
-def guard(
-    plan: Plan, base: Schema, triggers: Iterable[Key] = (), *, own: Callable[[Schema], Schema] = copy.deepcopy
-) -> Plan:
+# A copy of the schema that replaying the operations may change: the guard's ledger replays onto it.
+Own = Callable[[Schema, Sequence[ops.Operation]], Schema]
+
+
+def _deep_copy(schema: Schema, _replayed: Sequence[ops.Operation]) -> Schema:
+    return copy.deepcopy(schema)
+
+
+def guard(plan: Plan, base: Schema, triggers: Iterable[Key] = (), *, own: Own | None = None) -> Plan:
     """The plan unchanged, or ``PlanError`` if a step creates a name held at its point of the plan.
 
-    ``base`` is never changed: the ledger replays onto ``own(base)``, taken only when a later
-    claim needs a step replayed (a plan whose only claim is its first step copies nothing).
+    ``base`` is never changed: the ledger replays onto ``own(base, operations it will replay)``
+    (a deep copy by default), taken only when a later claim needs a step replayed (a plan whose
+    only claim is its first step copies nothing).
 
     >>> from bgmigrate.plan.phases import Phase
     >>> step = Step("sql", "add t.a", "ALTER TABLE t ADD COLUMN a int", source_line=3)
@@ -272,6 +279,7 @@ def guard(
             raise PlanError(_refusal(ledger, timeline[i], *found, later))
         if i < last:
             if not copied:  # copy on the first write
-                ledger.schema, copied = own(ledger.schema), True
+                replayed = [later for _phase, _step, later in timeline[i:last]]
+                ledger.schema, copied = (own or _deep_copy)(ledger.schema, replayed), True
             ledger.learn(op)
     return plan

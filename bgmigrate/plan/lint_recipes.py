@@ -18,7 +18,7 @@ gets the planner's refusal to guess its definition.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from bgmigrate.lint.settings import LintSettings
     from bgmigrate.model import operations as ops
-    from bgmigrate.model.schema import Schema
+    from bgmigrate.model.schema import Schema, Table
     from bgmigrate.plan.phases import Plan, Step
 
 # Rules whose hazard the planner rewrites (or refuses with a recipe of its own).
@@ -119,7 +119,7 @@ def _plan(op: ops.Operation, schema: Schema, pg_version: int, backfill: tuple[tu
     draft = Draft(request=request, items=(Item(0, op, Facts(focused, {}, frozenset(), schema.from_live)),))
     for run in PASSES:
         draft = run(draft)
-    return guard(assemble(draft), focused, own=own_copy)
+    return guard(assemble(draft), focused, own=own_for)
 
 
 def focus(schema: Schema, op: ops.Operation) -> Schema:
@@ -257,6 +257,48 @@ class Admitted(dict[_K, _V]):
     __setitem__ = __delitem__ = pop = popitem = clear = update = setdefault = __ior__ = _read_only
 
 
+def own_for(schema: Schema, replayed: Sequence[ops.Operation]) -> Schema:
+    """A copy of ``schema`` that replaying ``replayed`` may change: the tables they name, and the indexes
+    on those, copied; every other table and index shared (replay changes only the dicts holding them).
+
+    Read from ``model/replay.py``: each kind in ``_LOCAL`` changes in place only its own table (its
+    columns, constraints, name) and the indexes on it; the rest of what it does is adding, removing
+    or re-keying entries of the schema's dicts. Any other kind (REINDEX marks any index valid, a
+    schema rename moves every table in it) gets a whole copy.
+    """
+    if not all(type(op) in _LOCAL and not _renames_a_schema(op) for op in replayed):
+        return own_copy(schema)
+    from dataclasses import replace
+
+    named = {op.table.key for op in replayed if op.table is not None}
+    tables = dict(schema.tables)
+    for key in named & tables.keys():
+        tables[key] = _table_copy(tables[key])
+    indexes = {key: _clone(i) if i.table.key in named else i for key, i in schema.indexes.items()}
+    return replace(schema, tables=tables, indexes=indexes, **_containers(schema))
+
+
+def _renames_a_schema(op: ops.Operation) -> bool:
+    return getattr(op, "kind", None) == "schema"  # ALTER SCHEMA … RENAME, DROP SCHEMA: many tables at once
+
+
+def _local_kinds() -> frozenset[type]:
+    from bgmigrate.model import operations as ops
+    from bgmigrate.model.replay import HANDLERS, _no_model_change
+
+    changes_own_table = (
+        ops.CreateTable, ops.DropTable, ops.RenameTable, ops.AlterTableSet, ops.AddColumn, ops.DropColumn,
+        ops.RenameColumn, ops.AlterColumnType, ops.SetNotNull, ops.DropNotNull, ops.SetDefault, ops.DropDefault,
+        ops.AddConstraint, ops.ValidateConstraint, ops.DropConstraint, ops.RenameConstraint, ops.CreateIndex,
+        ops.DropIndex, ops.CreateEnum, ops.AddEnumValue, ops.RenameEnumValue, ops.CreateObject, ops.DropObject,
+        ops.RenameObject,
+    )  # fmt: skip
+    return frozenset((*changes_own_table, *(kind for kind, run in HANDLERS.items() if run is _no_model_change)))
+
+
+_LOCAL = _local_kinds()
+
+
 def own_copy(schema: Schema) -> Schema:
     """A copy of ``schema`` that replay may change, made field by field.
 
@@ -272,22 +314,28 @@ def own_copy(schema: Schema) -> Schema:
     """
     from dataclasses import replace
 
-    tables = {
-        key: replace(
-            table,
-            columns={name: _clone(c) for name, c in table.columns.items()},
-            constraints={name: _clone(c) for name, c in table.constraints.items()},
-        )
-        for key, table in schema.tables.items()
-    }
+    tables = {key: _table_copy(table) for key, table in schema.tables.items()}
+    indexes = {key: _clone(index) for key, index in schema.indexes.items()}
+    return replace(schema, tables=tables, indexes=indexes, **_containers(schema))
+
+
+def _table_copy(table: Table) -> Table:
+    from dataclasses import replace
+
     return replace(
-        schema,
-        tables=tables,
-        indexes={key: _clone(index) for key, index in schema.indexes.items()},
-        enums={key: list(values) for key, values in schema.enums.items()},
-        objects={kind: set(names) for kind, names in schema.objects.items()},
-        definitions=dict(schema.definitions),  # replay moves a renamed view's text
+        table,
+        columns={name: _clone(c) for name, c in table.columns.items()},
+        constraints={name: _clone(c) for name, c in table.constraints.items()},
     )
+
+
+def _containers(schema: Schema) -> dict[str, Any]:
+    """The schema's enums, objects and definitions, copied: replay adds to and removes from them."""
+    return {
+        "enums": {key: list(values) for key, values in schema.enums.items()},
+        "objects": {kind: set(names) for kind, names in schema.objects.items()},
+        "definitions": dict(schema.definitions),  # replay moves a renamed view's text
+    }
 
 
 _T = TypeVar("_T")
