@@ -134,3 +134,31 @@ def test_a_step_the_guard_does_not_parse_creates_no_name() -> None:
                 assert may_claim(Step("sql", "d", text)), text
     assert claiming > 50
     assert not may_claim(Step("sql", "d", "ALTER TABLE orders DROP COLUMN note; DROP INDEX CONCURRENTLY i"))
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        *[s for s in CHANGES.strip().splitlines()],
+        "ALTER TABLE hub ADD CONSTRAINT hub_pk2 PRIMARY KEY USING INDEX hub_a_idx",
+        "ALTER TABLE hub SET SCHEMA archive",
+        "REINDEX TABLE hub",
+        "DROP TABLE alone",
+        "ALTER TABLE spoke RENAME CONSTRAINT spoke_code_fkey TO spoke_code_fk",
+        "ALTER SCHEMA public RENAME TO old",
+        "CREATE TYPE mood AS ENUM ('a'); ALTER TYPE mood ADD VALUE 'b'",
+    ],
+)
+def test_the_guards_copy_replays_like_a_whole_copy_and_leaves_the_schema_alone(sql: str) -> None:
+    from bgmigrate.model.replay import apply
+    from bgmigrate.plan.lint_recipes import own_copy, own_for
+
+    schema = knowledge_of(HISTORY + "CREATE TYPE mood2 AS ENUM ('x');").schema
+    before = schema_to_data(schema)
+    replayed = operations_of(sql)
+    mine, whole = own_for(schema, replayed), own_copy(schema)
+    for op in replayed:
+        apply(mine, op, "(plan)")
+        apply(whole, op, "(plan)")
+    assert schema_to_data(mine) == schema_to_data(whole)
+    assert schema_to_data(schema) == before
