@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from bgmigrate.lint.engine import parse_migration
@@ -184,6 +184,25 @@ def step_operations(step: Step) -> list[ops.Operation]:
     return operations
 
 
+# Every operation ``claims`` names is parsed after one of these words (``parse.alter``, ``parse.ddl``,
+# ``parse.parser._create``): a step whose text holds none of them creates no name.
+_CLAIMING_WORDS = ("CREATE", "ADD", "RENAME")
+
+
+def may_claim(step: Step) -> bool:
+    """Whether the step may create a name (False only when it surely does not: no need to parse it).
+
+    >>> may_claim(Step("sql", "d", "ALTER TABLE t DROP COLUMN a")), may_claim(Step("sql", "d", "alter table t add b int"))
+    (False, True)
+    """
+    text = step.sql.upper().replace(":", "")  # as the parser compares keywords, psql variables read
+    return step.kind == "sql" and any(word in text for word in _CLAIMING_WORDS)
+
+
+def _timeline(steps: Sequence[tuple[str, Step]]) -> list[tuple[str, Step, ops.Operation]]:
+    return [(phase, step, op) for phase, step in steps for op in step_operations(step)]
+
+
 def describe(key: Key, op: ops.Operation) -> str:
     """The object a claim of ``op`` names, for messages ("column orders.status", "index i")."""
     kind, schema, *rest = key
@@ -222,10 +241,20 @@ def _refusal(ledger: Ledger, at: tuple[str, Step, ops.Operation], key: Key, hold
     )
 
 
-def guard(plan: Plan, base: Schema, triggers: Iterable[Key] = (), *, owned: bool = False) -> Plan:
+# A copy of the schema that replaying the operations may change: the guard's ledger replays onto it.
+Own = Callable[[Schema, Sequence[ops.Operation]], Schema]
+
+
+def _deep_copy(schema: Schema, _replayed: Sequence[ops.Operation]) -> Schema:
+    return copy.deepcopy(schema)
+
+
+def guard(plan: Plan, base: Schema, triggers: Iterable[Key] = (), *, own: Own | None = None) -> Plan:
     """The plan unchanged, or ``PlanError`` if a step creates a name held at its point of the plan.
 
-    ``owned``: ``base`` is a copy the caller gives away, replayed onto as it is (no second copy).
+    ``base`` is never changed: the ledger replays onto ``own(base, operations it will replay)``
+    (a deep copy by default), taken only when a later claim needs a step replayed (a plan whose
+    only claim is its first step copies nothing).
 
     >>> from bgmigrate.plan.phases import Phase
     >>> step = Step("sql", "add t.a", "ALTER TABLE t ADD COLUMN a int", source_line=3)
@@ -235,11 +264,22 @@ def guard(plan: Plan, base: Schema, triggers: Iterable[Key] = (), *, owned: bool
     ...
     bgmigrate.plan.request.PlanError: line 3: no safe plan: expand would create column t.a while column t.a still exists, so 'add t.a' would fail with 'already exists'. Give the new one another name, or free the name in a migration of its own and plan this one after that migration's contract has run
     """
-    ledger = Ledger(base if owned else copy.deepcopy(base), set(triggers))
-    timeline = [(phase.name, step, op) for phase in plan.phases for step in phase.steps for op in step_operations(step)]
-    for i, (_phase, _step, op) in enumerate(timeline):
+    ledger = Ledger(base, set(triggers))
+    steps = [(phase.name, step) for phase in plan.phases for step in phase.steps]
+    # Steps after the last one that may claim a name are parsed only for a refusal's message.
+    end = max((n + 1 for n, (_phase, step) in enumerate(steps) if may_claim(step)), default=0)
+    timeline = _timeline(steps[:end])
+    # Replaying a step after the last claim changes nothing a check reads: stop there.
+    last = max((i for i, (_phase, _step, op) in enumerate(timeline) if claims(op)), default=-1)
+    copied = False
+    for i, (_phase, _step, op) in enumerate(timeline[: last + 1]):
         found = ledger.taken(op)
         if found is not None:
-            raise PlanError(_refusal(ledger, timeline[i], *found, timeline[i + 1 :]))
-        ledger.learn(op)
+            later = timeline[i + 1 :] + _timeline(steps[end:])
+            raise PlanError(_refusal(ledger, timeline[i], *found, later))
+        if i < last:
+            if not copied:  # copy on the first write
+                replayed = [later for _phase, _step, later in timeline[i:last]]
+                ledger.schema, copied = (own or _deep_copy)(ledger.schema, replayed), True
+            ledger.learn(op)
     return plan

@@ -20,13 +20,16 @@ statement (an object dropped and created again in another shape) keeps the rule'
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 if TYPE_CHECKING:
+    from _collections_abc import dict_items, dict_keys, dict_values
+
     from bgmigrate.lint.settings import LintSettings
     from bgmigrate.model import operations as ops
-    from bgmigrate.model.schema import Schema
+    from bgmigrate.model.schema import Schema, Table
     from bgmigrate.plan.phases import Plan, Step
 
 # Rules whose hazard the planner rewrites (or refuses with a recipe of its own).
@@ -114,11 +117,11 @@ def _plan(op: ops.Operation, schema: Schema, pg_version: int, backfill: tuple[tu
 
     request = PlanRequest("lint", op.stmt.text, backfill=backfill, pg_version=pg_version)
     focused = focus(schema, op)
-    # Recipes only read their facts, and the guard replays onto a copy: ``schema`` stays as it is.
+    # Recipes only read their facts, and the guard replays onto its own copy: ``schema`` stays as it is.
     draft = Draft(request=request, items=(Item(0, op, Facts(focused, {}, frozenset(), schema.from_live)),))
     for run in PASSES:
         draft = run(draft)
-    return guard(assemble(draft), own_copy(focused), set(), owned=True)
+    return guard(assemble(draft), focused, own=own_for)
 
 
 def focus(schema: Schema, op: ops.Operation) -> Schema:
@@ -128,27 +131,174 @@ def focus(schema: Schema, op: ops.Operation) -> Schema:
     The planner copies its schema a few times per plan, and a long history holds thousands of
     tables: measured on the 1000-file bench corpus, planning against the whole schema made a
     cold lint 100 times slower. An operation on no table (an enum value, a view) gets it all.
+    Whether a table is part of it is decided when a recipe first asks for it, by its own
+    constraints: finding every table whose foreign key joins it cost more than the recipe.
     """
     from bgmigrate.model.schema import Schema
 
     table = op.table
     if table is None:
         return schema
-    keys = {table.key, *_named_by(op)}
-    for other in schema.tables.values():
-        for con in other.constraints.values():
-            if con.references is None:
-                continue
-            if con.references.key == table.key or other.name.key == table.key:
-                keys.update((other.name.key, con.references.key))
+    related = _Related(schema, table.key, _named_by(op))
     return Schema(
-        tables={key: schema.tables[key] for key in keys if key in schema.tables},
-        indexes={key: index for key, index in schema.indexes.items() if index.table.key in keys},
+        tables=Admitted(schema.tables, lambda key, _table: related(key)),
+        indexes=Admitted(schema.indexes, lambda _key, index: related(index.table.key)),
         enums=schema.enums,
         objects=schema.objects,
         server_version=schema.server_version,
         from_live=schema.from_live,
     )
+
+
+class _Related:
+    """Whether a table (by key) is joined to one table: itself, one the operation names, one its
+    foreign keys reference, or one with a foreign key to it (asked once per key)."""
+
+    def __init__(self, schema: Schema, key: tuple[str, str], named: list[tuple[str, str]]) -> None:
+        self._tables = schema.tables
+        self._key = key
+        own = schema.tables.get(key)
+        refs = [c.references.key for c in own.constraints.values() if c.references is not None] if own else []
+        self._known: dict[tuple[str, str], bool] = dict.fromkeys((key, *named, *refs), True)
+
+    def __call__(self, key: tuple[str, str]) -> bool:
+        found = self._known.get(key)
+        if found is None:
+            other = self._tables.get(key)
+            found = other is not None and any(
+                c.references is not None and c.references.key == self._key for c in other.constraints.values()
+            )
+            self._known[key] = found
+        return found
+
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class Admitted(dict[_K, _V]):
+    """The entries of ``source`` that ``admit`` lets in, each decided when first looked up.
+
+    Read-only. Iterating, measuring or copying it decides every entry first (in ``source``'s
+    order), so it then holds what filtering ``source`` at once would have.
+    """
+
+    def __init__(self, source: dict[_K, _V], admit: Callable[[_K, _V], bool]) -> None:
+        super().__init__()
+        self._source = source
+        self._admit = admit
+        self._decided: set[_K] = set()
+        self._whole = False
+
+    def _has(self, key: _K) -> bool:
+        if dict.__contains__(self, key):
+            return True
+        if self._whole or key in self._decided:
+            return False
+        self._decided.add(key)
+        if key not in self._source:
+            return False
+        value = self._source[key]
+        if not self._admit(key, value):
+            return False
+        dict.__setitem__(self, key, value)
+        return True
+
+    def _all(self) -> Admitted[_K, _V]:
+        if not self._whole:
+            admitted = [(k, v) for k, v in self._source.items() if self._has(k)]
+            dict.clear(self)
+            dict.update(self, admitted)  # in the source's order, as an eager filter keeps it
+            self._whole = True
+        return self
+
+    def get(self, key: _K, default: Any = None) -> Any:
+        return dict.__getitem__(self, key) if self._has(key) else default
+
+    def __getitem__(self, key: _K) -> _V:
+        if not self._has(key):
+            raise KeyError(key)
+        return dict.__getitem__(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return self._has(key)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[_K]:
+        return dict.__iter__(self._all())
+
+    def __len__(self) -> int:
+        return dict.__len__(self._all())
+
+    def keys(self) -> dict_keys[_K, _V]:
+        return dict.keys(self._all())
+
+    def values(self) -> dict_values[_K, _V]:
+        return dict.values(self._all())
+
+    def items(self) -> dict_items[_K, _V]:
+        return dict.items(self._all())
+
+    def copy(self) -> dict[_K, _V]:
+        return dict(self.items())
+
+    def __eq__(self, other: object) -> bool:
+        return dict.__eq__(self._all(), other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __repr__(self) -> str:
+        return dict.__repr__(self._all())
+
+    def __reduce__(self) -> Any:
+        return (dict, (self.copy(),))  # a copy (``copy.deepcopy``, pickle) is a plain dict
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("a focused view of the schema is read-only")
+
+    __setitem__ = __delitem__ = pop = popitem = clear = update = setdefault = __ior__ = _read_only
+
+
+def own_for(schema: Schema, replayed: Sequence[ops.Operation]) -> Schema:
+    """A copy of ``schema`` that replaying ``replayed`` may change: the tables they name, and the indexes
+    on those, copied; every other table and index shared (replay changes only the dicts holding them).
+
+    Read from ``model/replay.py``: each kind in ``_LOCAL`` changes in place only its own table (its
+    columns, constraints, name) and the indexes on it; the rest of what it does is adding, removing
+    or re-keying entries of the schema's dicts. Any other kind (REINDEX marks any index valid, a
+    schema rename moves every table in it) gets a whole copy.
+    """
+    if not all(type(op) in _LOCAL and not _renames_a_schema(op) for op in replayed):
+        return own_copy(schema)
+    from dataclasses import replace
+
+    named = {op.table.key for op in replayed if op.table is not None}
+    tables = dict(schema.tables)
+    for key in named & tables.keys():
+        tables[key] = _table_copy(tables[key])
+    indexes = {key: _clone(i) if i.table.key in named else i for key, i in schema.indexes.items()}
+    return replace(schema, tables=tables, indexes=indexes, **_containers(schema))
+
+
+def _renames_a_schema(op: ops.Operation) -> bool:
+    return getattr(op, "kind", None) == "schema"  # ALTER SCHEMA … RENAME, DROP SCHEMA: many tables at once
+
+
+def _local_kinds() -> frozenset[type]:
+    from bgmigrate.model import operations as ops
+    from bgmigrate.model.replay import HANDLERS, _no_model_change
+
+    changes_own_table = (
+        ops.CreateTable, ops.DropTable, ops.RenameTable, ops.AlterTableSet, ops.AddColumn, ops.DropColumn,
+        ops.RenameColumn, ops.AlterColumnType, ops.SetNotNull, ops.DropNotNull, ops.SetDefault, ops.DropDefault,
+        ops.AddConstraint, ops.ValidateConstraint, ops.DropConstraint, ops.RenameConstraint, ops.CreateIndex,
+        ops.DropIndex, ops.CreateEnum, ops.AddEnumValue, ops.RenameEnumValue, ops.CreateObject, ops.DropObject,
+        ops.RenameObject,
+    )  # fmt: skip
+    return frozenset((*changes_own_table, *(kind for kind, run in HANDLERS.items() if run is _no_model_change)))
+
+
+_LOCAL = _local_kinds()
 
 
 def own_copy(schema: Schema) -> Schema:
@@ -166,21 +316,28 @@ def own_copy(schema: Schema) -> Schema:
     """
     from dataclasses import replace
 
-    tables = {
-        key: replace(
-            table,
-            columns={name: _clone(c) for name, c in table.columns.items()},
-            constraints={name: _clone(c) for name, c in table.constraints.items()},
-        )
-        for key, table in schema.tables.items()
-    }
+    tables = {key: _table_copy(table) for key, table in schema.tables.items()}
+    indexes = {key: _clone(index) for key, index in schema.indexes.items()}
+    return replace(schema, tables=tables, indexes=indexes, **_containers(schema))
+
+
+def _table_copy(table: Table) -> Table:
+    from dataclasses import replace
+
     return replace(
-        schema,
-        tables=tables,
-        indexes={key: _clone(index) for key, index in schema.indexes.items()},
-        enums={key: list(values) for key, values in schema.enums.items()},
-        objects={kind: set(names) for kind, names in schema.objects.items()},
+        table,
+        columns={name: _clone(c) for name, c in table.columns.items()},
+        constraints={name: _clone(c) for name, c in table.constraints.items()},
     )
+
+
+def _containers(schema: Schema) -> dict[str, Any]:
+    """The schema's enums, objects and definitions, copied: replay adds to and removes from them."""
+    return {
+        "enums": {key: list(values) for key, values in schema.enums.items()},
+        "objects": {kind: set(names) for kind, names in schema.objects.items()},
+        "definitions": dict(schema.definitions),  # replay moves a renamed view's text
+    }
 
 
 _T = TypeVar("_T")
