@@ -430,7 +430,7 @@ def test_lock_timeout_skips_tables_the_transaction_already_holds() -> None:
 
 def test_lock_timeout_alembic_fix() -> None:
     f = one(lint("ALTER TABLE t ADD COLUMN a int;", alembic=True), "missing-lock-timeout")
-    assert "op.execute(\"SET lock_timeout = '2s'\")" in f.fix
+    assert "op.execute(\"SET lock_timeout = '300ms'\")" in f.fix
 
 
 # ---- lock-held-across-statements ----------------------------------------------------------------------

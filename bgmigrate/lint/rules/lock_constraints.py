@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 
 from bgmigrate.lint.rules.api import Hit, OpContext, op_rule
-from bgmigrate.lint.rules.lock_data import indent_sql, outside_transaction_advice
+from bgmigrate.lint.rules.lock_data import LOCK_TIMEOUT, indent_sql, outside_transaction_advice
 from bgmigrate.model import operations as ops
 from bgmigrate.sql.names import Name, quote_ident
 
@@ -329,7 +329,9 @@ def exclusion_constraint(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
         "the build cannot fail after blocking traffic.\n"
         "2. Run it in a low-traffic window with a short lock timeout, so waiting for the lock cannot stall "
         "traffic:\n"
-        + indent_sql(f"SET lock_timeout = '2s';\nALTER TABLE {op.target.sql()} ADD {_named_sql(op.target, spec)[1]};")
+        + indent_sql(
+            f"SET lock_timeout = '{LOCK_TIMEOUT}';\nALTER TABLE {op.target.sql()} ADD {_named_sql(op.target, spec)[1]};"
+        )
         + f"\n3. If {op.target} is too large to lock for the build: create a new table with the constraint, "
         "copy rows in batches while a trigger keeps it in sync, then switch to it (expand / contract).",
     )

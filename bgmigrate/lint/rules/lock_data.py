@@ -9,6 +9,7 @@ import re
 import textwrap
 from collections.abc import Iterator
 
+from bgmigrate.durations import DEFAULT_LOCK_TIMEOUT, pg_interval
 from bgmigrate.lint.rules.api import Hit, OpContext, op_rule
 from bgmigrate.lint.rules.history import earlier_has
 from bgmigrate.model import operations as ops
@@ -18,7 +19,8 @@ from bgmigrate.sql.statements import Statement
 from bgmigrate.sql.where import is_targeted
 
 BATCH_SIZE = 10_000
-LOCK_TIMEOUT = "2s"
+# The one default (bgmigrate.durations): what apply and the phase files use, so every recipe agrees.
+LOCK_TIMEOUT = pg_interval(DEFAULT_LOCK_TIMEOUT)
 
 
 # ---- shared helpers ------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from bgmigrate.lint.findings import Severity
 from bgmigrate.lint.rules.api import Hit, OpContext, op_rule
 from bgmigrate.lint.rules.lock_data import (
+    LOCK_TIMEOUT,
     batched_loop,
     indent_sql,
     key_column,
@@ -263,7 +264,8 @@ def blocking_statement(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
             "while it waits for running queries everything else queues behind it.",
             "1. Remove the explicit lock: each DDL statement takes the lock it needs by itself.\n"
             "2. If you must serialise with other writers, keep the transaction to milliseconds and bound the "
-            "wait:\n" + indent_sql(f"SET LOCAL lock_timeout = '2s';\nLOCK TABLE {op.target.sql()} IN {mode} MODE;"),
+            "wait:\n"
+            + indent_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}';\nLOCK TABLE {op.target.sql()} IN {mode} MODE;"),
         )
     elif isinstance(op, ops.RefreshMaterializedView):
         if op.concurrently or ctx.created_here("materialized view", op.view):
@@ -295,7 +297,7 @@ def blocking_statement(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
                 message + f" PostgreSQL {ctx.pg_version} has no concurrent form (it arrived in 14).",
                 "1. Run it at a quiet time with a short lock timeout, and retry if it times out:\n"
                 + indent_sql(
-                    f"SET lock_timeout = '2s';\nALTER TABLE {op.target.sql()} DETACH PARTITION {op.partition.sql()};"
+                    f"SET lock_timeout = '{LOCK_TIMEOUT}';\nALTER TABLE {op.target.sql()} DETACH PARTITION {op.partition.sql()};"
                 )
                 + "\n2. On PostgreSQL 14+ use DETACH PARTITION … CONCURRENTLY instead.",
                 severity=Severity.WARNING,
