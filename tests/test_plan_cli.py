@@ -238,3 +238,34 @@ def test_plan_md_warns_plainly_that_contract_breaks_prepared_statements(tmp_path
     plain = write(tmp_path, "003_index.sql", "CREATE INDEX t_amount_idx ON t (amount);")
     assert run(str(plain), "--out", str(tmp_path / "out2"))[0] == 0
     assert "cached plan" not in (tmp_path / "out2" / "PLAN.md").read_text()
+
+
+# ---- generated SQL always reads back ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("default", ["DEFAULT NULL", "DEFAULT (NULL)", "DEFAULT NULL::int"])
+def test_a_null_default_is_no_default_in_the_expand_sql(tmp_path: Path, default: str) -> None:
+    # DEFAULT NULL NOT NULL once became "DEFAULT  NOT NULL" in expand: SQL PostgreSQL rejects.
+    write(tmp_path, "0001_t.sql", "CREATE TABLE t (id bigint PRIMARY KEY);\n")
+    path = write(tmp_path, "0002_x.sql", f"ALTER TABLE t ADD COLUMN x int {default} NOT NULL;\n")
+    code, out, err = run(str(path), "--out", str(tmp_path / "out"), "--backfill", "x=0")
+    assert code == 0, out + err
+    expand = (tmp_path / "out" / "01_expand.sql").read_text(encoding="utf-8")
+    assert "ALTER TABLE t ADD COLUMN x int;" in expand
+    assert "lint of the phases: clean" in out
+
+
+def test_generated_sql_that_does_not_read_back_is_refused() -> None:
+    from bgmigrate.lint.catalogue import load_catalogue
+    from bgmigrate.plan.invariants import lint_phases, refuse_unreadable
+    from bgmigrate.plan.phases import Phase, Step
+
+    broken = "ALTER TABLE t ADD COLUMN x int DEFAULT  NOT NULL"
+    plan = Plan("p", "m.sql", (Phase("expand", (Step("sql", "add t.x", broken, source_line=1),)),))
+    knowledge = knowledge_of("CREATE TABLE t (id bigint PRIMARY KEY);")
+    findings = lint_phases(plan, [], load_catalogue(), schema=knowledge.schema)
+    assert any(f.rule == "unparsed-statement" for f in findings)
+    with pytest.raises(PlanError, match="cannot read back"):
+        refuse_unreadable(findings, plan, ["ALTER TABLE t ADD COLUMN x int DEFAULT NULL NOT NULL;"])
+    # The user's own statement, carried over as written, is reported but not refused.
+    refuse_unreadable(findings, plan, [broken + ";"])

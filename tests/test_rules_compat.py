@@ -543,3 +543,9 @@ def test_add_required_column_one_step_alternative_runs(pg_dsn: str) -> None:
         conn.execute(alternative.replace("<value>", "7"))
         conn.execute("INSERT INTO t (id) VALUES (2)")  # an old-version INSERT still works
         assert conn.execute("SELECT count(*) FROM t WHERE c = 7").fetchone() == (2,)
+
+
+@pytest.mark.parametrize("default", ["DEFAULT NULL", "DEFAULT (NULL)", "DEFAULT NULL::int", "DEFAULT ( null ) "])
+def test_a_null_default_is_no_default_for_a_required_column(default: str) -> None:
+    # Every spelling of a NULL default leaves existing rows NULL: the column is still required.
+    one(f"ALTER TABLE t ADD COLUMN x int {default} NOT NULL;", "add-required-column", setup="CREATE TABLE t (id int);")

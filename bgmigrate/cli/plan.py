@@ -91,17 +91,19 @@ def _run(
         source_revision=down_revision or (",".join(migration.down_revisions) or None),
     )
     result = plan_operations(operations, knowledge, request, live=live)
-    summary = _lint_summary(result, earlier, knowledge.schema if live else None)  # before writing: it may refuse
+    summary = _lint_summary(
+        result, earlier, knowledge.schema if live else None, migration
+    )  # before writing: it may refuse
     return _write(result, out, fmt) + summary
 
 
-def _lint_summary(result: object, earlier: list[Migration], schema: Schema | None) -> str:
+def _lint_summary(result: object, earlier: list[Migration], schema: Schema | None, migration: Migration) -> str:
     """What lint still says about the phases (a passed-through hazard, say), in a few lines.
 
     Raises ``PlanError`` when a phase would fail to run at all.
     """
     from bgmigrate.lint.catalogue import load_catalogue
-    from bgmigrate.plan.invariants import PhaseCheckError, lint_phases, refuse_lint_errors
+    from bgmigrate.plan.invariants import PhaseCheckError, lint_phases, refuse_lint_errors, refuse_unreadable
     from bgmigrate.plan.phases import Plan
     from bgmigrate.plan.request import PlanError
 
@@ -117,6 +119,7 @@ def _lint_summary(result: object, earlier: list[Migration], schema: Schema | Non
     from bgmigrate.safetext import display
 
     refuse_lint_errors(findings, catalogue)
+    refuse_unreadable(findings, result, (st.text for st in migration.statements))
     if not findings:
         return "\nlint of the phases: clean"
     lines = [f"\nlint of the phases: {len(findings)} finding(s) left"]

@@ -28,7 +28,7 @@ from bgmigrate.parse.strict import (
 from bgmigrate.sql.names import Name
 from bgmigrate.sql.statements import Statement
 from bgmigrate.sql.tokens import Cursor, SyntaxProblem
-from bgmigrate.sql.type_facts import SERIAL_TYPES, is_volatile_default, normalize_type
+from bgmigrate.sql.type_facts import SERIAL_TYPES, is_null_expression, is_volatile_default, normalize_type
 
 # Words that end a column's type and start its constraints.
 _COLUMN_CONSTRAINT_WORDS = (
@@ -105,8 +105,15 @@ def _column_constraint(cur: Cursor, spec: dict[str, object]) -> None:
     elif cur.accept("NULL"):
         spec["not_null"] = False
     elif cur.accept("DEFAULT"):
-        # DEFAULT NULL is no default at all; NULL would otherwise end the expression.
-        spec["default"] = None if cur.accept("NULL") else cur.until(_COLUMN_CONSTRAINT_WORDS).strip()
+        # DEFAULT NULL (or (NULL), NULL::type) is no default at all; NULL would otherwise end the expression.
+        if cur.accept("NULL"):
+            cast = cur.peek()
+            if cast is not None and cast.text == "::":
+                cur.until(_COLUMN_CONSTRAINT_WORDS)  # the cast's type: still no default
+            spec["default"] = None
+        else:
+            expression = cur.until(_COLUMN_CONSTRAINT_WORDS).strip()
+            spec["default"] = None if is_null_expression(expression) else expression
         if spec["default"] is not None:
             check_expression(str(spec["default"]), "DEFAULT")
     elif cur.accept("PRIMARY", "KEY"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bgmigrate.sql.tokens import Tok, tokenize
+from bgmigrate.sql.type_facts import is_null_expression
 
 # Words that start a column constraint (after an optional CONSTRAINT name).
 _STARTS = {"NOT", "NULL", "DEFAULT", "PRIMARY", "UNIQUE", "REFERENCES", "CHECK", "GENERATED"}
@@ -37,8 +38,14 @@ class ColumnParts:
 
     @property
     def default_sql(self) -> str | None:
+        """The default expression, or None when there is none: ``DEFAULT NULL`` is no default.
+
+        >>> split_column("c int DEFAULT NULL NOT NULL").default_sql is None
+        True
+        """
         found = self.clause("default")
-        return found.text[len("DEFAULT") :].strip() if found else None
+        text = found.text[len("DEFAULT") :].strip() if found else ""
+        return None if is_null_expression(text) else text
 
 
 def _kind(toks: list[Tok], i: int) -> str:
@@ -71,8 +78,9 @@ def split_column(sql: str) -> ColumnParts:
     while i < len(toks):
         tok = toks[i]
         depth += {"(": 1, ")": -1}.get(tok.text, 0)
-        after_set = toks[i - 1].upper == "SET"  # ON DELETE SET NULL / SET DEFAULT belong to REFERENCES
-        if depth == 0 and i > 1 and tok.kind == "word" and not after_set and _starts_clause(toks, i):
+        # ON DELETE SET NULL / SET DEFAULT belong to REFERENCES; DEFAULT NULL is DEFAULT's expression.
+        part_of_previous = toks[i - 1].upper in ("SET", "DEFAULT")
+        if depth == 0 and i > 1 and tok.kind == "word" and not part_of_previous and _starts_clause(toks, i):
             starts.append(i)
             # Skip what belongs to this start: CONSTRAINT's name and the word after it, NOT's NULL.
             i += {"CONSTRAINT": 2, "NOT": 1}.get(tok.upper, 0)

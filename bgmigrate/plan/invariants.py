@@ -8,7 +8,7 @@ and ``bgmigrate plan`` runs the lint check to tell the user what (if anything) i
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import PurePath
 
 from bgmigrate.lint.catalogue import Catalogue
@@ -25,6 +25,7 @@ from bgmigrate.plan.passes import plan_operations
 from bgmigrate.plan.phases import Plan
 from bgmigrate.plan.render_sql import render_sql
 from bgmigrate.plan.request import PlanError, PlanRequest
+from bgmigrate.safetext import display
 from bgmigrate.sql.statements import split_sql
 from bgmigrate.sql.tokens import Cursor
 
@@ -163,3 +164,30 @@ def step_statements(plan: Plan, phase: str | None = None) -> list[str]:
 def file_statements(plan: Plan, phase: str) -> list[str]:
     """The statements of a phase's rendered file (backfill loops included)."""
     return statements(render_sql(plan)[_file(plan, phase)])
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split()).rstrip(";").strip()
+
+
+def refuse_unreadable(findings: Sequence[Finding], plan: Plan, user_statements: Iterable[str]) -> None:
+    """Raise ``PlanError`` when a phase holds SQL the planner wrote but bgmigrate cannot read.
+
+    Statements carried over as the user wrote them may be beyond the parser (they are reported,
+    not refused); but SQL the planner generated must always parse: if it does not, the phase
+    would likely fail when run, and nothing is written.
+    """
+    own = {_words(text) for text in user_statements}
+    texts = {(m.path, st.line): st.text for m in phase_migrations(plan) for st in m.statements}
+    for finding in findings:
+        if finding.rule != "unparsed-statement":
+            continue
+        text = texts.get((finding.path, finding.line), "")
+        if _words(text) in own:
+            continue
+        shown = display(_words(text))[:120]
+        raise PlanError(
+            f"no safe plan: the plan's {PurePath(finding.path).name}:{finding.line} holds SQL bgmigrate wrote "
+            f"but cannot read back ({shown}); nothing written (a bgmigrate bug, please report it). Plan the "
+            "statement by hand with `bgmigrate explain` for its rule's recipe"
+        )

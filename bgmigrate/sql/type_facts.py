@@ -147,3 +147,15 @@ def not_null_check_column(expression: str) -> str | None:
     if col.startswith('"'):
         return col[1:-1].replace('""', '"')
     return col.lower()
+
+
+_NULL_EXPRESSION = re.compile(r"\s*(\(\s*)*NULL(\s*\))*(\s*::\s*[\w\s.\"()\[\],]+)?\s*", re.I)
+
+
+def is_null_expression(text: str) -> bool:
+    """Whether a default expression is just NULL (``NULL``, ``(NULL)``, ``NULL::text``): no default.
+
+    >>> is_null_expression("NULL::character varying"), is_null_expression("(null)"), is_null_expression("0")
+    (True, True, False)
+    """
+    return _NULL_EXPRESSION.fullmatch(text) is not None
