@@ -53,9 +53,6 @@ def _warn_on_stderr(message: str) -> None:
     sys.stderr.write(f"bgmigrate: warning: {message}\n")
 
 
-# ---- the run ----------------------------------------------------------------------------------
-
-
 def _changed_since(ref: str) -> set[Path]:
     from bgmigrate.project.gitdiff import changed_files
 
