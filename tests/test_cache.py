@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from bgmigrate.cli import main
 from bgmigrate.lint.catalogue import load_catalogue, rules_dir
 from bgmigrate.lint.findings import Finding, InputError, Severity
-from bgmigrate.project import run as run_module
+from bgmigrate.project import replay_chain, sources
 from bgmigrate.project.cache import (
     DIR_NAME,
     FORMAT,
@@ -54,13 +54,13 @@ class Linted:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls = 0
-        real = run_module.lint_sequence
+        real = replay_chain.lint_sequence
 
         def counting(*args: object, **kwargs: object) -> object:
             self.calls += 1
             return real(*args, **kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(run_module, "lint_sequence", counting)
+        monkeypatch.setattr(replay_chain, "lint_sequence", counting)
 
 
 def lint(
@@ -100,7 +100,7 @@ def test_the_hit_skips_parsing_entirely(project: Path, monkeypatch: pytest.Monke
         raise AssertionError("a warm run must not parse")
 
     monkeypatch.setattr("bgmigrate.lint.engine.parse_migration", fail)
-    monkeypatch.setattr(run_module, "load_source", fail)
+    monkeypatch.setattr(sources, "load_source", fail)
     assert lint(project).files == 2
 
 

@@ -215,10 +215,9 @@ def test_machine_formats_on_the_shipped_examples(fmt: str) -> None:
 
 
 def test_lint_replays_sql_files_in_the_planners_order() -> None:
-    from bgmigrate.project.ordering import order_sql_files
-    from bgmigrate.project.run import _run_order
+    from bgmigrate.project.ordering import order_sql_files, run_order
 
     paths = [Path(n) for n in ("b/V10__x.sql", "B_create.sql", "a_use.sql", "env.py", "v2__y.sql", "V1__z.sql")]
-    ordered = _run_order(paths)
+    ordered = run_order(paths)
     assert ordered[:-1] == order_sql_files(p for p in paths if p.suffix == ".sql")
     assert [p.name for p in ordered] == ["a_use.sql", "B_create.sql", "V1__z.sql", "v2__y.sql", "V10__x.sql", "env.py"]

@@ -19,7 +19,8 @@ from bgmigrate.lint.settings import LintSettings
 from bgmigrate.model.schema import Schema, Table
 from bgmigrate.parse.source import load_sql
 from bgmigrate.project.result import LintResult
-from bgmigrate.project.run import LintRequest, SourceFile, run_lint
+from bgmigrate.project.run import LintRequest, run_lint
+from bgmigrate.project.sources import SourceFile
 from bgmigrate.sql.names import Name
 
 CATALOGUE = load_catalogue()

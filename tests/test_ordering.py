@@ -203,17 +203,17 @@ def test_the_configured_order_is_used() -> None:
 
 def test_lint_orders_a_folder_as_its_configuration_says(tmp_path: Path) -> None:
     from bgmigrate.project.config import load_config
-    from bgmigrate.project.run import _run_order
+    from bgmigrate.project.ordering import run_order
 
     (tmp_path / "bgmigrate.toml").write_text('[lint]\norder = "flyway"\n', encoding="utf-8")
     config = load_config(tmp_path / "bgmigrate.toml")
     assert config.settings.order == "flyway"
     paths = [Path(n) for n in ("R__seed.sql", "V2__b.sql", "V10__c.sql")]
-    assert [p.name for p in _run_order(paths, config.settings.order)] == ["V2__b.sql", "V10__c.sql", "R__seed.sql"]
+    assert [p.name for p in run_order(paths, config.settings.order)] == ["V2__b.sql", "V10__c.sql", "R__seed.sql"]
 
 
 def test_sqitch_deploys_in_plan_order_not_by_name(tmp_path: Path) -> None:
-    from bgmigrate.project.run import _run_order
+    from bgmigrate.project.ordering import run_order
 
     (tmp_path / "deploy").mkdir()
     (tmp_path / "sqitch.plan").write_text(
@@ -228,4 +228,4 @@ def test_sqitch_deploys_in_plan_order_not_by_name(tmp_path: Path) -> None:
     for path in paths:
         path.write_text("SELECT 1;\n", encoding="utf-8")
     # users@v1.sql is the first deploy of "users"; users.sql its rework, after the tag.
-    assert [p.name for p in _run_order(paths)] == ["users@v1.sql", "accounts.sql", "users.sql", "zz_unplanned.sql"]
+    assert [p.name for p in run_order(paths)] == ["users@v1.sql", "accounts.sql", "users.sql", "zz_unplanned.sql"]

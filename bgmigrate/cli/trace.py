@@ -133,7 +133,7 @@ def _read(path: Path) -> Migration:
     """The migration in ``path`` (SQL, or an Alembic revision), or exit 2 saying why not."""
     from bgmigrate.lint.findings import InputError
     from bgmigrate.project.config import Config
-    from bgmigrate.project.run import read_migration
+    from bgmigrate.project.sources import read_migration
 
     if not path.is_file():
         fail(f"{path}: no such file")

@@ -17,7 +17,8 @@ from bgmigrate.model.migration import Migration
 from bgmigrate.plan.facts import Knowledge
 from bgmigrate.plan.request import PlanError
 from bgmigrate.project.config import Config
-from bgmigrate.project.run import MIGRATION_SUFFIXES, read_migration
+from bgmigrate.project.discovery import MIGRATION_SUFFIXES
+from bgmigrate.project.sources import read_migration
 
 
 def read(path: Path) -> Migration:

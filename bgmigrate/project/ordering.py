@@ -1,6 +1,7 @@
 """In which order migrations run: SQL files by natural file-name order, Alembic revisions by their graph.
 
-Pure functions apart from ``find_versions_dir``/``find_version_dirs``, which read ``alembic.ini``.
+Pure functions apart from ``find_versions_dir``/``find_version_dirs``, which read ``alembic.ini``,
+and ``run_order``, which reads the ``sqitch.plan`` next to a deploy/ folder.
 """
 
 from __future__ import annotations
@@ -126,6 +127,28 @@ def order_by_plan(paths: Iterable[Path], changes: Sequence[str]) -> list[Path]:
         return (rank.get(path.name.split(".")[0], len(rank)), version_key(path.name), str(path))
 
     return sorted(paths, key=key)
+
+
+def run_order(paths: Sequence[Path], order: str = "natural") -> list[Path]:
+    """SQL files in the configured name order, then Alembic revisions (ordered by their graph later)."""
+    sql = [p for p in paths if p.suffix != ".py"]
+    plan = _sqitch_plan(sql)
+    # sqitch deploys in its plan's order, not by file name; otherwise the order the planner uses
+    sql = order_by_plan(sql, plan) if plan is not None else order_sql_files(sql, order)
+    return [*sql, *(p for p in paths if p.suffix == ".py")]
+
+
+def _sqitch_plan(paths: Sequence[Path]) -> list[str] | None:
+    """The changes of the sqitch.plan next to a deploy/ folder these files are in, if there is one."""
+    folders = {p.parent for p in paths if p.parent.name == "deploy"}
+    for folder in sorted(folders):
+        plan = folder.parent / "sqitch.plan"
+        if plan.is_file():
+            try:
+                return sqitch_plan_changes(plan.read_text(encoding="utf-8", errors="replace"))
+            except OSError:
+                return None
+    return None
 
 
 def order_alembic(migrations: Sequence[Migration]) -> tuple[list[Migration], list[str]]:

@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from bgmigrate.project.discovery import display_path
 from bgmigrate.project.layouts import DOWN, UP, VERIFY, file_role, has_dbmate_sections
 from bgmigrate.project.result import Note
+from bgmigrate.project.sources import SourceFile
 
-if TYPE_CHECKING:
-    from bgmigrate.project.run import SourceFile
 _SHOWN_NAMES = 3
 
 
@@ -101,8 +100,6 @@ def _note(left_out: Iterable[SourceFile], shown: set[str], what: str, how: str) 
 
 def skipped_extension_records(paths: Sequence[Path], extensions: tuple[str, ...]) -> list[Note]:
     """One note per SQL-looking file left out because its ending is not configured."""
-    from bgmigrate.project.run import display_path
-
     listed = ", ".join(f'"{e}"' for e in extensions)
     message = f"not linted: the name ends in none of sql-extensions = [{listed}]"
     return [Note(display_path(p), "unknown-extension", message) for p in sorted(paths)]
@@ -110,8 +107,6 @@ def skipped_extension_records(paths: Sequence[Path], extensions: tuple[str, ...]
 
 def skipped_extensions_note(paths: Sequence[Path], extensions: tuple[str, ...]) -> str:
     """Say which SQL-looking files were left out because their ending is not configured."""
-    from bgmigrate.project.run import display_path
-
     names = sorted(display_path(p) for p in paths)
     listed = ", ".join(f'"{e}"' for e in extensions)
     return (
