@@ -84,16 +84,10 @@ def _folder_migrations(folder: Path, extensions: tuple[str, ...] = (".sql",)) ->
 
 
 def _is_migration_entry(folder: Path, entry: os.DirEntry[str], extensions: tuple[str, ...]) -> bool:
-    """``_is_migration`` for a directory entry, asking the entry whether it is a file."""
+    """Whether a directory entry is a migration: a file with one of ``extensions``, or an Alembic revision."""
     if entry.name.endswith(".py") and Path(entry.name).suffix == ".py":
         return entry.is_file() and _is_revision(folder / entry.name)
     return has_extension(entry.name, extensions) and entry.is_file()
-
-
-def _is_migration(path: Path, extensions: tuple[str, ...] = (".sql",)) -> bool:
-    if path.suffix == ".py":
-        return path.is_file() and _is_revision(path)
-    return has_extension(path.name, extensions) and path.is_file()
 
 
 def _is_candidate(path: Path) -> bool:
