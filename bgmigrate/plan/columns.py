@@ -45,7 +45,7 @@ class ColumnParts:
         """
         found = self.clause("default")
         text = found.text[len("DEFAULT") :].strip() if found else ""
-        return None if is_null_expression(text) else text
+        return None if not text or is_null_expression(text) else text
 
 
 def _kind(toks: list[Tok], i: int) -> str:
