@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 
     from bgmigrate.lint.settings import LintSettings
     from bgmigrate.model import operations as ops
-    from bgmigrate.model.schema import Schema, Table
+    from bgmigrate.model.schema import Index, Schema, Table
     from bgmigrate.plan.phases import Plan, Step
+    from bgmigrate.sql.names import Name
 
 # Rules whose hazard the planner rewrites (or refuses with a recipe of its own).
 RULES = frozenset(
@@ -121,7 +122,9 @@ def _plan(op: ops.Operation, schema: Schema, pg_version: int, backfill: tuple[tu
     draft = Draft(request=request, items=(Item(0, op, Facts(focused, {}, frozenset(), schema.from_live)),))
     for run in PASSES:
         draft = run(draft)
-    return guard(assemble(draft), focused, own=own_for)
+    # The names the plan creates are checked against the whole schema, as `bgmigrate plan` checks them.
+    outside = None if focused is schema else Unfocused(schema, focused)
+    return guard(assemble(draft), focused, own=own_for, outside=outside)
 
 
 def focus(schema: Schema, op: ops.Operation) -> Schema:
@@ -148,6 +151,24 @@ def focus(schema: Schema, op: ops.Operation) -> Schema:
         server_version=schema.server_version,
         from_live=schema.from_live,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class Unfocused:
+    """The tables and indexes of ``whole`` that ``focused`` leaves out, for the name guard (read-only).
+
+    No step of a statement's plan changes them (its steps touch the tables the focus holds), so
+    the guard replays onto a copy of the focus alone and still sees every name the schema holds.
+    """
+
+    whole: Schema
+    focused: Schema
+
+    def table(self, name: Name) -> Table | None:
+        return None if name.key in self.focused.tables else self.whole.table(name)
+
+    def index(self, name: Name) -> Index | None:
+        return None if name.key in self.focused.indexes else self.whole.index(name)
 
 
 class _Related:
