@@ -129,6 +129,10 @@ class Outside(Protocol):
     def index(self, name: Name) -> Index | None:
         """The index of that name, if the whole schema has it and the partial one leaves it out."""
 
+    def lend(self, schema: Schema, op: ops.Operation, lent: set[Key]) -> None:
+        """Copy into ``schema`` what of the rest replaying ``op`` may remove (by name), once: ``lent`` says
+        which names the ledger now answers for alone."""
+
 
 @dataclass
 class Ledger:
@@ -142,6 +146,7 @@ class Ledger:
     schema: Schema
     triggers: set[Key] = field(default_factory=set)
     outside: Outside | None = None
+    lent: set[Key] = field(default_factory=set)  # ("table" | "index", schema, name) copied in from outside
 
     def holder(self, key: Key) -> str | None:
         """What holds the name ``key`` now, described (None when the name is free)."""
@@ -160,11 +165,15 @@ class Ledger:
 
     def _table(self, name: Name) -> Table | None:
         found = self.schema.table(name)
-        return found if found is not None or self.outside is None else self.outside.table(name)
+        if found is not None or self.outside is None or ("table", *name.key) in self.lent:
+            return found
+        return self.outside.table(name)
 
     def _index(self, name: Name) -> Index | None:
         found = self.schema.index(name)
-        return found if found is not None or self.outside is None else self.outside.index(name)
+        if found is not None or self.outside is None or ("index", *name.key) in self.lent:
+            return found
+        return self.outside.index(name)
 
     def _relation(self, name: Name) -> str | None:
         label = _label(*name.key)
@@ -182,6 +191,8 @@ class Ledger:
     def learn(self, op: ops.Operation) -> None:
         """Replay ``op``."""
         track_triggers(self.triggers, op)
+        if self.outside is not None:
+            self.outside.lend(self.schema, op, self.lent)
         apply(self.schema, op, "(plan)")
 
 
@@ -245,7 +256,7 @@ def describe(key: Key, op: ops.Operation) -> str:
 def _freed_at(ledger: Ledger, key: Key, later: Timeline) -> tuple[str, Step] | None:
     """The phase and step after which the name is free (an explicit drop, or one implied by DROP COLUMN/TABLE)."""
     # ``outside`` is read-only and no step changes it: shared, never copied.
-    ahead = Ledger(copy.deepcopy(ledger.schema), set(ledger.triggers), ledger.outside)
+    ahead = Ledger(copy.deepcopy(ledger.schema), set(ledger.triggers), ledger.outside, set(ledger.lent))
     for phase, step, op in later:
         ahead.learn(op)
         if ahead.holder(key) is None:

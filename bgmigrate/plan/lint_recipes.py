@@ -157,8 +157,10 @@ def focus(schema: Schema, op: ops.Operation) -> Schema:
 class Unfocused:
     """The tables and indexes of ``whole`` that ``focused`` leaves out, for the name guard (read-only).
 
-    No step of a statement's plan changes them (its steps touch the tables the focus holds), so
-    the guard replays onto a copy of the focus alone and still sees every name the schema holds.
+    The guard replays a statement's plan onto a copy of the focus alone and still sees every name
+    the schema holds. A step that removes an index by name (``DROP INDEX``, ``DROP CONSTRAINT``,
+    ``ADD CONSTRAINT … USING INDEX``) or touches another table first gets that entry lent into the
+    copy, so the guard frees exactly the names a replay of the whole schema frees.
     """
 
     whole: Schema
@@ -169,6 +171,56 @@ class Unfocused:
 
     def index(self, name: Name) -> Index | None:
         return None if name.key in self.focused.indexes else self.whole.index(name)
+
+    def lend(self, schema: Schema, op: ops.Operation, lent: set[tuple[str, ...]]) -> None:
+        for key in _tables_named(op):
+            if ("table", *key) not in lent:
+                lent.add(("table", *key))
+                found = self.table(_name(key))
+                if found is not None and key not in schema.tables:
+                    schema.tables[key] = _table_copy(found)
+                    # Replay drops and moves a table's indexes with it (rare: steps touch the focus).
+                    for index in [k for k, i in self.whole.indexes.items() if i.table.key == key]:
+                        self._lend_index(schema, index, lent)
+        for key in _indexes_removed(op):
+            self._lend_index(schema, key, lent)
+
+    def _lend_index(self, schema: Schema, key: tuple[str, str], lent: set[tuple[str, ...]]) -> None:
+        if ("index", *key) in lent:
+            return
+        lent.add(("index", *key))
+        found = self.index(_name(key))
+        if found is not None and key not in schema.indexes:
+            schema.indexes[key] = _clone(found)
+
+
+def _name(key: tuple[str, str]) -> Name:
+    from bgmigrate.sql.names import Name
+
+    return Name(key[1], key[0])
+
+
+def _tables_named(op: ops.Operation) -> list[tuple[str, str]]:
+    return ([op.table.key] if op.table is not None else []) + _named_by(op)
+
+
+def _indexes_removed(op: ops.Operation) -> list[tuple[str, str]]:
+    """Indexes replaying ``op`` removes by name (or, IF NOT EXISTS, keeps when one exists): read from
+    ``model/replay.py``. Adding one over another of the same name leaves the name held either way."""
+    from bgmigrate.model import operations as ops
+    from bgmigrate.sql.names import Name
+
+    if isinstance(op, ops.DropIndex):
+        return [op.index.key]
+    name = None
+    if isinstance(op, ops.AddConstraint):
+        name = op.constraint.using_index
+    elif isinstance(op, ops.DropConstraint):
+        name = op.name  # the index behind a UNIQUE or PRIMARY KEY
+    elif isinstance(op, ops.CreateIndex) and op.if_not_exists:
+        name = op.name
+    table = op.table
+    return [Name(name, table.schema).key] if name and table is not None else []
 
 
 class _Related:
