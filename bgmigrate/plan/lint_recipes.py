@@ -15,6 +15,11 @@ and expression indexes) are not in lint's replay: a rename of a column under suc
 gets the planner's refusal to guess its definition. A finding judged together with a later
 statement (an object dropped and created again in another shape) keeps the rule's own fix
 (``Hit.context_fix``): the drop planned alone would read as a plain contract-phase drop.
+
+The plan is made on a focused view of the schema (``focus``), but the names it creates are
+checked against every table and index (``Unfocused``), as `bgmigrate plan` checks them. Triggers
+are the exception: lint's schema does not record a trigger's table, so a name a trigger of the
+same table holds is refused by `bgmigrate plan` only.
 """
 
 from __future__ import annotations
