@@ -261,3 +261,71 @@ def test_a_clean_lint_never_loads_the_planners_passes(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=False)
     assert done.stdout.strip().splitlines()[-1] == "LIGHT", done.stdout + done.stderr
+
+
+# ---- names the plan creates, checked against the whole schema ---------------------------------
+
+# Lint plans a statement against only the tables it touches; the names its plan creates are
+# still checked against every table and index, as `bgmigrate plan` checks them (issue: guard names).
+ORDERS = "CREATE TABLE orders (id bigint PRIMARY KEY, code text UNIQUE, status text);\n"
+ELSEWHERE = "CREATE TABLE archive (id bigint PRIMARY KEY, x int);\n"
+
+# (rule, setup where an unrelated object holds the name, statement, what plan says holds it)
+CLASHES = [
+    # the index a CREATE INDEX builds concurrently
+    ("non-concurrent-index", "CREATE INDEX orders_status_idx ON archive (x);",
+     "CREATE INDEX orders_status_idx ON orders (status);", "index orders_status_idx"),
+    ("non-concurrent-index", "CREATE TABLE orders_status_idx (id int);",
+     "CREATE INDEX orders_status_idx ON orders (status);", "table orders_status_idx"),
+    # the index behind a UNIQUE constraint
+    ("unique-without-index", "CREATE TABLE orders_status_key (id int);",
+     "ALTER TABLE orders ADD CONSTRAINT orders_status_key UNIQUE (status);", "table orders_status_key"),
+    # the temporary index the planner invents to carry a unique key over to a replacement column
+    ("rename-column", "CREATE INDEX bgm_orders_code_key ON archive (x);",
+     "ALTER TABLE orders RENAME COLUMN code TO sku;", "index bgm_orders_code_key"),
+    # a table's new name
+    ("rename-table", "CREATE INDEX purchases ON archive (x);",
+     "ALTER TABLE orders RENAME TO purchases;", "index purchases"),
+    # in another schema than public
+    ("non-concurrent-index", "CREATE SCHEMA shop; CREATE TABLE shop.t (a int); CREATE INDEX i ON shop.t (a);\n"
+     "CREATE TABLE shop.u (b int);", "CREATE INDEX i ON shop.u (b);", "index shop.i"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("rule", "held", "sql", "holder"), CLASHES, ids=[f"{c[0]}-{c[3]}" for c in CLASHES])
+def test_a_name_held_elsewhere_in_the_schema_is_the_planners_refusal(
+    tmp_path: Path, rule: str, held: str, sql: str, holder: str
+) -> None:
+    example = Example(kind="bad", setup=ORDERS + ELSEWHERE + held, sql=sql)
+    status, output, plan = run_plan(tmp_path, example)
+    assert status == 2 and plan is None, output
+    assert f"while {holder} still exists" in output, output
+    (finding,) = lint_with_recipes(example, rule)
+    assert finding.fix.startswith("No safe plan for this statement:"), finding.fix
+    assert f"while {holder} still exists" in " ".join(finding.fix.split()), finding.fix
+    reason = re.sub(r"^bgmigrate: error: (lines? [^:]+: )?(no safe plan: )?", "", output.strip())
+    assert " ".join(finding.fix.split()).startswith(f"No safe plan for this statement: {reason}"), (reason, finding.fix)
+
+
+# Names PostgreSQL keeps per table (columns, CHECK constraints, triggers): the same name on an
+# unrelated table holds nothing, and neither `bgmigrate plan` nor lint's fix refuses it.
+PER_TABLE = [
+    ("rename-column", "CREATE TABLE other (sku text);", "ALTER TABLE orders RENAME COLUMN code TO sku;"),
+    ("rename-column",
+     "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n"
+     "CREATE TRIGGER bgm_sync_sku BEFORE INSERT ON archive FOR EACH ROW EXECUTE FUNCTION f();",
+     "ALTER TABLE orders RENAME COLUMN code TO sku;"),
+    ("set-not-null", "ALTER TABLE archive ADD CONSTRAINT bgm_orders_status_not_null CHECK (x IS NOT NULL);",
+     "ALTER TABLE orders ALTER COLUMN status SET NOT NULL;"),
+    # the unique key's own name: dropped and taken again on the same table, in contract
+    ("rename-column", "", "ALTER TABLE orders RENAME COLUMN code TO sku;"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("rule", "held", "sql"), PER_TABLE, ids=[f"{c[0]}-{n}" for n, c in enumerate(PER_TABLE)])
+def test_a_name_another_table_holds_for_itself_is_free(tmp_path: Path, rule: str, held: str, sql: str) -> None:
+    example = Example(kind="bad", setup=ORDERS + ELSEWHERE + held, sql=sql)
+    status, output, plan = run_plan(tmp_path, example)
+    assert status == 0 and plan is not None, output
+    (finding,) = lint_with_recipes(example, rule)
+    assert finding.fix.startswith(HEADER), finding.fix

@@ -162,3 +162,55 @@ def test_the_guards_copy_replays_like_a_whole_copy_and_leaves_the_schema_alone(s
         apply(whole, op, "(plan)")
     assert schema_to_data(mine) == schema_to_data(whole)
     assert schema_to_data(schema) == before
+
+
+# Names held outside the focus: unrelated tables and indexes, some of them named like what a plan
+# creates, removes (DROP CONSTRAINT, USING INDEX, DROP INDEX) or keeps (IF NOT EXISTS).
+ELSEWHERE = """
+CREATE TABLE orders (id bigint PRIMARY KEY, code text UNIQUE, status text);
+CREATE TABLE archive (id bigint PRIMARY KEY, x int);
+CREATE INDEX bgm_orders_code_key ON archive (x);
+CREATE INDEX orders_status_idx ON archive (x);
+CREATE INDEX orders_x_key ON archive (x);
+CREATE TABLE purchases_old (id int);
+CREATE INDEX purchases ON purchases_old (id);
+"""
+AGAINST_ELSEWHERE = [
+    "ALTER TABLE orders RENAME COLUMN code TO sku",
+    "CREATE INDEX orders_status_idx ON orders (status)",
+    "CREATE INDEX IF NOT EXISTS orders_status_idx ON orders (status)",
+    "ALTER TABLE orders ADD CONSTRAINT orders_status_key UNIQUE (status)",
+    "ALTER TABLE orders ADD CONSTRAINT orders_pk2 UNIQUE USING INDEX orders_x_key",
+    "ALTER TABLE orders DROP CONSTRAINT orders_x_key",
+    "ALTER TABLE orders RENAME TO purchases",
+    "ALTER TABLE orders ALTER COLUMN code TYPE varchar(20)",
+    "ALTER TABLE orders ALTER COLUMN status SET NOT NULL",
+    "ALTER TABLE orders ADD COLUMN n int NOT NULL",
+]
+
+
+def _cases_for_the_guard() -> list[tuple[str, str]]:
+    found = [(HISTORY, sql) for sql in CHANGES.strip().splitlines()]
+    found += [(ELSEWHERE, sql) for sql in AGAINST_ELSEWHERE]
+    for rule in sorted(PlannerRecipes().rules):
+        found += [(e.setup, e.sql) for e in CATALOGUE.entries[rule].bad if e.format == "sql" and not e.schema]
+    return found
+
+
+def test_fixes_planned_on_the_focus_name_what_the_whole_schema_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard, replaying onto the focus and asking the rest for names, says what it says on the whole schema."""
+    from bgmigrate.plan import lint_recipes
+
+    fixes = []
+    for setup, sql in _cases_for_the_guard():
+        schema = knowledge_of(setup).schema
+        for op in operations_of(sql):
+            fixes.append((sql, lint_recipes.recipe_for(op, schema, 15)))
+    monkeypatch.setattr(lint_recipes, "focus", lambda schema, _op: schema)
+    whole = []
+    for setup, sql in _cases_for_the_guard():
+        schema = knowledge_of(setup).schema
+        whole += [(sql, lint_recipes.recipe_for(op, schema, 15)) for op in operations_of(sql)]
+    assert fixes == whole
+    refusals = [fix for _sql, fix in fixes if fix and "still exists" in fix]
+    assert len(refusals) >= 4, refusals

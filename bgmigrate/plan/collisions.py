@@ -15,11 +15,12 @@ import copy
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from bgmigrate.lint.engine import parse_migration
 from bgmigrate.model import operations as ops
 from bgmigrate.model.replay import apply
-from bgmigrate.model.schema import Schema
+from bgmigrate.model.schema import Index, Schema, Table
 from bgmigrate.parse.source import load_sql
 from bgmigrate.plan.phases import Plan, Step
 from bgmigrate.plan.request import PlanError
@@ -115,36 +116,70 @@ def track_triggers(triggers: set[Key], op: ops.Operation) -> None:
     triggers |= {k for k in claims(op) if k[0] == "trigger"}
 
 
+class Outside(Protocol):
+    """Read-only: the tables and indexes of the whole schema that a ledger's partial schema leaves out.
+
+    Lint's recipes replay onto a copy of only the tables a statement touches; names held by every
+    other table and index still count, and no step of that statement's plan changes them.
+    """
+
+    def table(self, name: Name) -> Table | None:
+        """The table of that name, if the whole schema has it and the partial one leaves it out."""
+
+    def index(self, name: Name) -> Index | None:
+        """The index of that name, if the whole schema has it and the partial one leaves it out."""
+
+    def lend(self, schema: Schema, op: ops.Operation, lent: set[Key]) -> None:
+        """Copy into ``schema`` what of the rest replaying ``op`` may remove (by name), once: ``lent`` says
+        which names the ledger now answers for alone."""
+
+
 @dataclass
 class Ledger:
     """A schema being replayed in the order the plan runs, plus the triggers known per table.
 
     A trigger's name is only unique on its table, and a live schema lists triggers by name
-    alone: those are not checked; triggers created by replayed migrations are.
+    alone: those are not checked; triggers created by replayed migrations are. With ``outside``,
+    ``schema`` is part of the whole one and names are looked up in both.
     """
 
     schema: Schema
     triggers: set[Key] = field(default_factory=set)
+    outside: Outside | None = None
+    lent: set[Key] = field(default_factory=set)  # ("table" | "index", schema, name) copied in from outside
 
     def holder(self, key: Key) -> str | None:
         """What holds the name ``key`` now, described (None when the name is free)."""
         kind, schema, *rest = key
         if kind == "column":
-            held = self.schema.column(Name(rest[0], schema), rest[1]) is not None
+            table = self._table(Name(rest[0], schema))
+            held = table is not None and rest[1] in table.columns
             return f"column {_label(schema, rest[0])}.{rest[1]}" if held else None
         if kind == "constraint":
-            table = self.schema.table(Name(rest[0], schema))
+            table = self._table(Name(rest[0], schema))
             held = table is not None and rest[1] in table.constraints
             return f"constraint {rest[1]} on {_label(schema, rest[0])}" if held else None
         if kind == "trigger":
             return f"trigger {rest[1]} on {_label(schema, rest[0])}" if key in self.triggers else None
         return self._relation(Name(rest[0], schema))
 
+    def _table(self, name: Name) -> Table | None:
+        found = self.schema.table(name)
+        if found is not None or self.outside is None or ("table", *name.key) in self.lent:
+            return found
+        return self.outside.table(name)
+
+    def _index(self, name: Name) -> Index | None:
+        found = self.schema.index(name)
+        if found is not None or self.outside is None or ("index", *name.key) in self.lent:
+            return found
+        return self.outside.index(name)
+
     def _relation(self, name: Name) -> str | None:
         label = _label(*name.key)
-        if self.schema.table(name) is not None:
+        if self._table(name) is not None:
             return f"table {label}"
-        if self.schema.index(name) is not None:
+        if self._index(name) is not None:
             return f"index {label}"
         kind = next((k for k in _RELATION_KINDS if name.key in self.schema.objects.get(k, set())), None)
         return f"{kind} {label}" if kind else None
@@ -156,6 +191,8 @@ class Ledger:
     def learn(self, op: ops.Operation) -> None:
         """Replay ``op``."""
         track_triggers(self.triggers, op)
+        if self.outside is not None:
+            self.outside.lend(self.schema, op, self.lent)
         apply(self.schema, op, "(plan)")
 
 
@@ -218,7 +255,8 @@ def describe(key: Key, op: ops.Operation) -> str:
 
 def _freed_at(ledger: Ledger, key: Key, later: Timeline) -> tuple[str, Step] | None:
     """The phase and step after which the name is free (an explicit drop, or one implied by DROP COLUMN/TABLE)."""
-    ahead = copy.deepcopy(ledger)
+    # ``outside`` is read-only and no step changes it: shared, never copied.
+    ahead = Ledger(copy.deepcopy(ledger.schema), set(ledger.triggers), ledger.outside, set(ledger.lent))
     for phase, step, op in later:
         ahead.learn(op)
         if ahead.holder(key) is None:
@@ -249,12 +287,15 @@ def _deep_copy(schema: Schema, _replayed: Sequence[ops.Operation]) -> Schema:
     return copy.deepcopy(schema)
 
 
-def guard(plan: Plan, base: Schema, triggers: Iterable[Key] = (), *, own: Own | None = None) -> Plan:
+def guard(
+    plan: Plan, base: Schema, triggers: Iterable[Key] = (), *, own: Own | None = None, outside: Outside | None = None
+) -> Plan:
     """The plan unchanged, or ``PlanError`` if a step creates a name held at its point of the plan.
 
     ``base`` is never changed: the ledger replays onto ``own(base, operations it will replay)``
     (a deep copy by default), taken only when a later claim needs a step replayed (a plan whose
-    only claim is its first step copies nothing).
+    only claim is its first step copies nothing). ``outside``: the names of the whole schema
+    when ``base`` is only part of it.
 
     >>> from bgmigrate.plan.phases import Phase
     >>> step = Step("sql", "add t.a", "ALTER TABLE t ADD COLUMN a int", source_line=3)
@@ -264,7 +305,7 @@ def guard(plan: Plan, base: Schema, triggers: Iterable[Key] = (), *, own: Own | 
     ...
     bgmigrate.plan.request.PlanError: line 3: no safe plan: expand would create column t.a while column t.a still exists, so 'add t.a' would fail with 'already exists'. Give the new one another name, or free the name in a migration of its own and plan this one after that migration's contract has run
     """
-    ledger = Ledger(base, set(triggers))
+    ledger = Ledger(base, set(triggers), outside)
     steps = [(phase.name, step) for phase in plan.phases for step in phase.steps]
     # Steps after the last one that may claim a name are parsed only for a refusal's message.
     end = max((n + 1 for n, (_phase, step) in enumerate(steps) if may_claim(step)), default=0)

@@ -15,6 +15,11 @@ and expression indexes) are not in lint's replay: a rename of a column under suc
 gets the planner's refusal to guess its definition. A finding judged together with a later
 statement (an object dropped and created again in another shape) keeps the rule's own fix
 (``Hit.context_fix``): the drop planned alone would read as a plain contract-phase drop.
+
+The plan is made on a focused view of the schema (``focus``), but the names it creates are
+checked against every table and index (``Unfocused``), as `bgmigrate plan` checks them. Triggers
+are the exception: lint's schema does not record a trigger's table, so a name a trigger of the
+same table holds is refused by `bgmigrate plan` only.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ if TYPE_CHECKING:
 
     from bgmigrate.lint.settings import LintSettings
     from bgmigrate.model import operations as ops
-    from bgmigrate.model.schema import Schema, Table
+    from bgmigrate.model.schema import Index, Schema, Table
     from bgmigrate.plan.phases import Plan, Step
+    from bgmigrate.sql.names import Name
 
 # Rules whose hazard the planner rewrites (or refuses with a recipe of its own).
 RULES = frozenset(
@@ -121,7 +127,9 @@ def _plan(op: ops.Operation, schema: Schema, pg_version: int, backfill: tuple[tu
     draft = Draft(request=request, items=(Item(0, op, Facts(focused, {}, frozenset(), schema.from_live)),))
     for run in PASSES:
         draft = run(draft)
-    return guard(assemble(draft), focused, own=own_for)
+    # The names the plan creates are checked against the whole schema, as `bgmigrate plan` checks them.
+    outside = None if focused is schema else Unfocused(schema, focused)
+    return guard(assemble(draft), focused, own=own_for, outside=outside)
 
 
 def focus(schema: Schema, op: ops.Operation) -> Schema:
@@ -148,6 +156,76 @@ def focus(schema: Schema, op: ops.Operation) -> Schema:
         server_version=schema.server_version,
         from_live=schema.from_live,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class Unfocused:
+    """The tables and indexes of ``whole`` that ``focused`` leaves out, for the name guard (read-only).
+
+    The guard replays a statement's plan onto a copy of the focus alone and still sees every name
+    the schema holds. A step that removes an index by name (``DROP INDEX``, ``DROP CONSTRAINT``,
+    ``ADD CONSTRAINT … USING INDEX``) or touches another table first gets that entry lent into the
+    copy, so the guard frees exactly the names a replay of the whole schema frees.
+    """
+
+    whole: Schema
+    focused: Schema
+
+    def table(self, name: Name) -> Table | None:
+        return None if name.key in self.focused.tables else self.whole.table(name)
+
+    def index(self, name: Name) -> Index | None:
+        return None if name.key in self.focused.indexes else self.whole.index(name)
+
+    def lend(self, schema: Schema, op: ops.Operation, lent: set[tuple[str, ...]]) -> None:
+        for key in _tables_named(op):
+            if ("table", *key) not in lent:
+                lent.add(("table", *key))
+                found = self.table(_name(key))
+                if found is not None and key not in schema.tables:
+                    schema.tables[key] = _table_copy(found)
+                    # Replay drops and moves a table's indexes with it (rare: steps touch the focus).
+                    for index in [k for k, i in self.whole.indexes.items() if i.table.key == key]:
+                        self._lend_index(schema, index, lent)
+        for key in _indexes_removed(op):
+            self._lend_index(schema, key, lent)
+
+    def _lend_index(self, schema: Schema, key: tuple[str, str], lent: set[tuple[str, ...]]) -> None:
+        if ("index", *key) in lent:
+            return
+        lent.add(("index", *key))
+        found = self.index(_name(key))
+        if found is not None and key not in schema.indexes:
+            schema.indexes[key] = _clone(found)
+
+
+def _name(key: tuple[str, str]) -> Name:
+    from bgmigrate.sql.names import Name
+
+    return Name(key[1], key[0])
+
+
+def _tables_named(op: ops.Operation) -> list[tuple[str, str]]:
+    return ([op.table.key] if op.table is not None else []) + _named_by(op)
+
+
+def _indexes_removed(op: ops.Operation) -> list[tuple[str, str]]:
+    """Indexes replaying ``op`` removes by name (or, IF NOT EXISTS, keeps when one exists): read from
+    ``model/replay.py``. Adding one over another of the same name leaves the name held either way."""
+    from bgmigrate.model import operations as ops
+    from bgmigrate.sql.names import Name
+
+    if isinstance(op, ops.DropIndex):
+        return [op.index.key]
+    name = None
+    if isinstance(op, ops.AddConstraint):
+        name = op.constraint.using_index
+    elif isinstance(op, ops.DropConstraint):
+        name = op.name  # the index behind a UNIQUE or PRIMARY KEY
+    elif isinstance(op, ops.CreateIndex) and op.if_not_exists:
+        name = op.name
+    table = op.table
+    return [Name(name, table.schema).key] if name and table is not None else []
 
 
 class _Related:
