@@ -27,12 +27,19 @@ from bgmigrate.plan.request import PlanError
 from bgmigrate.sql.names import Name
 
 # What a name belongs to: ("column", schema, table, column), ("relation", schema, name),
-# ("constraint", schema, table, name) or ("trigger", schema, table, name).
+# ("constraint", schema, table, name), ("trigger", schema, table, name), ("function", schema, name) for a
+# function without arguments, or ("rowtype", schema, name): the type a table or view brings along.
 Key = tuple[str, ...]
 Timeline = Sequence[tuple[str, Step, ops.Operation]]  # (phase, step, operation) in the order they run
 
 _RELATION_KINDS = ("view", "materialized view", "sequence", "foreign table")
 _OR_REPLACE = re.compile(r"^\s*CREATE\s+OR\s+REPLACE\b", re.IGNORECASE)
+# CREATE FUNCTION name(): the model keeps functions by name only, so only an empty argument list is
+# compared (the planner's own trigger functions take none).
+_NO_ARGUMENTS = re.compile(r"^\s*CREATE\s+FUNCTION\s[^(]*\(\s*\)", re.IGNORECASE)
+# Relations with a row type: their name is taken in pg_type too (an index or sequence has none here).
+_ROW_TYPED = ("view", "materialized view", "foreign table")
+_TYPE_KINDS = ("type", "domain")
 
 
 def _label(schema: str, name: str) -> str:
@@ -49,6 +56,23 @@ def _relation(name: Name) -> Key:
 
 def _on_table(kind: str, table: Name, name: str) -> Key:
     return (kind, *table.key, name)
+
+
+def _rowtyped(name: Name) -> list[Key]:
+    """A new table's (or view's) name, taken among relations and, by its row type, among types."""
+    return [_relation(name), ("rowtype", *name.key)]
+
+
+def _object_claims(op: ops.CreateObject) -> list[Key]:
+    if op.kind == "trigger" and op.on_table is not None:
+        return [_on_table("trigger", op.on_table, op.name.name)]
+    if op.kind == "function" and _NO_ARGUMENTS.match(op.stmt.text):
+        return [("function", *op.name.key)]
+    if op.kind in _ROW_TYPED:
+        return _rowtyped(op.name)
+    if op.kind in _RELATION_KINDS:
+        return [_relation(op.name)]
+    return []
 
 
 def _constraint_claims(op: ops.AddConstraint) -> list[Key]:
@@ -73,9 +97,9 @@ def claims(op: ops.Operation) -> list[Key]:
     if isinstance(op, ops.RenameColumn):
         return [_column(op.target, op.new_name)]
     if isinstance(op, ops.CreateTable):
-        return [] if op.if_not_exists else [_relation(op.target)]
+        return [] if op.if_not_exists else _rowtyped(op.target)
     if isinstance(op, ops.RenameTable):
-        return [_relation(Name(op.new_name, op.target.schema))]
+        return _rowtyped(Name(op.new_name, op.target.schema))
     if isinstance(op, ops.CreateIndex):
         return [] if op.if_not_exists or not op.name else [_relation(Name(op.name, op.target.schema))]
     if isinstance(op, ops.AddConstraint):
@@ -83,10 +107,7 @@ def claims(op: ops.Operation) -> list[Key]:
     if isinstance(op, ops.RenameConstraint):
         return [_on_table("constraint", op.target, op.new_name)]
     if isinstance(op, ops.CreateObject) and not _OR_REPLACE.match(op.stmt.text):
-        if op.kind == "trigger" and op.on_table is not None:
-            return [_on_table("trigger", op.on_table, op.name.name)]
-        if op.kind in _RELATION_KINDS:
-            return [_relation(op.name)]
+        return _object_claims(op)
     return []
 
 
@@ -160,8 +181,24 @@ class Ledger:
             held = table is not None and rest[1] in table.constraints
             return f"constraint {rest[1]} on {_label(schema, rest[0])}" if held else None
         if kind == "trigger":
-            return f"trigger {rest[1]} on {_label(schema, rest[0])}" if key in self.triggers else None
+            table = self._table(Name(rest[0], schema))
+            held = key in self.triggers or (table is not None and rest[1] in table.triggers)
+            return f"trigger {rest[1]} on {_label(schema, rest[0])}" if held else None
+        if kind == "function":
+            held = (schema, rest[0]) in self.schema.objects.get("function", set())
+            return (
+                f"function {_label(schema, rest[0])} (PostgreSQL refuses a second one if it too takes no arguments)"
+                if held
+                else None
+            )
+        if kind == "rowtype":
+            return self._type(Name(rest[0], schema))
         return self._relation(Name(rest[0], schema))
+
+    def _type(self, name: Name) -> str | None:
+        """The type (enum, composite, domain) of that name: a table's row type would clash with it."""
+        held = name.key in self.schema.enums or any(name.key in self.schema.objects.get(k, set()) for k in _TYPE_KINDS)
+        return f"type {_label(*name.key)}" if held else None
 
     def _table(self, name: Name) -> Table | None:
         found = self.schema.table(name)
@@ -247,6 +284,8 @@ def describe(key: Key, op: ops.Operation) -> str:
         return f"column {_label(schema, rest[0])}.{rest[1]}"
     if kind in ("constraint", "trigger"):
         return f"{kind} {rest[1]} on {_label(schema, rest[0])}"
+    if kind == "function":
+        return f"function {_label(schema, rest[0])}()"
     if isinstance(op, ops.CreateObject):
         return f"{op.kind} {_label(schema, rest[0])}"
     table = isinstance(op, ops.CreateTable | ops.RenameTable)
