@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -111,32 +111,6 @@ def claims(op: ops.Operation) -> list[Key]:
     return []
 
 
-def _trigger_dropped(op: ops.Operation) -> Key | None:
-    if isinstance(op, ops.DropObject) and op.kind == "trigger" and op.on_table is not None:
-        return _on_table("trigger", op.on_table, op.name.name)
-    return None
-
-
-def track_triggers(triggers: set[Key], op: ops.Operation) -> None:
-    """Keep the set of (trigger, table) keys up to date after ``op`` (replay keys triggers by name alone).
-
-    >>> from bgmigrate.plan.testing import op_of
-    >>> seen: set[Key] = set()
-    >>> track_triggers(seen, op_of("CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f()"))
-    >>> track_triggers(seen, op_of("ALTER TABLE t RENAME TO u")); seen
-    {('trigger', 'public', 'u', 'tr')}
-    """
-    if isinstance(op, ops.DropTable | ops.RenameTable):
-        moved = {k for k in triggers if (k[1], k[2]) == op.target.key}
-        triggers -= moved
-        if isinstance(op, ops.RenameTable):
-            triggers |= {(k[0], k[1], op.new_name, k[3]) for k in moved}
-    dropped = _trigger_dropped(op)
-    if dropped is not None:
-        triggers.discard(dropped)
-    triggers |= {k for k in claims(op) if k[0] == "trigger"}
-
-
 class Outside(Protocol):
     """Read-only: the tables and indexes of the whole schema that a ledger's partial schema leaves out.
 
@@ -157,15 +131,15 @@ class Outside(Protocol):
 
 @dataclass
 class Ledger:
-    """A schema being replayed in the order the plan runs, plus the triggers known per table.
+    """A schema being replayed in the order the plan runs.
 
-    A trigger's name is only unique on its table, and a live schema lists triggers by name
-    alone: those are not checked; triggers created by replayed migrations are. With ``outside``,
-    ``schema`` is part of the whole one and names are looked up in both.
+    A trigger's name is only unique on its table: the model keeps it on its table
+    (``Table.triggers``). A live schema lists triggers by name alone: those are not checked;
+    triggers created by replayed migrations are. With ``outside``, ``schema`` is part of the
+    whole one and names are looked up in both.
     """
 
     schema: Schema
-    triggers: set[Key] = field(default_factory=set)
     outside: Outside | None = None
     lent: set[Key] = field(default_factory=set)  # ("table" | "index", schema, name) copied in from outside
 
@@ -182,7 +156,7 @@ class Ledger:
             return f"constraint {rest[1]} on {_label(schema, rest[0])}" if held else None
         if kind == "trigger":
             table = self._table(Name(rest[0], schema))
-            held = key in self.triggers or (table is not None and rest[1] in table.triggers)
+            held = table is not None and rest[1] in table.triggers
             return f"trigger {rest[1]} on {_label(schema, rest[0])}" if held else None
         if kind == "function":
             held = (schema, rest[0]) in self.schema.objects.get("function", set())
@@ -227,7 +201,6 @@ class Ledger:
 
     def learn(self, op: ops.Operation) -> None:
         """Replay ``op``."""
-        track_triggers(self.triggers, op)
         if self.outside is not None:
             self.outside.lend(self.schema, op, self.lent)
         apply(self.schema, op, "(plan)")
@@ -295,7 +268,7 @@ def describe(key: Key, op: ops.Operation) -> str:
 def _freed_at(ledger: Ledger, key: Key, later: Timeline) -> tuple[str, Step] | None:
     """The phase and step after which the name is free (an explicit drop, or one implied by DROP COLUMN/TABLE)."""
     # ``outside`` is read-only and no step changes it: shared, never copied.
-    ahead = Ledger(copy.deepcopy(ledger.schema), set(ledger.triggers), ledger.outside, set(ledger.lent))
+    ahead = Ledger(copy.deepcopy(ledger.schema), ledger.outside, set(ledger.lent))
     for phase, step, op in later:
         ahead.learn(op)
         if ahead.holder(key) is None:
@@ -326,9 +299,7 @@ def _deep_copy(schema: Schema, _replayed: Sequence[ops.Operation]) -> Schema:
     return copy.deepcopy(schema)
 
 
-def guard(
-    plan: Plan, base: Schema, triggers: Iterable[Key] = (), *, own: Own | None = None, outside: Outside | None = None
-) -> Plan:
+def guard(plan: Plan, base: Schema, *, own: Own | None = None, outside: Outside | None = None) -> Plan:
     """The plan unchanged, or ``PlanError`` if a step creates a name held at its point of the plan.
 
     ``base`` is never changed: the ledger replays onto ``own(base, operations it will replay)``
@@ -344,7 +315,7 @@ def guard(
     ...
     bgmigrate.plan.request.PlanError: line 3: no safe plan: expand would create column t.a while column t.a still exists, so 'add t.a' would fail with 'already exists'. Give the new one another name, or free the name in a migration of its own and plan this one after that migration's contract has run
     """
-    ledger = Ledger(base, set(triggers), outside)
+    ledger = Ledger(base, outside)
     steps = [(phase.name, step) for phase in plan.phases for step in phase.steps]
     # Steps after the last one that may claim a name are parsed only for a refusal's message.
     end = max((n + 1 for n, (_phase, step) in enumerate(steps) if may_claim(step)), default=0)
