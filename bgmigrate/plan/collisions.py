@@ -134,8 +134,7 @@ class Ledger:
     """A schema being replayed in the order the plan runs.
 
     A trigger's name is only unique on its table: the model keeps it on its table
-    (``Table.triggers``). A live schema lists triggers by name alone: those are not checked;
-    triggers created by replayed migrations are. With ``outside``, ``schema`` is part of the
+    (``Table.triggers``, replayed or read live). With ``outside``, ``schema`` is part of the
     whole one and names are looked up in both.
     """
 
