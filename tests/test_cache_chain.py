@@ -222,6 +222,7 @@ def _replayed() -> Schema:
         "ALTER TABLE orders ADD CONSTRAINT c CHECK (x IS NOT NULL) NOT VALID;\n"
         "CREATE TYPE mood AS ENUM ('a', 'b');\nCREATE VIEW v AS SELECT 1;\n"
         "ALTER TABLE stand_in ALTER COLUMN y SET NOT NULL;\n"
+        'CREATE TRIGGER audit AFTER INSERT ON app."Orders" FOR EACH ROW EXECUTE FUNCTION f();\n'
     )
     schema = Schema(server_version=15)
     migration = load_sql("m.sql", sql)
@@ -235,6 +236,7 @@ def test_a_replayed_schema_is_stored_exactly() -> None:
     schema = _replayed()
     assert schema.tables and schema.indexes and schema.enums and schema.objects
     assert schema.definitions == {("view", ("public", "v")): "CREATE VIEW v AS SELECT 1"}, schema.definitions
+    assert schema.tables["app", "Orders"].triggers == {"audit"}  # the name guard reads triggers per table
     data = json.loads(json.dumps(schema_to_data(schema)))
     assert schema_from_data(data) == schema
 
@@ -245,6 +247,8 @@ def test_a_replayed_schema_is_stored_exactly() -> None:
         lambda d: d.update(tables="x"),
         lambda d: d["tables"][0].__setitem__(1, [["a", "int", "yes", None, False, False]]),
         lambda d: d["tables"][0].__setitem__(2, [["c", "check", [1], True, "", None, None]]),
+        lambda d: d["tables"][0].__setitem__(7, [1]),
+        lambda d: d["tables"][0].pop(7),
         lambda d: d.update(table_keys=[]),
         lambda d: d["indexes"][0].__setitem__(1, ["i"]),
         lambda d: d.update(server_version="15"),

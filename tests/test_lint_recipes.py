@@ -286,6 +286,17 @@ CLASHES = [
     # a table's new name
     ("rename-table", "CREATE INDEX purchases ON archive (x);",
      "ALTER TABLE orders RENAME TO purchases;", "index purchases"),
+    # the sync function the planner installs (a zero-argument function of that name exists)
+    ("rename-column", "CREATE FUNCTION bgm_sync_orders_sku() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;",
+     "ALTER TABLE orders RENAME COLUMN code TO sku;",
+     "function bgm_sync_orders_sku (PostgreSQL refuses a second one if it too takes no arguments)"),
+    # a table's new name, held by a type (the table's row type would clash with it)
+    ("rename-table", "CREATE TYPE purchases AS ENUM ('a');",
+     "ALTER TABLE orders RENAME TO purchases;", "type purchases"),
+    # the sync trigger's name, held by a trigger on the same table
+    ("rename-column", "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n"
+     "CREATE TRIGGER bgm_sync_sku BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION f();",
+     "ALTER TABLE orders RENAME COLUMN code TO sku;", "trigger bgm_sync_sku on orders"),
     # in another schema than public
     ("non-concurrent-index", "CREATE SCHEMA shop; CREATE TABLE shop.t (a int); CREATE INDEX i ON shop.t (a);\n"
      "CREATE TABLE shop.u (b int);", "CREATE INDEX i ON shop.u (b);", "index shop.i"),

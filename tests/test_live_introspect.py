@@ -75,6 +75,7 @@ def test_reads_tables_columns_constraints_indexes_and_objects(pg_dsn: str) -> No
     assert ("shop", "items") in schema.tables
     assert ("public", "order_view") in schema.objects["view"]
     assert ("public", "orders_touch") in schema.objects["trigger"]
+    assert orders.triggers == {"orders_touch"} and schema.tables["public", "customers"].triggers == set()
     assert ("shop", "items_id_seq") in schema.objects["sequence"]
     assert Name("shop").key in schema.objects["schema"]
 

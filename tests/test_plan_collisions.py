@@ -7,6 +7,7 @@ line, nothing written), and its self-check of the phases catches one should the 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -148,3 +149,89 @@ def test_a_do_block_is_carried_over_whole_with_a_note(tmp_path: Path) -> None:
     expand = [s.sql for s in plan.phase("expand").steps]
     assert len(expand) == 1 and expand[0].startswith("DO $$") and "IF NOT EXISTS" in expand[0]
     assert any("DO block" in note for note in plan.passthrough)
+
+
+# ---- names the model keeps apart from tables: functions, types, triggers of the table itself ----
+
+ORDERS = "CREATE TABLE orders (id bigint PRIMARY KEY, code text, status text);\n"
+NOOP = "RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n"
+
+# (setup holding the name, migration, what plan names, what PostgreSQL says running expand anyway)
+HELD = [
+    # the sync function the planner installs for a renamed column, taken by an earlier migration
+    (ORDERS + f"CREATE FUNCTION bgm_sync_orders_sku() {NOOP}", "ALTER TABLE orders RENAME COLUMN code TO sku;",
+     "function bgm_sync_orders_sku() while function bgm_sync_orders_sku (PostgreSQL refuses a second one if it "
+     "too takes no arguments)", 'function "bgm_sync_orders_sku" already exists with same argument types'),
+    # a table's new name, taken by a type (a table's row type shares the types' name space)
+    (ORDERS + "CREATE TYPE purchases AS (x int);\n", "ALTER TABLE orders RENAME TO purchases;",
+     "table purchases while type purchases", 'relation "purchases" already exists'),  # composite: in pg_class too
+    (ORDERS + "CREATE TYPE purchases AS ENUM ('a');\n", "CREATE TABLE purchases (id int);",
+     "table purchases while type purchases", 'type "purchases" already exists'),
+    # the sync trigger's name, taken on the same table
+    (ORDERS + f"CREATE FUNCTION f() {NOOP}CREATE TRIGGER bgm_sync_sku BEFORE INSERT ON orders "
+     "FOR EACH ROW EXECUTE FUNCTION f();\n", "ALTER TABLE orders RENAME COLUMN code TO sku;",
+     "trigger bgm_sync_sku on orders while trigger bgm_sync_sku on orders",
+     'trigger "bgm_sync_sku" for relation "orders" already exists'),
+]  # fmt: skip
+HELD_IDS = ["function", "composite type", "enum", "trigger on the same table"]
+
+
+@pytest.mark.parametrize(("setup", "sql", "collision", "_pg_error"), HELD, ids=HELD_IDS)
+def test_plan_refuses_a_name_a_function_type_or_trigger_holds(
+    tmp_path: Path, setup: str, sql: str, collision: str, _pg_error: str
+) -> None:
+    (tmp_path / "001_setup.sql").write_text(setup)
+    path = tmp_path / "002_m.sql"
+    path.write_text(sql)
+    result = CliRunner().invoke(main, ["plan", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    assert result.stderr.startswith(f"bgmigrate: error: line 1: no safe plan: expand would create {collision} "), (
+        result.stderr
+    )
+    assert len(result.stderr.splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def _psql(dsn: str, path: Path) -> subprocess.CompletedProcess[str]:
+    command = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-f", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="psql is not installed")
+@pytest.mark.parametrize(("setup", "sql", "_collision", "pg_error"), HELD, ids=HELD_IDS)
+def test_without_the_guard_expand_fails_in_postgresql(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_dsn: str, setup: str, sql: str, _collision: str, pg_error: str
+) -> None:
+    """Why the guard refuses: the plan it would have let through fails at expand on a real server."""
+    import bgmigrate.plan.passes
+
+    monkeypatch.setattr(bgmigrate.plan.passes, "guard", lambda plan, *_args: plan)
+    plan = plan_operations(operations_of(sql), knowledge_of(setup), PlanRequest("p", "m.sql"))
+    (tmp_path / "setup.sql").write_text(setup)
+    (tmp_path / "expand.sql").write_text(render_sql(plan)["01_expand.sql"])
+    assert _psql(pg_dsn, tmp_path / "setup.sql").returncode == 0
+    done = _psql(pg_dsn, tmp_path / "expand.sql")
+    assert done.returncode != 0 and pg_error in done.stderr, done.stderr
+
+
+def test_the_model_keeps_a_trigger_on_its_table() -> None:
+    """A trigger follows its table through a rename and goes with it; the same name elsewhere is another trigger."""
+    schema = knowledge_of(
+        SETUP + "CREATE TRIGGER audit AFTER INSERT ON old FOR EACH ROW EXECUTE FUNCTION f();\n"
+        "ALTER TABLE t RENAME TO u;\nDROP TRIGGER audit ON old;\n"
+    ).schema
+    assert schema.tables["public", "u"].triggers == {"audit"}
+    assert schema.tables["public", "old"].triggers == set()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE FUNCTION bgm_sync_orders_sku(a int) RETURNS int LANGUAGE sql AS 'SELECT 1';",  # takes arguments
+        "CREATE OR REPLACE FUNCTION g() RETURNS int LANGUAGE sql AS 'SELECT 1';",  # replaces on purpose
+        "CREATE INDEX purchases ON orders (status);",  # an index has no row type (and an enum is no relation)
+    ],
+)
+def test_names_a_function_or_type_does_not_hold_are_free(tmp_path: Path, sql: str) -> None:
+    setup = ORDERS + f"CREATE FUNCTION bgm_sync_orders_sku() {NOOP}CREATE FUNCTION g() {NOOP}"
+    setup += "CREATE TYPE purchases AS ENUM ('a');\n"
+    plan_operations(operations_of(sql), knowledge_of(setup), PlanRequest("p", "m.sql"))

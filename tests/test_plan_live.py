@@ -37,3 +37,25 @@ def test_unknown_table_in_the_live_schema_is_an_error(tmp_path: Path, pg_dsn: st
     result = CliRunner().invoke(main, ["plan", str(path), "--out", str(tmp_path / "o"), "--dsn", pg_dsn])
     assert result.exit_code == 2
     assert "line 1: table missing is not in the given schema" in result.stderr
+
+
+def test_a_live_trigger_on_the_same_table_holds_its_name(tmp_path: Path, pg_dsn: str) -> None:
+    """The live schema keeps triggers on their table: the sync trigger's name, taken there, is refused."""
+    run_sql(
+        pg_dsn,
+        "CREATE TABLE orders (id bigint PRIMARY KEY, code text, status text);\n"
+        "CREATE TABLE archive (id bigint PRIMARY KEY, code text);\n"
+        "CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n"
+        "CREATE TRIGGER bgm_sync_sku BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION f();\n"
+        "CREATE TRIGGER bgm_sync_sku BEFORE INSERT ON archive FOR EACH ROW EXECUTE FUNCTION f();\n",
+    )
+    refused, free = tmp_path / "refused.sql", tmp_path / "free.sql"
+    refused.write_text("ALTER TABLE orders RENAME COLUMN code TO sku;")
+    result = CliRunner().invoke(main, ["plan", str(refused), "--out", str(tmp_path / "o1"), "--dsn", pg_dsn])
+    assert result.exit_code == 2, result.output
+    assert "expand would create trigger bgm_sync_sku on orders while trigger bgm_sync_sku on orders" in result.stderr
+    # The same name on another table holds nothing for this one.
+    run_sql(pg_dsn, "DROP TRIGGER bgm_sync_sku ON orders;")
+    free.write_text("ALTER TABLE orders RENAME COLUMN code TO sku;")
+    result = CliRunner().invoke(main, ["plan", str(free), "--out", str(tmp_path / "o2"), "--dsn", pg_dsn])
+    assert result.exit_code == 0, result.output

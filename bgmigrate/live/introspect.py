@@ -92,7 +92,7 @@ def _queries(version_num: int) -> dict[str, str]:
             WHERE {USER_SCHEMAS}
             GROUP BY n.nspname, t.typname""",
         "triggers": f"""
-            SELECT n.nspname, t.tgname
+            SELECT n.nspname, t.tgname, t.tgrelid
             FROM pg_trigger t
             JOIN pg_class c ON c.oid = t.tgrelid
             JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -236,6 +236,16 @@ def _add_indexes(tables: dict[int, dict[str, Any]], rows: Sequence[Row], names: 
             )
 
 
+def _add_triggers(tables: dict[int, dict[str, Any]], rows: Sequence[Row]) -> None:
+    """Each table's trigger names (unique per table only: the planner's name guard needs the table)."""
+    for _schema, name, relid in rows:
+        if relid in tables:
+            tables[relid].setdefault("triggers", []).append(name)
+    for table in tables.values():
+        if "triggers" in table:
+            table["triggers"].sort()
+
+
 def _by_name(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(items, key=lambda item: (item.get("schema", ""), item["name"]))
 
@@ -246,6 +256,7 @@ def build_snapshot(version_num: int, rows: dict[str, list[Row]]) -> dict[str, ob
     names = _add_columns(tables, rows["columns"])
     _add_constraints(tables, rows["constraints"], names)
     _add_indexes(tables, rows["indexes"], names)
+    _add_triggers(tables, rows["triggers"])
     for table in tables.values():
         table["constraints"] = _by_name(table["constraints"])
         table["indexes"] = _by_name(table["indexes"])
@@ -262,7 +273,7 @@ def build_snapshot(version_num: int, rows: dict[str, list[Row]]) -> dict[str, ob
     for key in _RELATION_KEYS.values():
         snapshot[key] = _by_name(relations[key])
     # Trigger names are unique per table only; keyed by the table's schema, as DROP TRIGGER … ON names it.
-    triggers = {(s, n) for s, n in rows["triggers"]}
+    triggers = {(s, n) for s, n, _relid in rows["triggers"]}
     snapshot["triggers"] = [{"schema": s, "name": n} for s, n in sorted(triggers)]
     return snapshot
 

@@ -175,6 +175,7 @@ def _add_table(schema: Schema, r: _Reader) -> None:
     for i in r.children("indexes"):
         index = _index(i, name)
         schema.indexes[Name(index.name, name.schema).key] = index
+    table.triggers = set(r.names("triggers"))
     schema.tables[name.key] = table
 
 
@@ -279,6 +280,8 @@ def _table_dict(table: Table, indexes: list[Index]) -> dict[str, object]:
         "columns": [_column_dict(c) for c in table.columns.values()],
         "constraints": [_constraint_dict(c) for _, c in sorted(table.constraints.items())],
         "indexes": [_index_dict(i) for i in sorted(indexes, key=lambda i: i.name)],
+        # Only when it has some: a snapshot of a schema without triggers reads as before.
+        **({"triggers": sorted(table.triggers)} if table.triggers else {}),
     }
 
 

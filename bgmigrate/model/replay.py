@@ -412,6 +412,9 @@ _SHAPED = ("view", "materialized view", "function", "procedure")
 
 def _create_object(schema: Schema, op: ops.CreateObject, migration: str) -> None:
     schema.objects.setdefault(op.kind, set()).add(op.name.key)
+    table = schema.table(op.on_table) if op.kind == "trigger" and op.on_table is not None else None
+    if table is not None:
+        table.triggers.add(op.name.name)
     if op.kind in _SHAPED:
         schema.definitions[(op.kind, op.name.key)] = op.stmt.text
 
@@ -419,6 +422,9 @@ def _create_object(schema: Schema, op: ops.CreateObject, migration: str) -> None
 def _drop_object(schema: Schema, op: ops.DropObject, migration: str) -> None:
     schema.objects.get(op.kind, set()).discard(op.name.key)
     schema.definitions.pop((op.kind, op.name.key), None)
+    table = schema.table(op.on_table) if op.kind == "trigger" and op.on_table is not None else None
+    if table is not None:
+        table.triggers.discard(op.name.name)
     if op.kind == "type":
         schema.enums.pop(op.name.key, None)
     if op.kind == "schema":

@@ -58,6 +58,8 @@ class Table:
     # Read from a database or snapshot: its columns, constraints and indexes are all known.
     # (A table with neither ``live`` nor ``created_by`` is a stand-in for one never seen.)
     live: bool = False
+    # Its triggers by name (a trigger's name is unique per table only): replayed, or read live.
+    triggers: set[str] = field(default_factory=set)
 
     def has_validated_not_null_check(self, column: str) -> bool:
         """Whether a VALID ``CHECK (column IS NOT NULL)`` guarantees the column has no NULLs."""

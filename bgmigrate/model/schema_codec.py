@@ -44,7 +44,16 @@ def _table(t: Table) -> list[object]:
          _name(c.references) if c.references else None, c.not_null_column]
         for c in t.constraints.values()
     ]  # fmt: skip
-    return [_name(t.name), columns, constraints, t.rows_estimate, t.size_bytes, t.created_by, t.live]
+    return [
+        _name(t.name),
+        columns,
+        constraints,
+        t.rows_estimate,
+        t.size_bytes,
+        t.created_by,
+        t.live,
+        sorted(t.triggers),
+    ]
 
 
 def _index(i: Index) -> list[object]:
@@ -80,9 +89,9 @@ def _definitions(data: object) -> dict[tuple[str, tuple[str, str]], str]:
 
 def _table_from(data: object) -> Table:
     # Checked inline, not through helpers: a pre-commit run decodes thousands of these.
-    name, columns, constraints, rows, size, created_by, live = _fixed(data, 7)
+    name, columns, constraints, rows, size, created_by, live, triggers = _fixed(data, 8)
     table = Table(_name_from(name), rows_estimate=_optional_int(rows), size_bytes=_optional_int(size),
-                  created_by=_str(created_by), live=_bool(live))  # fmt: skip
+                  created_by=_str(created_by), live=_bool(live), triggers={_str(t) for t in _list(triggers)})  # fmt: skip
     for raw in _list(columns):
         if type(raw) is not list or len(raw) != 6:
             raise ValueError("column: expected 6 items")

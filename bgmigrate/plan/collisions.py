@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -27,12 +27,19 @@ from bgmigrate.plan.request import PlanError
 from bgmigrate.sql.names import Name
 
 # What a name belongs to: ("column", schema, table, column), ("relation", schema, name),
-# ("constraint", schema, table, name) or ("trigger", schema, table, name).
+# ("constraint", schema, table, name), ("trigger", schema, table, name), ("function", schema, name) for a
+# function without arguments, or ("rowtype", schema, name): the type a table or view brings along.
 Key = tuple[str, ...]
 Timeline = Sequence[tuple[str, Step, ops.Operation]]  # (phase, step, operation) in the order they run
 
 _RELATION_KINDS = ("view", "materialized view", "sequence", "foreign table")
 _OR_REPLACE = re.compile(r"^\s*CREATE\s+OR\s+REPLACE\b", re.IGNORECASE)
+# CREATE FUNCTION name(): the model keeps functions by name only, so only an empty argument list is
+# compared (the planner's own trigger functions take none).
+_NO_ARGUMENTS = re.compile(r"^\s*CREATE\s+FUNCTION\s[^(]*\(\s*\)", re.IGNORECASE)
+# Relations with a row type: their name is taken in pg_type too (an index or sequence has none here).
+_ROW_TYPED = ("view", "materialized view", "foreign table")
+_TYPE_KINDS = ("type", "domain")
 
 
 def _label(schema: str, name: str) -> str:
@@ -49,6 +56,23 @@ def _relation(name: Name) -> Key:
 
 def _on_table(kind: str, table: Name, name: str) -> Key:
     return (kind, *table.key, name)
+
+
+def _rowtyped(name: Name) -> list[Key]:
+    """A new table's (or view's) name, taken among relations and, by its row type, among types."""
+    return [_relation(name), ("rowtype", *name.key)]
+
+
+def _object_claims(op: ops.CreateObject) -> list[Key]:
+    if op.kind == "trigger" and op.on_table is not None:
+        return [_on_table("trigger", op.on_table, op.name.name)]
+    if op.kind == "function" and _NO_ARGUMENTS.match(op.stmt.text):
+        return [("function", *op.name.key)]
+    if op.kind in _ROW_TYPED:
+        return _rowtyped(op.name)
+    if op.kind in _RELATION_KINDS:
+        return [_relation(op.name)]
+    return []
 
 
 def _constraint_claims(op: ops.AddConstraint) -> list[Key]:
@@ -73,9 +97,9 @@ def claims(op: ops.Operation) -> list[Key]:
     if isinstance(op, ops.RenameColumn):
         return [_column(op.target, op.new_name)]
     if isinstance(op, ops.CreateTable):
-        return [] if op.if_not_exists else [_relation(op.target)]
+        return [] if op.if_not_exists else _rowtyped(op.target)
     if isinstance(op, ops.RenameTable):
-        return [_relation(Name(op.new_name, op.target.schema))]
+        return _rowtyped(Name(op.new_name, op.target.schema))
     if isinstance(op, ops.CreateIndex):
         return [] if op.if_not_exists or not op.name else [_relation(Name(op.name, op.target.schema))]
     if isinstance(op, ops.AddConstraint):
@@ -83,37 +107,8 @@ def claims(op: ops.Operation) -> list[Key]:
     if isinstance(op, ops.RenameConstraint):
         return [_on_table("constraint", op.target, op.new_name)]
     if isinstance(op, ops.CreateObject) and not _OR_REPLACE.match(op.stmt.text):
-        if op.kind == "trigger" and op.on_table is not None:
-            return [_on_table("trigger", op.on_table, op.name.name)]
-        if op.kind in _RELATION_KINDS:
-            return [_relation(op.name)]
+        return _object_claims(op)
     return []
-
-
-def _trigger_dropped(op: ops.Operation) -> Key | None:
-    if isinstance(op, ops.DropObject) and op.kind == "trigger" and op.on_table is not None:
-        return _on_table("trigger", op.on_table, op.name.name)
-    return None
-
-
-def track_triggers(triggers: set[Key], op: ops.Operation) -> None:
-    """Keep the set of (trigger, table) keys up to date after ``op`` (replay keys triggers by name alone).
-
-    >>> from bgmigrate.plan.testing import op_of
-    >>> seen: set[Key] = set()
-    >>> track_triggers(seen, op_of("CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f()"))
-    >>> track_triggers(seen, op_of("ALTER TABLE t RENAME TO u")); seen
-    {('trigger', 'public', 'u', 'tr')}
-    """
-    if isinstance(op, ops.DropTable | ops.RenameTable):
-        moved = {k for k in triggers if (k[1], k[2]) == op.target.key}
-        triggers -= moved
-        if isinstance(op, ops.RenameTable):
-            triggers |= {(k[0], k[1], op.new_name, k[3]) for k in moved}
-    dropped = _trigger_dropped(op)
-    if dropped is not None:
-        triggers.discard(dropped)
-    triggers |= {k for k in claims(op) if k[0] == "trigger"}
 
 
 class Outside(Protocol):
@@ -136,15 +131,14 @@ class Outside(Protocol):
 
 @dataclass
 class Ledger:
-    """A schema being replayed in the order the plan runs, plus the triggers known per table.
+    """A schema being replayed in the order the plan runs.
 
-    A trigger's name is only unique on its table, and a live schema lists triggers by name
-    alone: those are not checked; triggers created by replayed migrations are. With ``outside``,
-    ``schema`` is part of the whole one and names are looked up in both.
+    A trigger's name is only unique on its table: the model keeps it on its table
+    (``Table.triggers``, replayed or read live). With ``outside``, ``schema`` is part of the
+    whole one and names are looked up in both.
     """
 
     schema: Schema
-    triggers: set[Key] = field(default_factory=set)
     outside: Outside | None = None
     lent: set[Key] = field(default_factory=set)  # ("table" | "index", schema, name) copied in from outside
 
@@ -160,8 +154,24 @@ class Ledger:
             held = table is not None and rest[1] in table.constraints
             return f"constraint {rest[1]} on {_label(schema, rest[0])}" if held else None
         if kind == "trigger":
-            return f"trigger {rest[1]} on {_label(schema, rest[0])}" if key in self.triggers else None
+            table = self._table(Name(rest[0], schema))
+            held = table is not None and rest[1] in table.triggers
+            return f"trigger {rest[1]} on {_label(schema, rest[0])}" if held else None
+        if kind == "function":
+            held = (schema, rest[0]) in self.schema.objects.get("function", set())
+            return (
+                f"function {_label(schema, rest[0])} (PostgreSQL refuses a second one if it too takes no arguments)"
+                if held
+                else None
+            )
+        if kind == "rowtype":
+            return self._type(Name(rest[0], schema))
         return self._relation(Name(rest[0], schema))
+
+    def _type(self, name: Name) -> str | None:
+        """The type (enum, composite, domain) of that name: a table's row type would clash with it."""
+        held = name.key in self.schema.enums or any(name.key in self.schema.objects.get(k, set()) for k in _TYPE_KINDS)
+        return f"type {_label(*name.key)}" if held else None
 
     def _table(self, name: Name) -> Table | None:
         found = self.schema.table(name)
@@ -190,7 +200,6 @@ class Ledger:
 
     def learn(self, op: ops.Operation) -> None:
         """Replay ``op``."""
-        track_triggers(self.triggers, op)
         if self.outside is not None:
             self.outside.lend(self.schema, op, self.lent)
         apply(self.schema, op, "(plan)")
@@ -247,6 +256,8 @@ def describe(key: Key, op: ops.Operation) -> str:
         return f"column {_label(schema, rest[0])}.{rest[1]}"
     if kind in ("constraint", "trigger"):
         return f"{kind} {rest[1]} on {_label(schema, rest[0])}"
+    if kind == "function":
+        return f"function {_label(schema, rest[0])}()"
     if isinstance(op, ops.CreateObject):
         return f"{op.kind} {_label(schema, rest[0])}"
     table = isinstance(op, ops.CreateTable | ops.RenameTable)
@@ -256,7 +267,7 @@ def describe(key: Key, op: ops.Operation) -> str:
 def _freed_at(ledger: Ledger, key: Key, later: Timeline) -> tuple[str, Step] | None:
     """The phase and step after which the name is free (an explicit drop, or one implied by DROP COLUMN/TABLE)."""
     # ``outside`` is read-only and no step changes it: shared, never copied.
-    ahead = Ledger(copy.deepcopy(ledger.schema), set(ledger.triggers), ledger.outside, set(ledger.lent))
+    ahead = Ledger(copy.deepcopy(ledger.schema), ledger.outside, set(ledger.lent))
     for phase, step, op in later:
         ahead.learn(op)
         if ahead.holder(key) is None:
@@ -287,9 +298,7 @@ def _deep_copy(schema: Schema, _replayed: Sequence[ops.Operation]) -> Schema:
     return copy.deepcopy(schema)
 
 
-def guard(
-    plan: Plan, base: Schema, triggers: Iterable[Key] = (), *, own: Own | None = None, outside: Outside | None = None
-) -> Plan:
+def guard(plan: Plan, base: Schema, *, own: Own | None = None, outside: Outside | None = None) -> Plan:
     """The plan unchanged, or ``PlanError`` if a step creates a name held at its point of the plan.
 
     ``base`` is never changed: the ledger replays onto ``own(base, operations it will replay)``
@@ -305,7 +314,7 @@ def guard(
     ...
     bgmigrate.plan.request.PlanError: line 3: no safe plan: expand would create column t.a while column t.a still exists, so 'add t.a' would fail with 'already exists'. Give the new one another name, or free the name in a migration of its own and plan this one after that migration's contract has run
     """
-    ledger = Ledger(base, set(triggers), outside)
+    ledger = Ledger(base, outside)
     steps = [(phase.name, step) for phase in plan.phases for step in phase.steps]
     # Steps after the last one that may claim a name are parsed only for a refusal's message.
     end = max((n + 1 for n, (_phase, step) in enumerate(steps) if may_claim(step)), default=0)

@@ -18,7 +18,6 @@ from bgmigrate.lint.engine import track_new_tables
 from bgmigrate.model import operations as ops
 from bgmigrate.model.replay import apply
 from bgmigrate.model.schema import Column, Constraint, Index, Schema, Table
-from bgmigrate.plan.collisions import track_triggers
 from bgmigrate.plan.columns import split_column
 from bgmigrate.sql.implicit_names import constraint_name
 from bgmigrate.sql.names import Name, quote_ident
@@ -27,16 +26,14 @@ from bgmigrate.sql.tokens import tokenize
 
 @dataclass
 class Knowledge:
-    """A schema plus the index definitions and per-table triggers seen while building it (mutable while learning)."""
+    """A schema plus the index definitions seen while building it (mutable while learning)."""
 
     schema: Schema = field(default_factory=Schema)
     index_sql: dict[tuple[str, str], str] = field(default_factory=dict)
-    triggers: set[tuple[str, ...]] = field(default_factory=set)  # ("trigger", schema, table, name)
 
     def learn(self, op: ops.Operation, migration: str = "") -> None:
         """Replay ``op`` and keep what replay does not."""
         apply(self.schema, op, migration)
-        track_triggers(self.triggers, op)
         if isinstance(op, ops.CreateIndex):
             # Keyed like replay names it, so a schema index finds its text.
             name = op.name or f"{op.target.name}_{'_'.join(op.columns)}_idx"

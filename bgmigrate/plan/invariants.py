@@ -119,7 +119,7 @@ def replay_failures(plan: Plan, before: Sequence[Migration], schema: Schema | No
     statement creating a column, table, index, constraint or trigger whose name is still held
     at that point (a drop of it deferred to a later phase) fails with "already exists".
     """
-    ledger = Ledger(copy.deepcopy(schema) if schema is not None else Schema())  # learns before's triggers too
+    ledger = Ledger(copy.deepcopy(schema) if schema is not None else Schema())
     for migration in before:
         for op in parse_migration(migration)[0]:
             ledger.learn(op)

@@ -406,6 +406,7 @@ def _table_copy(table: Table) -> Table:
         table,
         columns={name: _clone(c) for name, c in table.columns.items()},
         constraints={name: _clone(c) for name, c in table.constraints.items()},
+        triggers=set(table.triggers),
     )
 
 

@@ -134,4 +134,4 @@ def plan_operations(
     for run in passes:
         draft = run(draft)
     # A deferred drop leaves its name taken until contract: never hand out a plan that fails on it.
-    return guard(assemble(draft), base.schema, base.triggers)
+    return guard(assemble(draft), base.schema)

@@ -31,7 +31,7 @@ from pathlib import Path
 from bgmigrate.lint.catalogue import Catalogue
 from bgmigrate.lint.findings import Finding, InputError, Severity
 
-FORMAT = "v2"  # bump when the entry layout or the meaning of a key changes
+FORMAT = "v3"  # bump when the entry layout or the meaning of a key changes
 DIR_NAME = ".bgmigrate_cache"
 ENV_DIR = "BGMIGRATE_CACHE_DIR"
 
