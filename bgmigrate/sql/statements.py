@@ -15,6 +15,7 @@ from typing import Literal
 
 from bgmigrate.sql.lexer import BOM, lex, significant
 from bgmigrate.sql.suppressions import Suppression, parse_suppressions
+from bgmigrate.sql.tokens import Tok, token_kind
 
 # A statement for the server, or a psql meta-command (\\i, \\set, …) that psql runs itself.
 StatementKind = Literal["sql", "psql-meta"]
@@ -81,6 +82,9 @@ class _Chunk:
     end: int
     comments: list[tuple[int, int]]
     kind: StatementKind = "sql"
+    # The chunk's tokens as ``tokenize`` cuts its text (offsets from ``start``); None when the
+    # splitter's scan did not read it as one run (psql's ``\:``), so only ``tokenize`` can tell.
+    tokens: list[Tok] | None = None
 
 
 def is_routine_head(words: list[str]) -> bool:
@@ -160,16 +164,19 @@ def _line_end(text: str, start: int) -> int:
     return len(text) if end < 0 else end
 
 
-def _scan(text: str) -> tuple[list[_Chunk], list[tuple[int, int]]]:
+def _scan(text: str, keep_tokens: bool = False) -> tuple[list[_Chunk], list[tuple[int, int]]]:
     """Split into statement chunks as psql does; also return every comment span.
 
     A semicolon ends a statement outside parentheses and routine bodies; so does psql's ``\\;``.
     A backslash elsewhere starts a psql meta-command, which runs to the end of its line.
+    ``keep_tokens``: give each chunk its tokens, so the parser need not lex its text again.
     """
     chunks: list[_Chunk] = []
     comments: list[tuple[int, int]] = []
     start: int | None = None
     chunk_comments: list[tuple[int, int]] = []
+    toks: list[Tok] | None = [] if keep_tokens else None
+    new = tuple.__new__  # in C: Tok's own __new__ is a Python call per token
     parens = 0
     body = _Body()
     pos = 1 if text.startswith(BOM) else 0  # white space to the server
@@ -187,10 +194,12 @@ def _scan(text: str) -> tuple[list[_Chunk], list[tuple[int, int]]]:
                 if text.startswith(":", tok_end):  # psql's \: is a plain colon
                     start = tok_start if start is None else start
                     pos = tok_end + 1
+                    toks = None  # the scan resumes past the colon: tokenize would not
                     break
                 if start is not None:
-                    chunks.append(_Chunk(start, tok_start, chunk_comments))
+                    chunks.append(_Chunk(start, tok_start, chunk_comments, tokens=toks))
                 start, chunk_comments, parens, body = None, [], 0, _Body()
+                toks = [] if keep_tokens else None
                 if text.startswith(";", tok_end):
                     pos = tok_end + 1  # psql's \; : the server runs what follows as a new statement
                 else:
@@ -201,9 +210,10 @@ def _scan(text: str) -> tuple[list[_Chunk], list[tuple[int, int]]]:
                 ch = text[tok_start]
                 if ch == ";" and not parens and not body.depth:
                     if start is not None:
-                        chunks.append(_Chunk(start, tok_start, chunk_comments))
+                        chunks.append(_Chunk(start, tok_start, chunk_comments, tokens=toks))
                     copy_data = body.copy_from_stdin
                     start, chunk_comments, parens, body = None, [], 0, _Body()
+                    toks = [] if keep_tokens else None
                     if copy_data:  # psql reads the lines that follow, up to \., as COPY data
                         pos, restart = _copy_data_end(text, tok_end), True
                         break
@@ -214,10 +224,12 @@ def _scan(text: str) -> tuple[list[_Chunk], list[tuple[int, int]]]:
                     parens -= 1
             if start is None:
                 start = tok_start
+            if toks is not None:
+                toks.append(new(Tok, (token_kind[kind], text[tok_start:tok_end], tok_start - start, tok_end - start)))
             if body.listening:  # most statements stop listening after their first four words
                 body.see(kind, text[tok_start:tok_end] if kind in ("word", "op") else "")
     if start is not None:
-        chunks.append(_Chunk(start, len(text), chunk_comments))
+        chunks.append(_Chunk(start, len(text), chunk_comments, tokens=toks))
     return chunks, comments
 
 
@@ -290,7 +302,7 @@ def split_sql(text: str) -> list[Statement]:
     'psql-meta'
     """
     starts = _line_starts(text)
-    chunks, comments = _scan(text)
+    chunks, comments = _scan(text, keep_tokens=True)
     statements: list[Statement] = []
     for chunk, spans in zip(chunks, _attach_comments(text, chunks, comments), strict=True):
         raw = text[chunk.start : chunk.end]
@@ -303,8 +315,38 @@ def split_sql(text: str) -> list[Statement]:
         )
         sql = stripped if chunk.kind != "sql" else _replace_psql_variables(stripped)
         where = (line, col, end_line, end_col)
-        statements.append(_statement(stripped, where, sql if sql != stripped else "", chunk.kind, suppressions))
+        stmt = _statement(stripped, where, sql if sql != stripped else "", chunk.kind, suppressions)
+        if chunk.kind == "sql" and sql == stripped and _tokens_hold(chunk.tokens, stripped):
+            stmt.__dict__[_TOKENS] = chunk.tokens
+        statements.append(stmt)
     return statements
+
+
+# The splitter's tokens ride on the Statement outside its fields, so equality, repr and
+# ``replace()`` (which may change the text) ignore them; ``take_tokens`` removes them.
+_TOKENS = "_split_tokens"
+
+
+def _tokens_hold(tokens: list[Tok] | None, stripped: str) -> bool:
+    """Whether the chunk's tokens are ``tokenize(stripped)``: not when a token ran into the white
+    space the statement text drops (unterminated at the end of the file), nor when the text
+    starts with a byte-order mark (``tokenize`` skips one there, the splitter does not)."""
+    if tokens is None:
+        return False
+    return (not tokens or tokens[-1].end <= len(stripped)) and not stripped.startswith(BOM)
+
+
+def take_tokens(stmt: Statement) -> list[Tok] | None:
+    """The statement's tokens as ``tokenize(stmt.parse_text)`` gives them, if the splitter kept
+    them, else None; handed out once, so they cost memory only until the statement is parsed
+    (and are never pickled with a parsed statement).
+
+    >>> stmt = split_sql("ALTER TABLE t ADD x int")[0]
+    >>> [t.text for t in take_tokens(stmt)], take_tokens(stmt)
+    (['ALTER', 'TABLE', 't', 'ADD', 'x', 'int'], None)
+    """
+    found: list[Tok] | None = stmt.__dict__.pop(_TOKENS, None)
+    return found
 
 
 def _statement(
