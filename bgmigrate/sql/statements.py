@@ -206,8 +206,9 @@ def _scan(text: str, keep_tokens: bool = False) -> tuple[list[_Chunk], list[tupl
                     pos = _line_end(text, tok_end)
                     chunks.append(_Chunk(tok_start, pos, [], kind="psql-meta"))
                 break
-            if kind == "op" and tok_end - tok_start == 1:
-                ch = text[tok_start]
+            piece = text[tok_start:tok_end]  # sliced once: the token's text, the body's word
+            if kind == "op" and len(piece) == 1:
+                ch = piece
                 if ch == ";" and not parens and not body.depth:
                     if start is not None:
                         chunks.append(_Chunk(start, tok_start, chunk_comments, tokens=toks))
@@ -225,9 +226,9 @@ def _scan(text: str, keep_tokens: bool = False) -> tuple[list[_Chunk], list[tupl
             if start is None:
                 start = tok_start
             if toks is not None:
-                toks.append(new(Tok, (token_kind[kind], text[tok_start:tok_end], tok_start - start, tok_end - start)))
+                toks.append(new(Tok, (token_kind[kind], piece, tok_start - start, tok_end - start)))
             if body.listening:  # most statements stop listening after their first four words
-                body.see(kind, text[tok_start:tok_end] if kind in ("word", "op") else "")
+                body.see(kind, piece if kind in ("word", "op") else "")
     if start is not None:
         chunks.append(_Chunk(start, len(text), chunk_comments, tokens=toks))
     return chunks, comments
