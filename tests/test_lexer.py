@@ -251,3 +251,13 @@ def test_plain_statements_keep_their_tokens_and_others_do_not() -> None:
     plain, variable, colon, unterminated = split_sql("ALTER TABLE t ADD x int; SELECT :v; SELECT \\: 1; SELECT 'a  ")
     assert [t.text for t in take_tokens(plain) or []] == ["ALTER", "TABLE", "t", "ADD", "x", "int"]
     assert take_tokens(variable) is None and take_tokens(colon) is None and take_tokens(unterminated) is None
+
+
+def test_the_splitter_keeps_tokens_up_to_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Memory: a large file keeps tokens for its first statements only; the rest are tokenized when parsed.
+    from bgmigrate.sql import statements
+
+    monkeypatch.setattr(statements, "_KEPT_TOKENS", 10)
+    kept = [take_tokens(s) for s in split_sql("SELECT 1, 2, 3; SELECT 4, 5, 6; SELECT 7")]
+    assert [t.text for t in kept[0] or []] == ["SELECT", "1", ",", "2", ",", "3"]
+    assert kept[1] is not None and kept[2] is None

@@ -57,6 +57,10 @@ _SUPPRESSION_HINT = re.compile("bgmigrate", re.IGNORECASE)
 _ROUTINES = ("FUNCTION", "PROCEDURE")
 _SPACE = " \t\n\r\f\v"
 _END_OF_COPY_DATA = re.compile(r"^\\\.\r?$", re.MULTILINE)
+# Tokens the splitter keeps per file for the parser (about 100 bytes each, held from splitting
+# until each statement is parsed); past this, statements are tokenized again when parsed, so
+# a file of 20,000 INSERTs does not hold all their tokens at once (+31 MiB of peak memory).
+_KEPT_TOKENS = 50_000
 
 
 def _line_starts(text: str) -> list[int]:
@@ -169,13 +173,15 @@ def _scan(text: str, keep_tokens: bool = False) -> tuple[list[_Chunk], list[tupl
 
     A semicolon ends a statement outside parentheses and routine bodies; so does psql's ``\\;``.
     A backslash elsewhere starts a psql meta-command, which runs to the end of its line.
-    ``keep_tokens``: give each chunk its tokens, so the parser need not lex its text again.
+    ``keep_tokens``: give chunks their tokens (up to ``_KEPT_TOKENS`` a file), so the parser need
+    not lex their text again.
     """
     chunks: list[_Chunk] = []
     comments: list[tuple[int, int]] = []
     start: int | None = None
     chunk_comments: list[tuple[int, int]] = []
-    toks: list[Tok] | None = [] if keep_tokens else None
+    budget = _KEPT_TOKENS if keep_tokens else 0
+    toks: list[Tok] | None = [] if budget > 0 else None
     new = tuple.__new__  # in C: Tok's own __new__ is a Python call per token
     parens = 0
     body = _Body()
@@ -199,7 +205,8 @@ def _scan(text: str, keep_tokens: bool = False) -> tuple[list[_Chunk], list[tupl
                 if start is not None:
                     chunks.append(_Chunk(start, tok_start, chunk_comments, tokens=toks))
                 start, chunk_comments, parens, body = None, [], 0, _Body()
-                toks = [] if keep_tokens else None
+                budget -= len(toks) if toks else 0
+                toks = [] if budget > 0 else None
                 if text.startswith(";", tok_end):
                     pos = tok_end + 1  # psql's \; : the server runs what follows as a new statement
                 else:
@@ -214,7 +221,8 @@ def _scan(text: str, keep_tokens: bool = False) -> tuple[list[_Chunk], list[tupl
                         chunks.append(_Chunk(start, tok_start, chunk_comments, tokens=toks))
                     copy_data = body.copy_from_stdin
                     start, chunk_comments, parens, body = None, [], 0, _Body()
-                    toks = [] if keep_tokens else None
+                    budget -= len(toks) if toks else 0
+                    toks = [] if budget > 0 else None
                     if copy_data:  # psql reads the lines that follow, up to \., as COPY data
                         pos, restart = _copy_data_end(text, tok_end), True
                         break
