@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bgmigrate.sql.lexer import lex, literal_value
-from bgmigrate.sql.statements import split_sql
+from bgmigrate.sql.statements import split_sql, take_tokens
 from bgmigrate.sql.tokens import tokenize
 
 FUNCTION = "CREATE FUNCTION f() RETURNS int LANGUAGE sql"
@@ -234,3 +234,30 @@ def test_tokenize_cuts_text_where_lex_does(text: str) -> None:
         if t.kind not in ("space", "comment")
     ]
     assert [tuple(tok) for tok in tokenize(text)] == expected
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from([*PIECES, *COMMENTS, "\\:", "\\;", ":v", ":'v'", "COPY", "STDIN", "\\."]), max_size=60))
+def test_the_splitters_tokens_are_what_tokenize_gives(pieces: list[str]) -> None:
+    # The parsers take the splitter's tokens instead of lexing again: they must be the same.
+    for stmt in split_sql("".join(pieces)):
+        kept = take_tokens(stmt)
+        if kept is not None:
+            assert kept == tokenize(stmt.parse_text)
+        assert take_tokens(stmt) is None  # handed out once
+
+
+def test_plain_statements_keep_their_tokens_and_others_do_not() -> None:
+    plain, variable, colon, unterminated = split_sql("ALTER TABLE t ADD x int; SELECT :v; SELECT \\: 1; SELECT 'a  ")
+    assert [t.text for t in take_tokens(plain) or []] == ["ALTER", "TABLE", "t", "ADD", "x", "int"]
+    assert take_tokens(variable) is None and take_tokens(colon) is None and take_tokens(unterminated) is None
+
+
+def test_the_splitter_keeps_tokens_up_to_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Memory: a large file keeps tokens for its first statements only; the rest are tokenized when parsed.
+    from bgmigrate.sql import statements
+
+    monkeypatch.setattr(statements, "_KEPT_TOKENS", 10)
+    kept = [take_tokens(s) for s in split_sql("SELECT 1, 2, 3; SELECT 4, 5, 6; SELECT 7")]
+    assert [t.text for t in kept[0] or []] == ["SELECT", "1", ",", "2", ",", "3"]
+    assert kept[1] is not None and kept[2] is None

@@ -30,7 +30,7 @@ from bgmigrate.parse.strict import (
     skip_group,
 )
 from bgmigrate.sql.names import Name
-from bgmigrate.sql.statements import Statement
+from bgmigrate.sql.statements import Statement, take_tokens
 from bgmigrate.sql.tokens import Cursor, SyntaxProblem, Tok, tokenize
 
 _Handler = Callable[[Statement, Cursor], list[ops.Operation]]
@@ -66,7 +66,8 @@ def parse_statement(stmt: Statement) -> list[ops.Operation]:
     if stmt.kind == "psql-meta":
         return _psql_meta(stmt)
     sql = stmt.parse_text
-    cur = Cursor(sql, tokenize(sql))
+    toks = take_tokens(stmt)  # the splitter's: lexing the statement again cost a sixth of parsing
+    cur = Cursor(sql, tokenize(sql) if toks is None else toks)
     first = cur.peek()
     if first is None:
         return [ops.Other(stmt, kind="empty")]

@@ -15,6 +15,7 @@ from typing import Literal
 
 from bgmigrate.sql.lexer import BOM, lex, significant
 from bgmigrate.sql.suppressions import Suppression, parse_suppressions
+from bgmigrate.sql.tokens import Tok, token_kind
 
 # A statement for the server, or a psql meta-command (\\i, \\set, …) that psql runs itself.
 StatementKind = Literal["sql", "psql-meta"]
@@ -56,6 +57,10 @@ _SUPPRESSION_HINT = re.compile("bgmigrate", re.IGNORECASE)
 _ROUTINES = ("FUNCTION", "PROCEDURE")
 _SPACE = " \t\n\r\f\v"
 _END_OF_COPY_DATA = re.compile(r"^\\\.\r?$", re.MULTILINE)
+# Tokens the splitter keeps per file for the parser (about 100 bytes each, held from splitting
+# until each statement is parsed); past this, statements are tokenized again when parsed, so
+# a file of 20,000 INSERTs does not hold all their tokens at once (+31 MiB of peak memory).
+_KEPT_TOKENS = 50_000
 
 
 def _line_starts(text: str) -> list[int]:
@@ -81,6 +86,9 @@ class _Chunk:
     end: int
     comments: list[tuple[int, int]]
     kind: StatementKind = "sql"
+    # The chunk's tokens as ``tokenize`` cuts its text (offsets from ``start``); None when the
+    # splitter's scan did not read it as one run (psql's ``\:``), so only ``tokenize`` can tell.
+    tokens: list[Tok] | None = None
 
 
 def is_routine_head(words: list[str]) -> bool:
@@ -160,16 +168,21 @@ def _line_end(text: str, start: int) -> int:
     return len(text) if end < 0 else end
 
 
-def _scan(text: str) -> tuple[list[_Chunk], list[tuple[int, int]]]:
+def _scan(text: str, keep_tokens: bool = False) -> tuple[list[_Chunk], list[tuple[int, int]]]:
     """Split into statement chunks as psql does; also return every comment span.
 
     A semicolon ends a statement outside parentheses and routine bodies; so does psql's ``\\;``.
     A backslash elsewhere starts a psql meta-command, which runs to the end of its line.
+    ``keep_tokens``: give chunks their tokens (up to ``_KEPT_TOKENS`` a file), so the parser need
+    not lex their text again.
     """
     chunks: list[_Chunk] = []
     comments: list[tuple[int, int]] = []
     start: int | None = None
     chunk_comments: list[tuple[int, int]] = []
+    budget = _KEPT_TOKENS if keep_tokens else 0
+    toks: list[Tok] | None = [] if budget > 0 else None
+    new = tuple.__new__  # in C: Tok's own __new__ is a Python call per token
     parens = 0
     body = _Body()
     pos = 1 if text.startswith(BOM) else 0  # white space to the server
@@ -187,23 +200,29 @@ def _scan(text: str) -> tuple[list[_Chunk], list[tuple[int, int]]]:
                 if text.startswith(":", tok_end):  # psql's \: is a plain colon
                     start = tok_start if start is None else start
                     pos = tok_end + 1
+                    toks = None  # the scan resumes past the colon: tokenize would not
                     break
                 if start is not None:
-                    chunks.append(_Chunk(start, tok_start, chunk_comments))
+                    chunks.append(_Chunk(start, tok_start, chunk_comments, tokens=toks))
                 start, chunk_comments, parens, body = None, [], 0, _Body()
+                budget -= len(toks) if toks else 0
+                toks = [] if budget > 0 else None
                 if text.startswith(";", tok_end):
                     pos = tok_end + 1  # psql's \; : the server runs what follows as a new statement
                 else:
                     pos = _line_end(text, tok_end)
                     chunks.append(_Chunk(tok_start, pos, [], kind="psql-meta"))
                 break
-            if kind == "op" and tok_end - tok_start == 1:
-                ch = text[tok_start]
+            piece = text[tok_start:tok_end]  # sliced once: the token's text, the body's word
+            if kind == "op" and len(piece) == 1:
+                ch = piece
                 if ch == ";" and not parens and not body.depth:
                     if start is not None:
-                        chunks.append(_Chunk(start, tok_start, chunk_comments))
+                        chunks.append(_Chunk(start, tok_start, chunk_comments, tokens=toks))
                     copy_data = body.copy_from_stdin
                     start, chunk_comments, parens, body = None, [], 0, _Body()
+                    budget -= len(toks) if toks else 0
+                    toks = [] if budget > 0 else None
                     if copy_data:  # psql reads the lines that follow, up to \., as COPY data
                         pos, restart = _copy_data_end(text, tok_end), True
                         break
@@ -214,10 +233,12 @@ def _scan(text: str) -> tuple[list[_Chunk], list[tuple[int, int]]]:
                     parens -= 1
             if start is None:
                 start = tok_start
+            if toks is not None:
+                toks.append(new(Tok, (token_kind[kind], piece, tok_start - start, tok_end - start)))
             if body.listening:  # most statements stop listening after their first four words
-                body.see(kind, text[tok_start:tok_end] if kind in ("word", "op") else "")
+                body.see(kind, piece if kind in ("word", "op") else "")
     if start is not None:
-        chunks.append(_Chunk(start, len(text), chunk_comments))
+        chunks.append(_Chunk(start, len(text), chunk_comments, tokens=toks))
     return chunks, comments
 
 
@@ -290,7 +311,7 @@ def split_sql(text: str) -> list[Statement]:
     'psql-meta'
     """
     starts = _line_starts(text)
-    chunks, comments = _scan(text)
+    chunks, comments = _scan(text, keep_tokens=True)
     statements: list[Statement] = []
     for chunk, spans in zip(chunks, _attach_comments(text, chunks, comments), strict=True):
         raw = text[chunk.start : chunk.end]
@@ -303,8 +324,38 @@ def split_sql(text: str) -> list[Statement]:
         )
         sql = stripped if chunk.kind != "sql" else _replace_psql_variables(stripped)
         where = (line, col, end_line, end_col)
-        statements.append(_statement(stripped, where, sql if sql != stripped else "", chunk.kind, suppressions))
+        stmt = _statement(stripped, where, sql if sql != stripped else "", chunk.kind, suppressions)
+        if chunk.kind == "sql" and sql == stripped and _tokens_hold(chunk.tokens, stripped):
+            stmt.__dict__[_TOKENS] = chunk.tokens
+        statements.append(stmt)
     return statements
+
+
+# The splitter's tokens ride on the Statement outside its fields, so equality, repr and
+# ``replace()`` (which may change the text) ignore them; ``take_tokens`` removes them.
+_TOKENS = "_split_tokens"
+
+
+def _tokens_hold(tokens: list[Tok] | None, stripped: str) -> bool:
+    """Whether the chunk's tokens are ``tokenize(stripped)``: not when a token ran into the white
+    space the statement text drops (unterminated at the end of the file), nor when the text
+    starts with a byte-order mark (``tokenize`` skips one there, the splitter does not)."""
+    if tokens is None:
+        return False
+    return (not tokens or tokens[-1].end <= len(stripped)) and not stripped.startswith(BOM)
+
+
+def take_tokens(stmt: Statement) -> list[Tok] | None:
+    """The statement's tokens as ``tokenize(stmt.parse_text)`` gives them, if the splitter kept
+    them, else None; handed out once, so they cost memory only until the statement is parsed
+    (and are never pickled with a parsed statement).
+
+    >>> stmt = split_sql("ALTER TABLE t ADD x int")[0]
+    >>> [t.text for t in take_tokens(stmt)], take_tokens(stmt)
+    (['ALTER', 'TABLE', 't', 'ADD', 'x', 'int'], None)
+    """
+    found: list[Tok] | None = stmt.__dict__.pop(_TOKENS, None)
+    return found
 
 
 def _statement(

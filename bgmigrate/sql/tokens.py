@@ -18,6 +18,8 @@ TokKind = Literal["word", "qident", "string", "number", "op", "dollar"]
 # Lexer kinds the cursor does not distinguish (a parameter, psql's backslash, any other
 # character): each is kept as one operator-like token; the other kinds keep their names.
 _AS_OP = {"param": "op", "backslash": "op", "other": "op"}
+# Every lexer kind → its Tok kind, for the splitter, which builds the same tokens as it scans.
+token_kind = {kind: _AS_OP.get(kind, kind) for kind in ("word", "qident", "string", "number", "op", "dollar", *_AS_OP)}
 
 
 @functools.lru_cache(maxsize=512)
