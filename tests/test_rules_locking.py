@@ -637,3 +637,15 @@ def test_generated_column_trigger_keeps_new_rows_in_sync(pg_dsn: str) -> None:
     run(pg_dsn, statements)
     run(pg_dsn, ['INSERT INTO shop."Order" (order_no, a) VALUES (999999, 21)'])
     assert scalar(pg_dsn, 'SELECT double_a = 42 FROM shop."Order" WHERE order_no = 999999') is True
+
+
+def test_an_unnamed_constraint_on_a_long_table_is_named_as_postgresql_cuts_it() -> None:
+    # The recipe names the constraint it validates: the name must be the one the server gives it.
+    from bgmigrate.sql.implicit_names import constraint_name
+
+    table = "t" + "x" * 60
+    setup = f"CREATE TABLE {table} (id int, amount_in_cents int);"
+    findings = lint(f"ALTER TABLE {table} ADD CHECK (amount_in_cents > 0);", setup=setup)
+    fix = next(f.fix for f in findings if f.rule == "validating-constraint")
+    expected = constraint_name(table, "check", ("amount_in_cents",))
+    assert len(expected.encode()) <= 63 and f"VALIDATE CONSTRAINT {expected};" in fix, fix

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from bgmigrate.lint.rules.api import Hit, OpContext, op_rule
 from bgmigrate.lint.rules.lock_data import LOCK_TIMEOUT, indent_sql, outside_transaction_advice
 from bgmigrate.model import operations as ops
+from bgmigrate.sql.implicit_names import constraint_name as implicit_constraint_name
 from bgmigrate.sql.names import Name, quote_ident
 
 _IDENT = r'(?:"(?:[^"]|"")*"|[A-Za-z_][\w$]*)'
@@ -51,35 +52,27 @@ def plain_column_sql(column: ops.ColumnSpec) -> str:
     return " ".join(parts)
 
 
-def _check_name(table: Name, expression: str) -> str:
-    """PostgreSQL's default name for an unnamed CHECK: the table plus the first column it mentions.
+def _check_column(expression: str) -> tuple[str, ...]:
+    """The first column an unnamed CHECK mentions: PostgreSQL names the constraint after it.
 
-    >>> _check_name(Name("orders"), "char_length(code) > 0 AND amount IS NOT NULL")
-    'orders_code_check'
+    >>> _check_column("char_length(code) > 0 AND amount IS NOT NULL"), _check_column("now() > '2020-01-01'")
+    (('code',), ())
     """
     for match in re.finditer(r'"((?:[^"]|"")+)"|([A-Za-z_][\w$]*)(\s*\()?', expression):
         quoted, word, call = match.groups()
         if quoted:
-            return f"{table.name}_{quoted}_check"
+            return (quoted,)
         if word and not call and word.lower() not in _WORDS:
-            return f"{table.name}_{word.lower()}_check"
-    return f"{table.name}_check"
+            return (word.lower(),)
+    return ()
 
 
 def constraint_name(table: Name, spec: ops.ConstraintSpec) -> str:
-    """The constraint's name, or the one PostgreSQL would choose for it."""
+    """The constraint's name, or the one PostgreSQL would choose for it (cut to 63 bytes as it cuts)."""
     if spec.name:
         return spec.name
-    cols = "_".join(spec.columns)
-    if spec.kind == "foreign_key":
-        return f"{table.name}_{cols}_fkey"
-    if spec.kind == "primary_key":
-        return f"{table.name}_pkey"
-    if spec.kind == "unique":
-        return f"{table.name}_{cols}_key"
-    if spec.kind == "exclude":
-        return f"{table.name}_excl"
-    return _check_name(table, spec.expression or "")
+    columns = _check_column(spec.expression or "") if spec.kind == "check" else spec.columns
+    return implicit_constraint_name(table.name, spec.kind, columns)
 
 
 def _named_sql(table: Name, spec: ops.ConstraintSpec) -> tuple[str, str]:
