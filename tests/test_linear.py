@@ -142,7 +142,9 @@ def test_the_report_highlights_only_the_excerpt_shown(monkeypatch: pytest.Monkey
     source = "\n" * 100_000 + "DROP TABLE orders;\n" + "SELECT 1;\n" * 1000
     findings = [_finding(100_001), _finding(100_002)]
     out = io.StringIO()
-    render(LintResult(findings=findings, sources={"big.sql": source}, files=1), out, catalogue=load_catalogue())
+    # In colour: every frame is highlighted (plain frames that fit are drawn without rich).
+    result = LintResult(findings=findings, sources={"big.sql": source}, files=1)
+    render(result, out, catalogue=load_catalogue(), color=True)
     # Highlighting the whole file for each finding made 2,000 findings take minutes.
     assert len(highlighted) == 2
     assert all(code.count("\n") < MAX_FRAME_LINES for code in highlighted), [len(c) for c in highlighted]

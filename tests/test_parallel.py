@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import signal
@@ -90,13 +91,53 @@ def _slow_pid(_: int) -> int:
     return os.getpid()
 
 
+def _logged(path: str, n: int) -> tuple[int, int]:
+    """Record that item ``n`` was computed (one line per call, in any process), then work a little."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, f"{n}\n".encode())
+    finally:
+        os.close(fd)
+    time.sleep(0.001)
+    return n, os.getpid()
+
+
 @fork_only
-def test_helpers_work_from_the_end_while_this_process_works_from_the_start() -> None:
-    pids = parallel_map(_slow_pid, list(range(300)), jobs=2)
-    here = pids.count(os.getpid())
-    assert pids[0] == os.getpid() and pids[-1] != os.getpid()
-    assert pids[:here] == [os.getpid()] * here, "this process takes the first chunks"
-    assert os.getpid() not in pids[here:], "a helper the last ones: they meet in the middle"
+def test_every_item_is_computed_once_and_the_helper_does_its_share(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "calls"
+    monkeypatch.setattr(parallel, "_PATIENCE", 1000.0)  # never give up on a helper here
+    monkeypatch.setattr(parallel, "_MIN_WAIT", 60.0)
+    results = parallel_map(functools.partial(_logged, str(log)), list(range(300)), jobs=2)
+    assert [n for n, _pid in results] == list(range(300)), "results come in order"
+    calls = sorted(int(line) for line in log.read_text().split())
+    assert calls == list(range(300)), "no item is computed twice (nor left out)"
+    pids = [pid for _n, pid in results]
+    size = parallel.chunk_size(300, 2)
+    assert pids[:size] == [os.getpid()] * size, "this process does the first chunk: it needs it first"
+    assert len(set(pids)) == 2 and pids.count(os.getpid()) < 250, "a helper does a good share of the rest"
+
+
+def _dies_in_helper(parent: int, n: int) -> int:
+    if n == 150 and os.getpid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return n * 2
+
+
+def _stops_in_helper(parent: int, n: int) -> int:
+    if n == 150 and os.getpid() != parent:
+        os.kill(os.getpid(), signal.SIGSTOP)
+    return n * 2
+
+
+@fork_only
+@pytest.mark.parametrize("fault", [_dies_in_helper, _stops_in_helper], ids=["killed", "stopped"])
+def test_a_helper_that_dies_or_stops_costs_only_time(fault: object) -> None:
+    started = time.perf_counter()
+    results = parallel_map(functools.partial(fault, os.getpid()), list(range(400)), jobs=2)  # type: ignore[arg-type]
+    assert results == [n * 2 for n in range(400)]
+    assert time.perf_counter() - started < 10
 
 
 @fork_only
@@ -112,11 +153,11 @@ def test_a_starved_helper_never_holds_this_process_up(monkeypatch: pytest.Monkey
     assert delivered < STALL / 2, "every chunk was done here rather than waited for"
 
 
-def test_a_few_items_never_start_a_pool(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_pool(*args: object, **kwargs: object) -> object:
-        raise AssertionError("no pool for a handful of items")
+def test_a_few_items_never_start_a_helper(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_helpers(*args: object, **kwargs: object) -> object:
+        raise AssertionError("no helper for a handful of items")
 
-    monkeypatch.setattr("concurrent.futures.ProcessPoolExecutor", no_pool)
+    monkeypatch.setattr(parallel._Helpers, "start", no_helpers)
     assert parallel_map(_pid, [1, 2, 3], jobs=8) == [os.getpid()] * 3
     assert worker_count(8, parallel.MIN_PARALLEL_ITEMS - 1) == 1
     assert worker_count(1, 10_000) == 1
@@ -178,11 +219,9 @@ def test_alembic_revisions_load_in_helpers_as_they_do_here(monkeypatch: pytest.M
     assert together.sources == serial.sources
 
 
-def test_the_default_uses_only_the_cores_the_load_leaves_free(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_default_uses_every_core_this_process_may_run_on(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parallel, "available_cores", lambda: 2)
-    monkeypatch.setattr("os.getloadavg", lambda: (0.1, 0.1, 0.1))
     assert worker_count(0, 1000) == 2
-    # Other programs keep both cores busy: a helper would only wait for a core.
-    monkeypatch.setattr("os.getloadavg", lambda: (3.5, 3.0, 2.0))
+    monkeypatch.setattr(parallel, "available_cores", lambda: 1)
     assert worker_count(0, 1000) == 1
     assert worker_count(2, 1000) == 2, "an explicit --jobs is obeyed"

@@ -1,34 +1,48 @@
-"""Map a function over many items in worker processes, when that pays.
+"""Map a function over many items in helper processes, when that pays.
 
-Workers never print: whatever a call raises comes back as a :class:`WorkerFailure` value in
-its item's place, and a pool that dies (a worker killed, a result that cannot be pickled) falls
-back to running the rest in this process. Few items run in-process, with no pool at all.
+The items are cut into chunks, and every chunk is done exactly once, by whichever process
+claims it first from a shared counter: this process claims the chunk it needs next when no
+helper has, and otherwise takes the helper's result, so nothing is computed twice and the
+results come in order. Helpers never print: whatever a call raises comes back as a
+:class:`WorkerFailure` value in its item's place. A helper that dies, stalls or sends back what
+cannot be pickled costs time only: its chunks are done here. Few items run in-process, with no
+helper at all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+import pickle
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from concurrent.futures import Executor, Future
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-# Below this many items a pool's start-up (fork, pickling results back) costs more than it saves.
+# Below this many items a helper's start-up (fork, pickling results back) costs more than it saves.
 MIN_PARALLEL_ITEMS = 100
-# Without fork, each worker imports bgmigrate afresh: only large batches are worth it.
+# Without fork, each helper imports bgmigrate afresh: only large batches are worth it.
 MIN_SPAWN_ITEMS = 400
-# Items per chunk: enough to amortise sending them to a helper, few enough that the processes
-# meet in the middle evenly (and that this process waits at most one chunk for a busy helper).
-_TASKS_PER_WORKER = 4
-_MAX_CHUNK = 32
+# Items per chunk: enough to amortise one message, few enough that this process, which takes
+# the chunks in order, seldom waits long for the one a helper is still working on.
+_MAX_CHUNK = 16
+_CHUNKS_PER_PROCESS = 8
+# How long this process waits for a chunk a helper claimed, in multiples of the time it takes
+# here, before doing it itself: a helper starved of CPU (or stopped) never holds it up for long.
+_PATIENCE = 3.0
+_MIN_WAIT = 0.05  # seconds: the first chunk's time is not known yet
+_LOCK_WAIT = 1.0  # seconds: the shared counter's lock is held for an instant, or lost with a helper
 
 
 @dataclass(frozen=True)
@@ -50,28 +64,16 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def idle_cores() -> int:
-    """Cores not already busy with other programs (at least one: this process).
-
-    A helper on a core that other work keeps busy only adds start-up and hand-over costs:
-    measured on a loaded 2-core machine, the default of one helper made a cold lint 20-30%
-    slower than ``--jobs 1``. So the default counts the cores the load average leaves free.
-    """
-    cores = available_cores()
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # not available here: assume the machine is ours
-        return cores
-    return max(1, min(cores, round(cores - load + 0.5)))
-
-
 def worker_count(jobs: int, items: int) -> int:
     """How many processes to use for ``items`` items: 1 means in-process.
+
+    ``jobs`` 0 means one per available core. No chunk is ever done twice, so a helper on a
+    core that other programs keep busy costs only its start-up and the hand-over of its results.
 
     >>> worker_count(0, 10), worker_count(4, 1000), worker_count(1, 1000)
     (1, 4, 1)
     """
-    wanted = jobs if jobs > 0 else idle_cores()
+    wanted = jobs if jobs > 0 else available_cores()
     threshold = MIN_PARALLEL_ITEMS if _start_method() == "fork" else MIN_SPAWN_ITEMS
     if wanted <= 1 or items < threshold:
         return 1
@@ -97,7 +99,7 @@ def _safe_chunk(fn: Callable[[T], R], chunk: Sequence[T]) -> list[R | WorkerFail
 
 
 def _quiet_worker() -> None:
-    # Ctrl-C reaches the whole process group; the parent handles it, workers just stop quietly.
+    # Ctrl-C reaches the whole process group; the parent handles it, helpers just stop quietly.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -105,74 +107,241 @@ def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def chunk_size(items: int, processes: int) -> int:
+    """Items per chunk.
+
+    >>> chunk_size(1000, 2), chunk_size(100, 2), chunk_size(5, 4)
+    (16, 7, 1)
+    """
+    return max(1, min(_MAX_CHUNK, -(-items // (processes * _CHUNKS_PER_PROCESS))))
+
+
 def parallel_imap(fn: Callable[[T], R], items: Sequence[T], jobs: int = 0) -> Iterator[R | WorkerFailure]:
     """``fn(item)`` for each item, in order, across ``jobs`` processes; failures come as values.
 
-    Helper processes work through the items from the last chunk backwards while this process
-    works forwards from the first, so the caller gets the first results at once (unpickled
-    ones, at that). Where they meet, a chunk no helper has finished is done here, so this
-    process never sits waiting on a busy or starved helper. ``fn`` must be picklable (a
-    module-level function or a ``functools.partial`` of one); ``jobs`` counts this process,
-    0 means one per core.
+    ``fn`` must be picklable (a module-level function or a ``functools.partial`` of one) where
+    helpers are spawned rather than forked; ``jobs`` counts this process, 0 means one per core.
     """
     processes = worker_count(jobs, len(items))
     if processes == 1:
         yield from _safe_chunk(fn, items)
         return
-    size = max(1, min(_MAX_CHUNK, -(-len(items) // (processes * _TASKS_PER_WORKER))))
-    chunks = _chunks(items, size)
-    pool, futures = _start_helpers(fn, chunks, processes - 1)
+    chunks = _chunks(items, chunk_size(len(items), processes))
+    helpers = _Helpers.start(fn, chunks, processes - 1)
+    if helpers is None:  # cannot fork or spawn here: this process does everything itself
+        yield from _safe_chunk(fn, items)
+        return
     try:
-        for chunk, future in zip(chunks, futures, strict=True):
-            yield from _here_or_there(fn, chunk, future)
+        for index in range(len(chunks)):
+            yield from helpers.chunk(index)
     finally:
-        if pool is not None:
-            # When the caller stops early (an error, Ctrl-C), drop the work not yet started.
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _here_or_there(
-    fn: Callable[[T], R], chunk: Sequence[T], future: Future[list[R | WorkerFailure]] | None
-) -> list[R | WorkerFailure]:
-    """A chunk's results: a helper's when it has them ready, else computed here and now.
-
-    A chunk a helper holds but has not finished is computed here too (its copy is dropped):
-    waiting would make this process only as fast as the slowest helper on a busy machine.
-    """
-    if future is not None and (future.cancel() or not future.done()):
-        future = None
-    if future is None:
-        return _safe_chunk(fn, chunk)
-    try:
-        return future.result()
-    except Exception:  # fn's own errors are values already: this is the pool failing
-        return _safe_chunk(fn, chunk)  # a helper died or sent back what cannot be unpickled
-
-
-def _start_helpers(
-    fn: Callable[[T], R], chunks: Sequence[Sequence[T]], helpers: int
-) -> tuple[Executor | None, list[Future[list[R | WorkerFailure]] | None]]:
-    """Submit every chunk, last first, to helper processes; no futures if they cannot start."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from functools import partial
-
-    # Frozen objects are never traversed by a collection, so the forked helpers do not copy
-    # this process's memory page by page when they collect.
-    gc.freeze()
-    try:
-        context = multiprocessing.get_context(_start_method())
-        pool = ProcessPoolExecutor(helpers, mp_context=context, initializer=_quiet_worker)
-        task = partial(_safe_chunk, fn)
-        # Last chunk first (the first submit forks the helpers).
-        futures: list[Future[list[R | WorkerFailure]] | None] = [pool.submit(task, c) for c in reversed(chunks)]
-        return pool, futures[::-1]
-    except Exception:  # cannot fork or spawn here: this process computes everything itself
-        return None, [None] * len(chunks)
-    finally:
-        gc.unfreeze()
+        helpers.stop()  # also when the caller stops early (an error, Ctrl-C)
 
 
 def parallel_map(fn: Callable[[T], R], items: Sequence[T], jobs: int = 0) -> list[R | WorkerFailure]:
     """``parallel_imap`` collected into a list."""
     return list(parallel_imap(fn, items, jobs))
+
+
+# ---- the helpers ----------------------------------------------------------------------------
+
+
+def _helper_main(fn: Callable[[Any], Any], chunks: Sequence[Sequence[Any]], counter: Any, out: Connection) -> None:
+    """A helper's loop: claim the next unclaimed chunk, do it, send it back; stop when none is left."""
+    _quiet_worker()
+    while True:
+        with counter.get_lock():
+            index = counter.value
+            if index >= len(chunks):
+                break
+            counter.value = index + 1
+        done = _safe_chunk(fn, chunks[index])
+        try:
+            payload = pickle.dumps(done, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # a result that cannot travel: an empty body, and the chunk is done there
+            payload = b""
+        out.send_bytes(index.to_bytes(_INDEX_BYTES, "little") + payload)
+    out.close()
+
+
+_INDEX_BYTES = 8  # each message: the chunk's index, then its pickled results (empty: none)
+
+
+def _widen(pipe: Connection) -> None:
+    """Let a pipe hold a megabyte (Linux; elsewhere it stays as it is).
+
+    This process reads its helpers' pipes from a thread, which gets the interpreter lock only
+    now and then while the main thread lints: with the default 64 KiB a helper blocked on a
+    full pipe about a quarter of its time.
+    """
+    import fcntl
+
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setsize is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(pipe.fileno(), setsize, _PIPE_BYTES)
+
+
+_PIPE_BYTES = 1 << 20  # Linux's default limit for an unprivileged process
+
+
+class _Helpers:
+    """Helper processes working through the chunks, and the results they have sent back so far.
+
+    One thread per helper reads its pipe at once (a helper blocks when its pipe is full), and
+    keeps each result as bytes: it is unpickled only when the chunk is needed.
+    """
+
+    def __init__(self, fn: Callable[[Any], Any], chunks: Sequence[Sequence[Any]], counter: Any) -> None:
+        self._fn = fn
+        self._chunks = chunks
+        self._counter = counter
+        self._arrived: dict[int, memoryview] = {}
+        self._changed = threading.Condition()
+        self._live = 0
+        self._processes: list[BaseProcess] = []
+        self._ahead: dict[int, list[Any]] = {}  # chunks done here before they were needed
+        self._patience = _MIN_WAIT
+        self._broken = False
+
+    @classmethod
+    def start(cls, fn: Callable[[T], R], chunks: Sequence[Sequence[T]], count: int) -> _Helpers | None:
+        """``count`` helpers started on every chunk but the first (this process's); None if none starts."""
+        import multiprocessing
+
+        context: Any = multiprocessing.get_context(_start_method())
+        counter = context.Value("q", 1)  # chunk 0 is this process's: it needs it first
+        helpers = cls(fn, chunks, counter)
+        pipes: list[Connection] = []
+        # Frozen objects are never traversed by a collection, so the forked helpers do not copy
+        # this process's memory page by page when they collect.
+        gc.freeze()
+        try:
+            for _ in range(count):
+                receive, send = context.Pipe(duplex=False)
+                _widen(send)
+                process = context.Process(target=_helper_main, args=(fn, chunks, counter, send), daemon=True)
+                process.start()
+                send.close()  # the helper holds the only writing end: its death reads as EOF here
+                helpers._processes.append(process)
+                pipes.append(receive)
+        except Exception:  # cannot fork or spawn here (or no more processes): fewer helpers
+            if not helpers._processes:
+                return None
+        finally:
+            gc.unfreeze()
+        # Threads start after every fork: a forked child must never inherit a running thread.
+        helpers._live = len(pipes)
+        for pipe in pipes:
+            threading.Thread(target=helpers._read, args=(pipe,), daemon=True).start()
+        return helpers
+
+    def chunk(self, index: int) -> list[Any]:
+        """Chunk ``index``'s results: done here, or a helper's.
+
+        While a helper is still on it, this process does the next unclaimed chunk rather than
+        wait; with nothing left to take, it waits only a few times as long as a chunk takes
+        here, then does it itself: a helper starved of CPU, stopped or dead never holds it up.
+        """
+        if index in self._ahead:
+            return self._ahead.pop(index)
+        if index == 0 or self._claim(index):
+            return self._here(index)
+        while not self._has_arrived(index):
+            ahead = self._claim_next()
+            if ahead is None:
+                break
+            self._ahead[ahead] = self._here(ahead)
+        done = self._arrival(index)
+        return self._here(index) if done is None else done
+
+    def _here(self, index: int) -> list[Any]:
+        started = time.perf_counter()
+        done = _safe_chunk(self._fn, self._chunks[index])
+        self._patience = max(_MIN_WAIT, _PATIENCE * (time.perf_counter() - started))
+        return done
+
+    def _has_arrived(self, index: int) -> bool:
+        with self._changed:
+            return index in self._arrived or self._live == 0
+
+    def _arrival(self, index: int) -> list[Any] | None:
+        """A helper's results for chunk ``index``, waited for a while; None if they do not come."""
+        deadline = time.monotonic() + self._patience
+        with self._changed:
+            while index not in self._arrived and self._live > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
+            message = self._arrived.pop(index, None)
+        if not message:  # late, lost with a dead helper, or not picklable
+            return None
+        try:
+            done: list[Any] = pickle.loads(message)
+        except Exception:  # a helper killed half-way through a write, or the like
+            return None
+        return done
+
+    def _read(self, pipe: Connection) -> None:
+        """Keep what one helper sends until it closes its pipe (done, or dead)."""
+        try:
+            while True:
+                message = memoryview(pipe.recv_bytes())
+                index = int.from_bytes(message[:_INDEX_BYTES], "little")
+                with self._changed:
+                    self._arrived[index] = message[_INDEX_BYTES:]
+                    self._changed.notify_all()
+        except (EOFError, OSError):
+            pass
+        finally:
+            pipe.close()
+            with self._changed:
+                self._live -= 1
+                self._changed.notify_all()
+
+    def _claim(self, index: int) -> bool:
+        """Claim chunk ``index`` for this process, unless a helper has (then False)."""
+        with self._locked() as counter:
+            if counter is None:
+                return True
+            if counter.value > index:
+                return False
+            counter.value = index + 1
+            return True
+
+    def _claim_next(self) -> int | None:
+        """Claim the next chunk no process has claimed yet, if there is one."""
+        with self._locked() as counter:
+            if counter is None or counter.value >= len(self._chunks):
+                return None
+            counter.value += 1
+            return int(counter.value - 1)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[Any]:
+        """The shared counter, locked; None when its lock cannot be had.
+
+        A helper killed while it held the lock would hold it forever: after a second this
+        process stops asking and does every chunk it has not received itself.
+        """
+        lock = self._counter.get_lock()
+        if self._broken or not lock.acquire(timeout=_LOCK_WAIT):
+            self._broken = True
+            yield None
+            return
+        try:
+            yield self._counter
+        finally:
+            lock.release()
+
+    def stop(self) -> None:
+        """No more chunks for anyone; helpers still working are ended."""
+        with self._locked() as counter:
+            if counter is not None:
+                counter.value = len(self._chunks)
+        for process in self._processes:
+            process.join(timeout=0.5)
+            if process.is_alive():
+                process.kill()
+                process.join()

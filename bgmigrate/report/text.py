@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import os
 import textwrap
+from collections.abc import Container
+from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, TextIO
 
@@ -101,15 +103,59 @@ def hanging(prefix: str, body: str, width: int) -> list[str]:
     >>> hanging("  fix: ", "1. add a column\\n2. backfill it in batches", 24)
     ['  fix: 1. add a column', '       2. backfill it in', '       batches']
     """
+    return list(_hanging(prefix, body, width))
+
+
+@functools.lru_cache(maxsize=256)
+def _hanging(prefix: str, body: str, width: int) -> tuple[str, ...]:
+    # Cached: a report repeats each rule's "why" and "run" lines, and often its fix, per finding.
     indent = " " * len(prefix)
     room = max(width - len(prefix), 20)
     lines: list[str] = []
     for raw in body.splitlines() or [""]:
-        # Keep a step's own indentation (e.g. SQL under a numbered step) on its wrapped lines.
-        lead = raw[: len(raw) - len(raw.lstrip())]
-        wrapped = textwrap.wrap(raw, width=room, subsequent_indent=lead, break_long_words=False, break_on_hyphens=False)
-        lines.extend(wrapped or [""])
-    return [(prefix if i == 0 else indent) + line for i, line in enumerate(lines)]
+        lines.extend(wrap_line(raw, room) or [""])
+    return tuple((prefix if i == 0 else indent) + line for i, line in enumerate(lines))
+
+
+def wrap_line(raw: str, room: int) -> list[str]:
+    """One line wrapped to ``room`` columns as ``textwrap.wrap`` wraps it, continuation lines
+    indented as the line is (e.g. SQL under a numbered step); long words are never broken.
+
+    A line of printable characters whose words all fit is wrapped here, greedily, exactly as
+    textwrap would (a property test compares the two); anything else goes to textwrap.
+
+    >>> wrap_line("  a b c  ", 20), wrap_line("   ", 20), wrap_line("  aa bb", 5)
+    (['  a b c'], [], ['  aa', '  bb'])
+    """
+    lead = raw[: len(raw) - len(raw.lstrip())]
+    if raw.isprintable():
+        found = _greedy(raw, room, lead)
+        if found is not None:
+            return found
+    return textwrap.wrap(raw, width=room, subsequent_indent=lead, break_long_words=False, break_on_hyphens=False)
+
+
+def _greedy(raw: str, room: int, lead: str) -> list[str] | None:
+    """``raw`` (printable: its only white space is spaces) cut into lines of at most ``room``
+    columns, continuations after ``lead``; None where textwrap does something subtler (a word
+    longer than a line, a lead as wide as the room)."""
+    lines: list[str] = []
+    start, width, indent = 0, room, ""
+    while len(raw) - start > width:
+        end = start + width
+        cut = end if raw[end] == " " else raw.rfind(" ", start, end)
+        line = raw[start:cut].rstrip(" ") if cut > start else ""
+        if not line.strip(" "):
+            return None  # the next word alone is longer than the line
+        lines.append(indent + line)
+        start = len(raw) - len(raw[cut:].lstrip(" "))  # continuation lines drop leading spaces
+        width, indent = room - len(lead), lead
+        if width <= 0:
+            return None
+    rest = raw[start:].rstrip(" ")
+    if rest:
+        lines.append(indent + rest)
+    return lines
 
 
 def _block(prefix: str, body: str, width: int, label_style: str = "") -> Text:
@@ -118,7 +164,7 @@ def _block(prefix: str, body: str, width: int, label_style: str = "") -> Text:
     Wrapped here already: printed with ``soft_wrap`` so rich does not measure it again.
     """
     text = Text()
-    for i, line in enumerate(hanging(prefix, body, width)):
+    for i, line in enumerate(_hanging(prefix, body, width)):
         if i:
             text.append("\n")
         if i == 0 and label_style:
@@ -131,11 +177,15 @@ def _block(prefix: str, body: str, width: int, label_style: str = "") -> Text:
 
 def header(finding: Finding) -> Text:
     """``path:line:column  severity  rule-name [CODE]``."""
-    return Text.assemble(
+    return Text.assemble(*_header_parts(finding))
+
+
+def _header_parts(finding: Finding) -> tuple[tuple[str, str], ...]:
+    return (
         (f"{display(finding.path)}:{finding.line}:{finding.column}", "bold"),
-        "  ",
+        ("  ", ""),
         (finding.severity.label, _SEVERITY_STYLES[finding.severity]),
-        "  ",
+        ("  ", ""),
         (f"{finding.rule} [{finding.code}]", "bold"),
     )
 
@@ -172,12 +222,21 @@ def source_lines(source: str) -> list[str]:
     return [printable(line.removesuffix("\r"), keep="\t") for line in lines]
 
 
-def code_frame(finding: Finding, lines: list[str] | None) -> tuple[Syntax, int] | None:
-    """The statement's lines with a line of context, and how many lines were cut off.
+@dataclass(frozen=True)
+class Frame:
+    """The lines a finding's code frame shows: ``first`` to ``last`` (1-based), the statement's
+    own lines ``line`` to ``end`` marked, and how many of them were cut off."""
 
-    Only the excerpt shown is highlighted (highlighting the whole file for every finding made a
-    report quadratic). None when the source is missing or the finding points outside it.
-    """
+    first: int
+    last: int
+    line: int
+    end: int
+    cut: int
+
+
+def frame_of(finding: Finding, lines: list[str] | None) -> Frame | None:
+    """The statement's lines with a line of context; None when the source is missing or the
+    finding points outside it."""
     if lines is None:
         return None
     total = len(lines)
@@ -186,17 +245,32 @@ def code_frame(finding: Finding, lines: list[str] | None) -> tuple[Syntax, int] 
     end = min(max(finding.end_line, finding.line), total)
     first = max(1, finding.line - CONTEXT_LINES)
     last = min(total, end + CONTEXT_LINES, first + MAX_FRAME_LINES - 1)
-    syntax = Syntax(
-        "\n".join(lines[first - 1 : last]),
-        _lexer(lexer_for(finding.path)),
+    return Frame(first, last, finding.line, end, max(0, end - last))
+
+
+def code_frame(finding: Finding, lines: list[str] | None) -> tuple[Syntax, int] | None:
+    """The statement's lines with a line of context, and how many lines were cut off.
+
+    Only the excerpt shown is highlighted (highlighting the whole file for every finding made a
+    report quadratic). None when the source is missing or the finding points outside it.
+    """
+    frame = frame_of(finding, lines)
+    if frame is None or lines is None:
+        return None
+    return _syntax(finding.path, lines, frame), frame.cut
+
+
+def _syntax(path: str, lines: list[str], frame: Frame) -> Syntax:
+    return Syntax(
+        "\n".join(lines[frame.first - 1 : frame.last]),
+        _lexer(lexer_for(path)),
         theme="ansi_dark",  # the terminal's own palette, readable on dark and light backgrounds
         background_color="default",
         line_numbers=True,
-        start_line=first,
-        highlight_lines=set(range(finding.line, end + 1)),
+        start_line=frame.first,
+        highlight_lines=set(range(frame.line, frame.end + 1)),
         word_wrap=True,
     )
-    return syntax, max(0, end - last)
 
 
 def plain_frame(syntax: Syntax, width: int) -> str | None:
@@ -205,15 +279,17 @@ def plain_frame(syntax: Syntax, width: int) -> str | None:
     ``❱`` marks the statement's lines; numbers are right-aligned. A line that would wrap, or
     holds a tab, a control character or trailing white space, is left to rich.
     """
-    code = syntax.code
-    last = syntax.start_line + code.count("\n")
-    digits = len(str(last))
+    return _plain_lines(syntax.code.split("\n"), syntax.start_line, syntax.highlight_lines, width)
+
+
+def _plain_lines(code: list[str], start: int, marked: Container[int], width: int) -> str | None:
+    digits = len(str(start + len(code) - 1))
     room = width - (digits + 2) - 1
     out: list[str] = []
-    for number, line in enumerate(code.split("\n"), syntax.start_line):
+    for number, line in enumerate(code, start):
         if not line or line != line.rstrip() or not line.isprintable() or cell_len(line) > room:
             return None
-        pointer = "❱ " if number in syntax.highlight_lines else "  "
+        pointer = "❱ " if number in marked else "  "
         out.append(f"{pointer}{str(number).rjust(digits)} {line}\n")
     return "".join(out)
 
@@ -228,15 +304,44 @@ class _Report:
 
     def __init__(self, console: Console, plain: bool) -> None:
         self.console = console
+        self.width = console.width
         self.plain = plain
         self.parts: list[str] = []
 
     def text(self, text: Text, *, wrapped: bool = False) -> None:
         """A Text; ``wrapped``: its lines are wrapped to the width already."""
-        if self.plain and (wrapped or cell_len(text.plain) <= self.console.width) and "\t" not in text.plain:
+        if self.plain and (wrapped or cell_len(text.plain) <= self.width) and "\t" not in text.plain:
             self.parts.append(text.plain + "\n")
         else:
             self.rich(text, soft_wrap=wrapped)
+
+    def styled(self, parts: tuple[tuple[str, str], ...]) -> None:
+        """One line of styled pieces (the Text is made only where rich draws it)."""
+        if self.plain:
+            line = "".join(piece for piece, _ in parts)
+            if cell_len(line) <= self.width and "\t" not in line:
+                self.parts.append(line + "\n")
+                return
+        self.text(Text.assemble(*parts))
+
+    def block(self, prefix: str, body: str, label_style: str = "") -> None:
+        """``body`` wrapped after the label ``prefix``, as ``_block`` draws it."""
+        if self.plain:
+            lines = "\n".join(_hanging(prefix, body, self.width))
+            if "\t" not in lines:
+                self.parts.append(lines + "\n")
+                return
+        self.text(_block(prefix, body, self.width, label_style), wrapped=True)
+
+    def frame(self, path: str, lines: list[str], frame: Frame) -> None:
+        """A code frame: drawn here when plain and every line fits, else by rich."""
+        if self.plain:
+            code = lines[frame.first - 1 : frame.last]
+            plain = _plain_lines(code, frame.first, range(frame.line, frame.end + 1), self.width)
+            if plain is not None:
+                self.parts.append(plain)
+                return
+        self.rich(_syntax(path, lines, frame))
 
     def rich(self, renderable: RenderableType, **options: Any) -> None:
         with self.console.capture() as captured:
@@ -248,25 +353,19 @@ class _Report:
 
 
 def _print_finding(report: _Report, finding: Finding, lines: list[str] | None, entry: RuleEntry | None) -> None:
-    width = report.console.width
-    report.text(header(finding))
+    report.styled(_header_parts(finding))
     # Names and messages may hold anything a migration's identifiers hold: one line, no controls.
-    report.text(_block("  ", display(finding.message), width), wrapped=True)
-    frame = code_frame(finding, lines)
-    if frame is not None:
-        syntax, cut = frame
-        plain = plain_frame(syntax, width) if report.plain else None
-        if plain is not None:
-            report.parts.append(plain)
-        else:
-            report.rich(syntax)
-        if cut:
-            report.text(Text(f"  … {plural(cut, 'more line')}", style="dim"))
+    report.block("  ", display(finding.message))
+    frame = frame_of(finding, lines)
+    if frame is not None and lines is not None:
+        report.frame(finding.path, lines, frame)
+        if frame.cut:
+            report.text(Text(f"  … {plural(frame.cut, 'more line')}", style="dim"))
     if entry is not None:
-        report.text(_block("  why: ", entry.summary, width, "bold"), wrapped=True)
+        report.block("  why: ", entry.summary, "bold")
     if finding.fix:
-        report.text(_block("  fix: ", display_lines(finding.fix), width, "bold green"), wrapped=True)
-    report.text(_block("  run: ", f"bgmigrate explain {finding.rule}", width, "bold"), wrapped=True)
+        report.block("  fix: ", display_lines(finding.fix), "bold green")
+    report.block("  run: ", f"bgmigrate explain {finding.rule}", "bold")
     report.blank()
 
 
