@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -133,9 +134,9 @@ def _stops_in_helper(parent: int, n: int) -> int:
 
 @fork_only
 @pytest.mark.parametrize("fault", [_dies_in_helper, _stops_in_helper], ids=["killed", "stopped"])
-def test_a_helper_that_dies_or_stops_costs_only_time(fault: object) -> None:
+def test_a_helper_that_dies_or_stops_costs_only_time(fault: Callable[[int, int], int]) -> None:
     started = time.perf_counter()
-    results = parallel_map(functools.partial(fault, os.getpid()), list(range(400)), jobs=2)  # type: ignore[arg-type]
+    results: list[object] = parallel_map(functools.partial(fault, os.getpid()), list(range(400)), jobs=2)
     assert results == [n * 2 for n in range(400)]
     assert time.perf_counter() - started < 10
 
