@@ -132,13 +132,15 @@ def _finding(line: int, end_line: int | None = None) -> Finding:
 
 def test_the_report_highlights_only_the_excerpt_shown(monkeypatch: pytest.MonkeyPatch) -> None:
     highlighted: list[str] = []
-    real = text_report.Syntax  # type: ignore[attr-defined]
+    import rich.syntax
+
+    real = rich.syntax.Syntax
 
     def recording(code: str, *args: object, **kwargs: object) -> object:
         highlighted.append(code)
         return real(code, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(text_report, "Syntax", recording)
+    monkeypatch.setattr(rich.syntax, "Syntax", recording)
     source = "\n" * 100_000 + "DROP TABLE orders;\n" + "SELECT 1;\n" * 1000
     findings = [_finding(100_001), _finding(100_002)]
     out = io.StringIO()

@@ -12,6 +12,7 @@ rendered phase files the same way.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -19,12 +20,13 @@ from typing import Protocol
 
 from bgmigrate.lint.engine import parse_migration
 from bgmigrate.model import operations as ops
+from bgmigrate.model.migration import Migration
 from bgmigrate.model.replay import apply
 from bgmigrate.model.schema import Index, Schema, Table
-from bgmigrate.parse.source import load_sql
 from bgmigrate.plan.phases import Plan, Step
 from bgmigrate.plan.request import PlanError
 from bgmigrate.sql.names import Name
+from bgmigrate.sql.statements import Statement, split_sql
 
 # What a name belongs to: ("column", schema, table, column), ("relation", schema, name),
 # ("constraint", schema, table, name), ("trigger", schema, table, name), ("function", schema, name) for a
@@ -224,10 +226,22 @@ def replay(ledger: Ledger, operations: Sequence[ops.Operation]) -> Iterator[tupl
 
 def step_operations(step: Step) -> list[ops.Operation]:
     """The operations a SQL step runs (none for a backfill)."""
-    if step.kind != "sql":
-        return []
-    operations, _errors = parse_migration(load_sql("step.sql", step.sql))
-    return operations
+    return list(_sql_operations(step.sql)) if step.kind == "sql" else []
+
+
+@functools.lru_cache(maxsize=256)
+def _sql_operations(sql: str) -> tuple[ops.Operation, ...]:
+    # Cached (operations are immutable): the guard reads a plan's steps again when a later
+    # check asks, and lint's fix text reads the statements of the same steps (step_statements).
+    migration = Migration(path="step.sql", kind="sql", statements=step_statements(sql), text=sql)
+    operations, _errors = parse_migration(migration)
+    return tuple(operations)
+
+
+@functools.lru_cache(maxsize=256)
+def step_statements(sql: str) -> tuple[Statement, ...]:
+    """A step's SQL split into statements (generated SQL: no byte-order mark, no suppressions)."""
+    return tuple(split_sql(sql))
 
 
 # Every operation ``claims`` names is parsed after one of these words (``parse.alter``, ``parse.ddl``,

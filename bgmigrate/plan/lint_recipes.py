@@ -510,10 +510,10 @@ def step_lines(step: Step) -> list[str]:
                 f"  -- batches of {fill.batch_size}",
             )
         ]
-    from bgmigrate.sql.statements import split_sql
+    from bgmigrate.plan.collisions import step_statements
 
     found = []
-    for statement in split_sql(step.sql):
+    for statement in step_statements(step.sql):
         text = _without_comments(statement.text).strip().rstrip(";").strip()
         if not text:
             continue

@@ -12,17 +12,19 @@ import textwrap
 from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any, TextIO
-
-from rich.cells import cell_len
-from rich.console import Console, RenderableType
-from rich.syntax import Syntax
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bgmigrate.lint.catalogue import Catalogue, RuleEntry
 from bgmigrate.lint.findings import Finding, InputError, Severity
 from bgmigrate.project.result import LintResult
 from bgmigrate.safetext import display, display_lines, printable
+
+if TYPE_CHECKING:
+    # rich (and pygments, which its Syntax loads) is imported only where rich draws something:
+    # a plain report piped into a file or CI log rarely needs it, and importing it took 15 ms.
+    from rich.console import Console, RenderableType
+    from rich.syntax import Syntax
+    from rich.text import Text
 
 PLAIN_WIDTH = 100
 CONTEXT_LINES = 1  # lines shown above and below the statement
@@ -50,6 +52,8 @@ def use_color(out: TextIO, color: bool | None) -> bool:
 
 def make_console(out: TextIO, color: bool | None) -> Console:
     """A console that emits escape codes only when colour is on."""
+    from rich.console import Console
+
     tty = _is_terminal(out)
     on = use_color(out, color)
     return Console(
@@ -163,6 +167,8 @@ def _block(prefix: str, body: str, width: int, label_style: str = "") -> Text:
 
     Wrapped here already: printed with ``soft_wrap`` so rich does not measure it again.
     """
+    from rich.text import Text
+
     text = Text()
     for i, line in enumerate(_hanging(prefix, body, width)):
         if i:
@@ -175,12 +181,8 @@ def _block(prefix: str, body: str, width: int, label_style: str = "") -> Text:
     return text
 
 
-def header(finding: Finding) -> Text:
-    """``path:line:column  severity  rule-name [CODE]``."""
-    return Text.assemble(*_header_parts(finding))
-
-
 def _header_parts(finding: Finding) -> tuple[tuple[str, str], ...]:
+    """``path:line:column  severity  rule-name [CODE]``, as (text, style) pieces."""
     return (
         (f"{display(finding.path)}:{finding.line}:{finding.column}", "bold"),
         ("  ", ""),
@@ -261,6 +263,8 @@ def code_frame(finding: Finding, lines: list[str] | None) -> tuple[Syntax, int] 
 
 
 def _syntax(path: str, lines: list[str], frame: Frame) -> Syntax:
+    from rich.syntax import Syntax
+
     return Syntax(
         "\n".join(lines[frame.first - 1 : frame.last]),
         _lexer(lexer_for(path)),
@@ -294,19 +298,38 @@ def _plain_lines(code: list[str], start: int, marked: Container[int], width: int
     return "".join(out)
 
 
+def cell_len(text: str) -> int:
+    """Terminal columns ``text`` takes (rich's measure; plain ASCII is one column a character)."""
+    if text.isascii():
+        return len(text)
+    from rich.cells import cell_len as measure
+
+    return measure(text)
+
+
 class _Report:
     """The report being written: in memory, written at once (a write per line made a report of
     2,000 findings 28,000 writes).
 
     Without colour, text that needs no wrapping is kept as it is instead of going through rich,
-    whose layout work per line cost more than the lint (the output is the same).
+    whose layout work per line cost more than the lint (the output is the same). The console is
+    made when rich first draws something: on a terminal at once (it knows the width), piped
+    into a file only when a part needs it.
     """
 
-    def __init__(self, console: Console, plain: bool) -> None:
-        self.console = console
-        self.width = console.width
-        self.plain = plain
+    def __init__(self, out: TextIO, color: bool | None) -> None:
+        self._out = out
+        self._color = color
+        self._console: Console | None = None
+        self.plain = not use_color(out, color)
+        self.width = PLAIN_WIDTH if self.plain and not _is_terminal(out) else self.console.width
         self.parts: list[str] = []
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            self._console = make_console(self._out, self._color)
+        return self._console
 
     def text(self, text: Text, *, wrapped: bool = False) -> None:
         """A Text; ``wrapped``: its lines are wrapped to the width already."""
@@ -315,13 +338,15 @@ class _Report:
         else:
             self.rich(text, soft_wrap=wrapped)
 
-    def styled(self, parts: tuple[tuple[str, str], ...]) -> None:
+    def styled(self, *parts: tuple[str, str]) -> None:
         """One line of styled pieces (the Text is made only where rich draws it)."""
         if self.plain:
             line = "".join(piece for piece, _ in parts)
             if cell_len(line) <= self.width and "\t" not in line:
                 self.parts.append(line + "\n")
                 return
+        from rich.text import Text
+
         self.text(Text.assemble(*parts))
 
     def block(self, prefix: str, body: str, label_style: str = "") -> None:
@@ -353,14 +378,14 @@ class _Report:
 
 
 def _print_finding(report: _Report, finding: Finding, lines: list[str] | None, entry: RuleEntry | None) -> None:
-    report.styled(_header_parts(finding))
+    report.styled(*_header_parts(finding))
     # Names and messages may hold anything a migration's identifiers hold: one line, no controls.
     report.block("  ", display(finding.message))
     frame = frame_of(finding, lines)
     if frame is not None and lines is not None:
         report.frame(finding.path, lines, frame)
         if frame.cut:
-            report.text(Text(f"  … {plural(frame.cut, 'more line')}", style="dim"))
+            report.styled((f"  … {plural(frame.cut, 'more line')}", "dim"))
     if entry is not None:
         report.block("  why: ", entry.summary, "bold")
     if finding.fix:
@@ -369,18 +394,17 @@ def _print_finding(report: _Report, finding: Finding, lines: list[str] | None, e
     report.blank()
 
 
-def input_error_line(error: InputError) -> Text:
-    """``path:line: error: message`` in red (no line when the whole file failed)."""
+def input_error_line(error: InputError) -> str:
+    """``path:line: error: message`` (no line when the whole file failed); printed in red."""
     where = f"{error.path}:{error.line}" if error.line > 0 else error.path
-    return Text(f"{display(where)}: error: {display(error.message)}", style="red")
+    return f"{display(where)}: error: {display(error.message)}"
 
 
 def render(result: LintResult, out: TextIO, *, catalogue: Catalogue, color: bool | None = None) -> None:
     """Write input errors, then every finding in order, then the summary line."""
-    console = make_console(out, color)
-    report = _Report(console, plain=not use_color(out, color))
+    report = _Report(out, color)
     for error in result.errors:
-        report.text(input_error_line(error))
+        report.styled((input_error_line(error), "red"))
     if result.errors:
         report.blank()
     split: dict[str, list[str]] = {}  # each file split into lines once, not once per finding
@@ -390,5 +414,5 @@ def render(result: LintResult, out: TextIO, *, catalogue: Catalogue, color: bool
         if source is not None and finding.path not in split:
             split[finding.path] = source_lines(source)
         _print_finding(report, finding, split.get(finding.path), entry)
-    report.text(Text(summary(result), style=_summary_style(result)))
+    report.styled((summary(result), _summary_style(result)))
     out.write("".join(report.parts))
