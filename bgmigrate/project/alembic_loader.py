@@ -12,17 +12,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bgmigrate.lint.findings import InputError
 from bgmigrate.model.migration import Migration
-from bgmigrate.project.alembic_worker import (
-    DEFAULT_TIMEOUT,
-    AlembicWorker,
-    RevisionFailed,
-    migration_from_json,
-    migration_to_json,
-)
 from bgmigrate.project.cache import FORMAT, ResultCache
+
+if TYPE_CHECKING:
+    from bgmigrate.project.alembic_worker import AlembicWorker
 
 MODES = ("run", "static")
 
@@ -38,11 +35,13 @@ class Loaded:
 class AlembicLoader:
     """Reads the revisions of one lint run (starting the worker only when one is needed)."""
 
-    def __init__(self, mode: str = "run", timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, mode: str = "run", timeout: float | None = None) -> None:
+        """``timeout``: seconds one revision may take in the worker (None: the worker's default)."""
         if mode not in MODES:
             raise ValueError(f"unknown Alembic mode {mode!r} (expected one of {', '.join(MODES)})")
         self.mode = mode
-        self._worker = AlembicWorker(timeout) if mode == "run" else None
+        self._timeout = timeout
+        self._worker: AlembicWorker | None = None  # made for the first revision read (a SQL-only run never imports it)
 
     def load(self, path: Path, shown: str, data: bytes, store: ResultCache | None, fingerprint: str) -> Loaded:
         try:
@@ -57,6 +56,8 @@ class AlembicLoader:
                 return Loaded(cached)
         loaded = self._read(path, shown, text)
         if store is not None and isinstance(loaded.outcome, Migration) and loaded.lasting:
+            from bgmigrate.project.alembic_worker import migration_to_json
+
             store.store_revision(key, json.dumps(migration_to_json(loaded.outcome)).encode("utf-8"))
         return loaded
 
@@ -69,6 +70,8 @@ class AlembicLoader:
         raw = store.load_revision(key)
         if raw is None:
             return None
+        from bgmigrate.project.alembic_worker import migration_from_json
+
         try:
             return migration_from_json(json.loads(raw.decode("utf-8")), shown, text)
         except (ValueError, UnicodeDecodeError, RecursionError):
@@ -76,14 +79,17 @@ class AlembicLoader:
 
     def _read(self, path: Path, shown: str, text: str) -> Loaded:
         from bgmigrate.project.alembic_offline import AlembicInputError
+        from bgmigrate.project.alembic_worker import DEFAULT_TIMEOUT, AlembicWorker, RevisionFailed
 
-        if self._worker is None:
+        if self.mode == "static":
             from bgmigrate.project.alembic_ast import load_alembic_static
 
             try:
                 return Loaded(load_alembic_static(path, text, shown))
             except AlembicInputError as exc:
                 return Loaded(InputError(shown, exc.line, exc.message))
+        if self._worker is None:
+            self._worker = AlembicWorker(DEFAULT_TIMEOUT if self._timeout is None else self._timeout)
         try:
             return Loaded(self._worker.analyse(path, text, shown))
         except RevisionFailed as exc:
