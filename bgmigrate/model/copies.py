@@ -106,6 +106,9 @@ def one_shot_copies(
     # Each statement is read once and indexed by (table, column) it reads, and renames by the
     # name they give: a drop looks up its candidates instead of rereading every earlier
     # statement (2,000 drops were 2 million reads).
+    dropped = {op.column for op in operations if isinstance(op, ops.DropColumn)}
+    if not dropped:
+        return
     reads: dict[tuple[str, str], list[tuple[int, ops.Operation, Name]]] = {}
     renames = _renames_by_name(operations)
     # Copies are read only when a drop comes after them: a file's data changes mostly follow its
@@ -113,23 +116,53 @@ def one_shot_copies(
     pending: list[int] = []
     for j, op in enumerate(operations):
         if isinstance(op, ops.DropColumn):
-            _index_reads(operations, pending, reads)
+            _index_reads(operations, pending, reads, dropped)
             yield from _copies_dropped(j, op, reads, renames, existing, added_here)
         elif _is_copy(op):
             pending.append(j)
+
+
+# With a handful of dropped columns, a copy whose text names none of them is not read at all;
+# with more, checking each copy against each name would grow as their product: all are read.
+_FEW_DROPS = 8
 
 
 def _index_reads(
     operations: Sequence[ops.Operation],
     pending: list[int],
     reads: dict[tuple[str, str], list[tuple[int, ops.Operation, Name]]],
+    dropped: set[str],
 ) -> None:
     """Index the pending copies (in order) by the (table, column) they read; none stay pending."""
+    few = len(dropped) <= _FEW_DROPS
     for j in pending:
         op = operations[j]
+        if few and not may_name_any(op.stmt.text, dropped):
+            continue
         for key, source in _read_keys(op):
             reads.setdefault(key, []).append((j, op, source))
     pending.clear()
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def may_name_any(text: str, columns: set[str]) -> bool:
+    """Whether ``text`` may name one of ``columns`` (False only when it surely names none).
+
+    A name as the server folds it (ASCII letters to lower case, the rest as written) appears in
+    the text as written, or in the text with its ASCII letters lowered. Not so for ``U&"…"``
+    escapes or a quoted name holding a doubled quote: then the answer is yes.
+
+    >>> may_name_any('UPDATE t SET "Note" = 1', {"Note"}), may_name_any("UPDATE T SET NOTE = 1", {"note"})
+    (True, True)
+    >>> may_name_any("UPDATE t SET a = 1 WHERE id < 9", {"note", "É"})
+    False
+    """
+    if "&" in text or any('"' in column for column in columns):
+        return True
+    folded = text.translate(_ASCII_LOWER)
+    return any(column in folded or column in text for column in columns)
 
 
 def _is_copy(op: ops.Operation) -> bool:
@@ -140,11 +173,24 @@ def _is_copy(op: ops.Operation) -> bool:
 
 def _read_keys(op: ops.Operation) -> Iterator[tuple[tuple[str, str], Name]]:
     """(table name, column) for every source table and every column the copy reads."""
+    if isinstance(op, ops.InsertRows) and not _may_name_a_source(op.stmt.text):
+        return  # INSERT … VALUES reads no table: not worth tokenizing (seed files hold hundreds)
     toks = tokenize(op.stmt.text)  # once for both readers
     columns = _read_columns(op, toks)
     for source in read_tables(op, toks):
         for column in columns:
             yield (source.name, column), source
+
+
+def _may_name_a_source(text: str) -> bool:
+    """Whether a token of ``text`` may be FROM or JOIN (``read_tables``'s test): a token's upper
+    case is a piece of the whole text's, as ``str.upper`` maps each character on its own.
+
+    >>> _may_name_a_source("INSERT INTO t VALUES (1)"), _may_name_a_source("insert into t select * from u")
+    (False, True)
+    """
+    upper = text.upper()
+    return any(word in upper for word in _SOURCE_WORDS)
 
 
 def _copies_dropped(

@@ -54,6 +54,10 @@ def _contract(op: ops.Operation, ctx: OpContext) -> _Step | None:
     return None
 
 
+_EXPANDS = (ops.CreateTable, ops.AddColumn)  # the kinds _expand may take
+_CONTRACTS = (ops.DropTable, ops.RenameTable, ops.AlterTableSet, ops.DropColumn, ops.RenameColumn)  # and _contract
+
+
 def _listing(items: list[_Step], limit: int = 4) -> str:
     shown = [s.label() for s in items[:limit]]
     if len(items) > limit:
@@ -64,9 +68,12 @@ def _listing(items: list[_Step], limit: int = 4) -> str:
 @migration_rule("mixed-phase-migration")
 def mixed_phase(seen: Sequence[tuple[ops.Operation, OpContext]]) -> Iterator[Hit]:
     """Expand and contract in one migration: reported once, at the first contracting operation."""
-    expands = [s for op, ctx in seen if (s := _expand(op, ctx)) is not None]
-    contracts = [s for op, ctx in seen if (s := _contract(op, ctx)) is not None]
-    if not expands or not contracts:
+    # One isinstance per operation first: most operations are neither, and each check below costs more.
+    contracts = [s for op, ctx in seen if isinstance(op, _CONTRACTS) and (s := _contract(op, ctx)) is not None]
+    if not contracts:
+        return
+    expands = [s for op, ctx in seen if isinstance(op, _EXPANDS) and (s := _expand(op, ctx)) is not None]
+    if not expands:
         return
     related = bool({s.table for s in expands} & {s.table for s in contracts}) or (
         any(s.table_level for s in expands) and any(s.table_level for s in contracts)
