@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bgmigrate.sql.lexer import lex, literal_value
-from bgmigrate.sql.statements import split_sql, take_tokens
+from bgmigrate.sql.statements import split_sql, statement_texts, take_tokens
 from bgmigrate.sql.tokens import tokenize
 
 FUNCTION = "CREATE FUNCTION f() RETURNS int LANGUAGE sql"
@@ -261,3 +261,12 @@ def test_the_splitter_keeps_tokens_up_to_its_budget(monkeypatch: pytest.MonkeyPa
     kept = [take_tokens(s) for s in split_sql("SELECT 1, 2, 3; SELECT 4, 5, 6; SELECT 7")]
     assert [t.text for t in kept[0] or []] == ["SELECT", "1", ",", "2", ",", "3"]
     assert kept[1] is not None and kept[2] is None
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.sampled_from([*PIECES, *COMMENTS, "\\:", "\\;", ":v", "COPY", "STDIN", "\\.", "\ufeff"]), max_size=60)
+)
+def test_statement_texts_are_the_texts_split_sql_gives(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert statement_texts(text) == [s.text for s in split_sql(text)]

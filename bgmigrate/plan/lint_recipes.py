@@ -24,6 +24,7 @@ same table holds is refused by `bgmigrate plan` only.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +36,10 @@ if TYPE_CHECKING:
     from bgmigrate.lint.settings import LintSettings
     from bgmigrate.model import operations as ops
     from bgmigrate.model.schema import Index, Schema, Table
+    from bgmigrate.plan.draft import Draft, Item
+    from bgmigrate.plan.facts import Facts
     from bgmigrate.plan.phases import Plan, Step
+    from bgmigrate.plan.request import PlanRequest
     from bgmigrate.sql.names import Name
 
 # Rules whose hazard the planner rewrites (or refuses with a recipe of its own).
@@ -114,6 +118,34 @@ def _plan(op: ops.Operation, schema: Schema, pg_version: int, backfill: tuple[tu
     The passes, assembly and name guard are the planner's own; only the replay before the
     operation is skipped (there is none), which spares two copies of the schema.
     """
+    planner = _planner()
+    request = planner.request("lint", op.stmt.text, backfill=backfill, pg_version=pg_version)
+    focused = focus(schema, op)
+    # Recipes only read their facts, and the guard replays onto its own copy: ``schema`` stays as it is.
+    item = planner.item(0, op, planner.facts(focused, {}, frozenset(), schema.from_live))
+    draft = planner.draft(request=request, items=(item,))
+    for run in planner.passes:
+        draft = run(draft)
+    # The names the plan creates are checked against the whole schema, as `bgmigrate plan` checks them.
+    outside = None if focused is schema else Unfocused(schema, focused)
+    return planner.guard(planner.assemble(draft), focused, own=own_for, outside=outside)
+
+
+@dataclass(frozen=True)
+class _Planner:
+    """The planner's parts a recipe uses, imported once (a lint asks thousands of times)."""
+
+    request: type[PlanRequest]
+    item: type[Item]
+    facts: type[Facts]
+    draft: type[Draft]
+    passes: tuple[Callable[[Draft], Draft], ...]
+    assemble: Callable[[Draft], Plan]
+    guard: Callable[..., Plan]
+
+
+@functools.cache
+def _planner() -> _Planner:
     from bgmigrate.plan.assemble import assemble
     from bgmigrate.plan.collisions import guard
     from bgmigrate.plan.draft import Draft, Item
@@ -121,15 +153,7 @@ def _plan(op: ops.Operation, schema: Schema, pg_version: int, backfill: tuple[tu
     from bgmigrate.plan.passes import PASSES
     from bgmigrate.plan.request import PlanRequest
 
-    request = PlanRequest("lint", op.stmt.text, backfill=backfill, pg_version=pg_version)
-    focused = focus(schema, op)
-    # Recipes only read their facts, and the guard replays onto its own copy: ``schema`` stays as it is.
-    draft = Draft(request=request, items=(Item(0, op, Facts(focused, {}, frozenset(), schema.from_live)),))
-    for run in PASSES:
-        draft = run(draft)
-    # The names the plan creates are checked against the whole schema, as `bgmigrate plan` checks them.
-    outside = None if focused is schema else Unfocused(schema, focused)
-    return guard(assemble(draft), focused, own=own_for, outside=outside)
+    return _Planner(PlanRequest, Item, Facts, Draft, PASSES, assemble, guard)
 
 
 def focus(schema: Schema, op: ops.Operation) -> Schema:
@@ -510,11 +534,11 @@ def step_lines(step: Step) -> list[str]:
                 f"  -- batches of {fill.batch_size}",
             )
         ]
-    from bgmigrate.plan.collisions import step_statements
+    from bgmigrate.sql.statements import statement_texts
 
     found = []
-    for statement in step_statements(step.sql):
-        text = _without_comments(statement.text).strip().rstrip(";").strip()
+    for statement in statement_texts(step.sql):
+        text = _without_comments(statement).strip().rstrip(";").strip()
         if not text:
             continue
         first, *rest = text.splitlines()

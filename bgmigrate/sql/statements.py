@@ -331,6 +331,17 @@ def split_sql(text: str) -> list[Statement]:
     return statements
 
 
+def statement_texts(text: str) -> list[str]:
+    """Each statement's text, as ``split_sql`` gives it, without locating it or keeping tokens
+    (for text that only needs cutting, such as a plan step's SQL shown in a fix).
+
+    >>> statement_texts("CREATE TABLE a (x int);\\n-- c; d\\nDROP TABLE a  ")
+    ['CREATE TABLE a (x int)', 'DROP TABLE a']
+    """
+    chunks, _comments = _scan(text)
+    return [text[chunk.start : chunk.end].rstrip(_SPACE) for chunk in chunks]
+
+
 # The splitter's tokens ride on the Statement outside its fields, so equality, repr and
 # ``replace()`` (which may change the text) ignore them; ``take_tokens`` removes them.
 _TOKENS = "_split_tokens"
