@@ -50,10 +50,22 @@ def display_path(path: Path) -> str:
 
 def shown_path(resolved: Path) -> str:
     """A resolved path as the user sees it (``display_path`` without resolving again)."""
+    if os.name == "posix":
+        # What relative_to gives, as string operations: a run shows thousands of paths.
+        text, base = str(resolved), _cwd_text(os.getcwd())
+        if text.startswith(base) and (len(text) == len(base) or text[len(base)] == "/" or base == "/"):
+            rest = text[len(base) :].lstrip("/")
+            return rest or "."
+        return text
     try:
         return resolved.relative_to(_resolved_cwd(os.getcwd())).as_posix()
     except ValueError:
         return resolved.as_posix()
+
+
+@functools.lru_cache(maxsize=4)
+def _cwd_text(cwd: str) -> str:
+    return str(_resolved_cwd(cwd))
 
 
 @functools.lru_cache(maxsize=4)
@@ -83,11 +95,20 @@ def _folder_migrations(folder: Path, extensions: tuple[str, ...] = (".sql",)) ->
     return [folder / name for name in sorted(names, key=os.path.normcase)]
 
 
-def _is_migration_entry(folder: Path, entry: os.DirEntry[str], extensions: tuple[str, ...]) -> bool:
-    """Whether a directory entry is a migration: a file with one of ``extensions``, or an Alembic revision."""
+def _is_migration_entry(folder: Path, entry: os.DirEntry[str], extensions: tuple[str, ...] | None) -> bool:
+    """Whether a directory entry is a migration: a file with one of ``extensions`` (None: any
+    SQL-looking name), or an Alembic revision."""
     if entry.name.endswith(".py") and Path(entry.name).suffix == ".py":
-        return entry.is_file() and _is_revision(folder / entry.name)
-    return has_extension(entry.name, extensions) and entry.is_file()
+        return _is_file(entry) and _is_revision(folder / entry.name)
+    named = looks_like_sql(entry.name) if extensions is None else has_extension(entry.name, extensions)
+    return named and _is_file(entry)
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 def _is_candidate(path: Path) -> bool:
@@ -97,10 +118,47 @@ def _is_candidate(path: Path) -> bool:
     return looks_like_sql(path.name) and path.is_file()
 
 
+def _candidates_under(root: Path) -> list[Path]:
+    """Every candidate file under ``root``, in path order, as ``sorted(rglob("*"))`` filtered by
+    ``_is_candidate`` finds them (a link to a folder is not followed), with one directory read
+    per folder instead of a stat and a Path per entry."""
+    found: list[Path] = []
+    folders = [root]
+    while folders:
+        folder = folders.pop()
+        try:
+            with os.scandir(folder) as entries:
+                listed = list(entries)
+        except OSError:
+            continue  # unreadable, as rglob skips it
+        for entry in listed:
+            if _is_folder(entry):
+                folders.append(folder / entry.name)
+            elif _maybe_candidate(entry.name) and _is_migration_entry(folder, entry, None):
+                found.append(folder / entry.name)
+    return sorted(found, key=_path_order)
+
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir() and not entry.is_symlink()
+    except OSError:
+        return False
+
+
+def _maybe_candidate(name: str) -> bool:
+    return name.endswith(".py") or looks_like_sql(name)
+
+
+def _path_order(path: Path) -> tuple[str, ...]:
+    # The order PurePath sorts in: by parts, case-folded where the system ignores case.
+    return tuple(os.path.normcase(part) for part in path.parts)
+
+
 def _expand(raw: str, errors: list[InputError]) -> list[Path]:
     path = Path(raw)
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if _is_candidate(p))
+        return _candidates_under(path)
     if not path.exists():
         errors.append(InputError(raw, 0, "no such file or directory"))
         return []
