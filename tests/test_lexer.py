@@ -270,3 +270,15 @@ def test_the_splitter_keeps_tokens_up_to_its_budget(monkeypatch: pytest.MonkeyPa
 def test_statement_texts_are_the_texts_split_sql_gives(pieces: list[str]) -> None:
     text = "".join(pieces)
     assert statement_texts(text) == [s.text for s in split_sql(text)]
+
+
+_ONE_STATEMENT = [
+    p for p in [*PIECES, *COMMENTS, "\t", "\f", "\v", "-- c\n", "-- c\r"] if ";" not in p and "\\" not in p
+]
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_ONE_STATEMENT), max_size=40))
+def test_statement_texts_without_a_semicolon_are_the_texts_split_sql_gives(pieces: list[str]) -> None:
+    text = "".join(pieces)  # the shortcut's case: at most one statement, leading comments skipped
+    assert statement_texts(text) == [s.text for s in split_sql(text)]

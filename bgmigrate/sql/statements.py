@@ -338,8 +338,31 @@ def statement_texts(text: str) -> list[str]:
     >>> statement_texts("CREATE TABLE a (x int);\\n-- c; d\\nDROP TABLE a  ")
     ['CREATE TABLE a (x int)', 'DROP TABLE a']
     """
+    if ";" not in text and "\\" not in text and not text.startswith(BOM):
+        # No semicolon and no psql backslash: one statement at most, from its first token on.
+        start = _first_token(text)
+        if start is not None:
+            rest = text[start:].rstrip(_SPACE)
+            return [rest] if rest else []
     chunks, _comments = _scan(text)
     return [text[chunk.start : chunk.end].rstrip(_SPACE) for chunk in chunks]
+
+
+def _first_token(text: str) -> int | None:
+    """Where the first token after white space and ``--`` comments starts; None where a block
+    comment comes first (nested comments are the lexer's to read)."""
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos] in _SPACE:
+            pos += 1
+        if text.startswith("/*", pos):
+            return None
+        if not text.startswith("--", pos):
+            return pos
+        ends = [end for end in (text.find("\n", pos), text.find("\r", pos)) if end >= 0]
+        if not ends:
+            return len(text)
+        pos = min(ends) + 1
 
 
 # The splitter's tokens ride on the Statement outside its fields, so equality, repr and
