@@ -115,10 +115,15 @@ def _hanging(prefix: str, body: str, width: int) -> tuple[str, ...]:
     # Cached: a report repeats each rule's "why" and "run" lines, and often its fix, per finding.
     indent = " " * len(prefix)
     room = max(width - len(prefix), 20)
-    lines: list[str] = []
+    out: list[str] = []
     for raw in body.splitlines() or [""]:
-        lines.extend(wrap_line(raw, room) or [""])
-    return tuple((prefix if i == 0 else indent) + line for i, line in enumerate(lines))
+        if len(raw) <= room and raw.isprintable():
+            wrapped = [raw.rstrip(" ")]  # fits: what wrap_line gives, without its calls
+        else:
+            wrapped = wrap_line(raw, room) or [""]
+        for line in wrapped:
+            out.append((indent if out else prefix) + line)
+    return tuple(out)
 
 
 def wrap_line(raw: str, room: int) -> list[str]:

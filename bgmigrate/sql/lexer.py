@@ -70,6 +70,12 @@ _TOKEN = re.compile(
 _NAMES = ("", *sorted(_TOKEN.groupindex, key=_TOKEN.groupindex.__getitem__))
 _KINDS = tuple(_KIND_ALIASES.get(name, name) for name in _NAMES)
 _NESTED = _TOKEN.groupindex["nested"]
+
+
+# For loops that run the regex themselves (the statement splitter): the pattern, the token
+# kind by group number ("" for 0: white space to the end), and the end of a nested comment.
+TOKEN_PATTERN = _TOKEN
+KINDS_BY_GROUP = _KINDS
 _COMMENT_EDGE = re.compile(r"/\*|\*/")
 
 
@@ -85,7 +91,7 @@ class Token(NamedTuple):
     end: int
 
 
-def _block_comment_end(text: str, start: int) -> int:
+def block_comment_end(text: str, start: int) -> int:
     """Index just past the ``*/`` that closes the (nested) comment opened at ``start``."""
     depth = 0
     pos = start
@@ -139,7 +145,7 @@ def significant(text: str, pos: int = 0) -> Iterator[tuple[str, int, int]]:
                 return  # white space to the end
             token_start, token_end = found.span(group)
             if group == _NESTED:
-                pos = _block_comment_end(text, token_start)
+                pos = block_comment_end(text, token_start)
                 yield "comment", token_start, pos
                 break  # resume the regex after the comment
             yield _KINDS[group], token_start, token_end
@@ -169,7 +175,7 @@ def significant_texts(text: str, kinds: Mapping[str, str], tuple_type: type[_T])
             if group is None:
                 return found  # white space to the end
             if group == _NESTED:
-                pos = _block_comment_end(text, match.start(group))
+                pos = block_comment_end(text, match.start(group))
                 break  # resume the regex after the comment
             kind = names[group]
             if kind != "comment":

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
-from bgmigrate.sql.lexer import BOM, lex, significant
+from bgmigrate.sql.lexer import BOM, KINDS_BY_GROUP, TOKEN_PATTERN, block_comment_end, lex
 from bgmigrate.sql.suppressions import Suppression, parse_suppressions
 from bgmigrate.sql.tokens import Tok, token_kind
 
@@ -175,71 +175,123 @@ def _scan(text: str, keep_tokens: bool = False) -> tuple[list[_Chunk], list[tupl
     A backslash elsewhere starts a psql meta-command, which runs to the end of its line.
     ``keep_tokens``: give chunks their tokens (up to ``_KEPT_TOKENS`` a file), so the parser need
     not lex their text again.
+
+    The lexer's regex is run here directly, not through ``lexer.significant``: this loop sees
+    every token of every file, and the generator between them cost a fifth of it.
     """
-    chunks: list[_Chunk] = []
-    comments: list[tuple[int, int]] = []
-    start: int | None = None
-    chunk_comments: list[tuple[int, int]] = []
-    budget = _KEPT_TOKENS if keep_tokens else 0
-    toks: list[Tok] | None = [] if budget > 0 else None
-    new = tuple.__new__  # in C: Tok's own __new__ is a Python call per token
-    parens = 0
-    body = _Body()
-    pos = 1 if text.startswith(BOM) else 0  # white space to the server
-    restart = True
-    while restart:
-        restart = False
-        for kind, tok_start, tok_end in significant(text, pos):
-            if kind == "comment":
-                comments.append((tok_start, tok_end))
+    scan = _Scan(text, keep_tokens)
+    pos: int | None = 1 if text.startswith(BOM) else 0  # white space to the server
+    while pos is not None:
+        pos = scan.run(pos)
+    return scan.finish()
+
+
+# Token kinds by the lexer regex's group number, and the groups the splitter treats apart.
+_GROUP_KIND = KINDS_BY_GROUP
+_GROUP_TOK_KIND = tuple(token_kind.get(kind, kind) for kind in _GROUP_KIND)
+_GROUPS = TOKEN_PATTERN.groupindex
+_G_PUNCT, _G_COMMENT, _G_FLAT, _G_NESTED = _GROUPS["punct"], _GROUPS["comment"], _GROUPS["flat"], _GROUPS["nested"]
+_G_BACKSLASH = _GROUPS["backslash"]
+_G_COMMENTS = frozenset((_G_COMMENT, _G_FLAT, _G_NESTED))
+_G_SEEN_TEXT = frozenset(g for g, kind in enumerate(_GROUP_KIND) if kind in ("word", "op"))  # _Body.see reads these
+
+
+class _Scan:
+    """The splitter's state while it walks one text (``_scan``)."""
+
+    def __init__(self, text: str, keep_tokens: bool) -> None:
+        self.text = text
+        self.chunks: list[_Chunk] = []
+        self.comments: list[tuple[int, int]] = []
+        self.budget = _KEPT_TOKENS if keep_tokens else 0
+        self.copy_pending = False  # the statement just ended was COPY … FROM STDIN
+        self._reset()
+
+    def _reset(self) -> None:
+        self.start: int | None = None
+        self.chunk_comments: list[tuple[int, int]] = []
+        self.parens = 0
+        self.body = _Body()
+        self.toks: list[Tok] | None = [] if self.budget > 0 else None
+
+    def _end_chunk(self, end: int) -> None:
+        """The statement being read ends at ``end`` (a semicolon, a backslash); start afresh."""
+        self.copy_pending = self.body.copy_from_stdin
+        if self.start is not None:
+            self.chunks.append(_Chunk(self.start, end, self.chunk_comments, tokens=self.toks))
+        self.budget -= len(self.toks) if self.toks else 0
+        self._reset()
+
+    def run(self, pos: int) -> int | None:
+        """Read tokens from ``pos``; where to resume (after a comment or a backslash), or None at the end.
+
+        The statement's start, tokens and body are kept in locals while tokens go by (read from
+        and written back to ``self`` around anything that ends a statement).
+        """
+        text = self.text
+        new = tuple.__new__  # in C: Tok's own __new__ is a Python call per token
+        start, toks, body = self.start, self.toks, self.body
+        for match in TOKEN_PATTERN.finditer(text, pos):
+            group = match.lastindex
+            if group is None:
+                break  # white space to the end
+            tok_start, tok_end = match.span(group)
+            if group in _G_COMMENTS:
+                if group == _G_NESTED:
+                    tok_end = block_comment_end(text, tok_start)
+                self.comments.append((tok_start, tok_end))
                 if start is not None:
-                    chunk_comments.append((tok_start, tok_end))
+                    self.chunk_comments.append((tok_start, tok_end))
+                if group == _G_NESTED:
+                    self.start, self.toks = start, toks
+                    return tok_end  # resume the regex after the comment
                 continue
-            if kind == "backslash":
-                restart = True
-                if text.startswith(":", tok_end):  # psql's \: is a plain colon
-                    start = tok_start if start is None else start
-                    pos = tok_end + 1
-                    toks = None  # the scan resumes past the colon: tokenize would not
-                    break
-                if start is not None:
-                    chunks.append(_Chunk(start, tok_start, chunk_comments, tokens=toks))
-                start, chunk_comments, parens, body = None, [], 0, _Body()
-                budget -= len(toks) if toks else 0
-                toks = [] if budget > 0 else None
-                if text.startswith(";", tok_end):
-                    pos = tok_end + 1  # psql's \; : the server runs what follows as a new statement
-                else:
-                    pos = _line_end(text, tok_end)
-                    chunks.append(_Chunk(tok_start, pos, [], kind="psql-meta"))
-                break
-            piece = text[tok_start:tok_end]  # sliced once: the token's text, the body's word
-            if kind == "op" and len(piece) == 1:
-                ch = piece
-                if ch == ";" and not parens and not body.depth:
-                    if start is not None:
-                        chunks.append(_Chunk(start, tok_start, chunk_comments, tokens=toks))
-                    copy_data = body.copy_from_stdin
-                    start, chunk_comments, parens, body = None, [], 0, _Body()
-                    budget -= len(toks) if toks else 0
-                    toks = [] if budget > 0 else None
-                    if copy_data:  # psql reads the lines that follow, up to \., as COPY data
-                        pos, restart = _copy_data_end(text, tok_end), True
-                        break
+            if group == _G_BACKSLASH:
+                self.start, self.toks = start, toks
+                return self._backslash(tok_start, tok_end)
+            if group == _G_PUNCT:
+                ch = text[tok_start]
+                if ch == ";" and not self.parens and not body.depth:
+                    self.start, self.toks = start, toks
+                    self._end_chunk(tok_start)
+                    start, toks, body = None, self.toks, self.body
+                    if self.copy_pending:  # psql reads the lines that follow, up to \., as COPY data
+                        self.copy_pending = False
+                        return _copy_data_end(text, tok_end)
                     continue
                 if ch == "(":
-                    parens += 1
-                elif ch == ")" and parens:
-                    parens -= 1
+                    self.parens += 1
+                elif ch == ")" and self.parens:
+                    self.parens -= 1
             if start is None:
                 start = tok_start
             if toks is not None:
-                toks.append(new(Tok, (token_kind[kind], piece, tok_start - start, tok_end - start)))
+                toks.append(
+                    new(Tok, (_GROUP_TOK_KIND[group], text[tok_start:tok_end], tok_start - start, tok_end - start))
+                )
             if body.listening:  # most statements stop listening after their first four words
-                body.see(kind, piece if kind in ("word", "op") else "")
-    if start is not None:
-        chunks.append(_Chunk(start, len(text), chunk_comments, tokens=toks))
-    return chunks, comments
+                body.see(_GROUP_KIND[group], text[tok_start:tok_end] if group in _G_SEEN_TEXT else "")
+        self.start, self.toks = start, toks
+        return None
+
+    def _backslash(self, tok_start: int, tok_end: int) -> int:
+        text = self.text
+        if text.startswith(":", tok_end):  # psql's \: is a plain colon
+            if self.start is None:
+                self.start = tok_start
+            self.toks = None  # the scan resumes past the colon: tokenize would not
+            return tok_end + 1
+        self._end_chunk(tok_start)
+        if text.startswith(";", tok_end):
+            return tok_end + 1  # psql's \; : the server runs what follows as a new statement
+        end = _line_end(text, tok_end)
+        self.chunks.append(_Chunk(tok_start, end, [], kind="psql-meta"))
+        return end
+
+    def finish(self) -> tuple[list[_Chunk], list[tuple[int, int]]]:
+        if self.start is not None:
+            self.chunks.append(_Chunk(self.start, len(self.text), self.chunk_comments, tokens=self.toks))
+        return self.chunks, self.comments
 
 
 def _replace_psql_variables(sql: str) -> str:
