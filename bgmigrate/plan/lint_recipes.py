@@ -70,6 +70,9 @@ class PlannerRecipes:
     migration_ops: tuple[type, ...] = field(default_factory=_migration_ops)
     _last: tuple[ops.Operation, str | None] | None = field(default=None, repr=False)
 
+    def prepare(self) -> None:
+        _planner()
+
     def __call__(self, rule: str, op: ops.Operation, schema: Schema, settings: LintSettings) -> str | None:
         # Holding the operation itself, not its id: a freed operation's id may come back for another.
         if self._last is None or self._last[0] is not op:

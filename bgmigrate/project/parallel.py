@@ -116,11 +116,15 @@ def chunk_size(items: int, processes: int) -> int:
     return max(1, min(_MAX_CHUNK, -(-items // (processes * _CHUNKS_PER_PROCESS))))
 
 
-def parallel_imap(fn: Callable[[T], R], items: Sequence[T], jobs: int = 0) -> Iterator[R | WorkerFailure]:
+def parallel_imap(
+    fn: Callable[[T], R], items: Sequence[T], jobs: int = 0, meanwhile: Callable[[], object] | None = None
+) -> Iterator[R | WorkerFailure]:
     """``fn(item)`` for each item, in order, across ``jobs`` processes; failures come as values.
 
     ``fn`` must be picklable (a module-level function or a ``functools.partial`` of one) where
     helpers are spawned rather than forked; ``jobs`` counts this process, 0 means one per core.
+    ``meanwhile`` runs in this process once helpers have started (its own set-up, say), while
+    they take the first chunks.
     """
     processes = worker_count(jobs, len(items))
     if processes == 1:
@@ -131,6 +135,8 @@ def parallel_imap(fn: Callable[[T], R], items: Sequence[T], jobs: int = 0) -> It
     if helpers is None:  # cannot fork or spawn here: this process does everything itself
         yield from _safe_chunk(fn, items)
         return
+    if meanwhile is not None:
+        meanwhile()
     try:
         for index in range(len(chunks)):
             yield from helpers.chunk(index)
@@ -206,11 +212,11 @@ class _Helpers:
 
     @classmethod
     def start(cls, fn: Callable[[T], R], chunks: Sequence[Sequence[T]], count: int) -> _Helpers | None:
-        """``count`` helpers started on every chunk but the first (this process's); None if none starts."""
+        """``count`` helpers started on the chunks; None if none starts."""
         import multiprocessing
 
         context: Any = multiprocessing.get_context(_start_method())
-        counter = context.Value("q", 1)  # chunk 0 is this process's: it needs it first
+        counter = context.Value("q", 0)
         helpers = cls(fn, chunks, counter)
         pipes: list[Connection] = []
         # Frozen objects are never traversed by a collection, so the forked helpers do not copy
@@ -245,7 +251,7 @@ class _Helpers:
         """
         if index in self._ahead:
             return self._ahead.pop(index)
-        if index == 0 or self._claim(index):
+        if self._claim(index):
             return self._here(index)
         while not self._has_arrived(index):
             ahead = self._claim_next()

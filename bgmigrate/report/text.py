@@ -117,10 +117,8 @@ def _hanging(prefix: str, body: str, width: int) -> tuple[str, ...]:
     room = max(width - len(prefix), 20)
     out: list[str] = []
     for raw in body.splitlines() or [""]:
-        if len(raw) <= room and raw.isprintable():
-            wrapped = [raw.rstrip(" ")]  # fits: what wrap_line gives, without its calls
-        else:
-            wrapped = wrap_line(raw, room) or [""]
+        # A line that fits: what wrap_line gives, without its calls.
+        wrapped = [raw.rstrip(" ")] if len(raw) <= room and raw.isprintable() else wrap_line(raw, room) or [""]
         for line in wrapped:
             out.append((indent if out else prefix) + line)
     return tuple(out)
