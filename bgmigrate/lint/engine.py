@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any
 
 from bgmigrate.lint.catalogue import Catalogue
 from bgmigrate.lint.findings import Finding, InputError, Severity
@@ -104,32 +103,32 @@ def analyse(
     seen: list[tuple[ops.Operation, OpContext]] = []
     # Recipes of operations that migration rules report, rendered while the schema is as each finds it.
     early: dict[int, dict[str, str | None]] = {}
-    migration_rules = {r.name for r in registry.values() if r.on_migration is not None}
+    migration_level = [r for r in registry.values() if r.on_migration is not None]
+    migration_rules = {r.name for r in migration_level}
     block: Statement | None = None  # the DO block whose statements are being walked
+    rules_by_type = _RULES_BY_TYPE
     for op in operations:
-        if op.stmt.in_autocommit_block:
+        stmt = op.stmt
+        if stmt.in_autocommit_block:
             # Alembic commits the open transaction when an autocommit block starts.
             state.holder, state.local_lock_timeout = None, False
-        if op.stmt.owner is not block and not state.in_transaction:
+        if stmt.owner is not block and not state.in_transaction:
             state.holder = None  # a DO block outside a transaction ended: its locks went with it
-        block = op.stmt.owner
+        block = stmt.owner
         # A DO block is one statement: its body always runs inside a transaction.
-        in_tx = (state.in_transaction or block is not None) and not op.stmt.in_autocommit_block
-        ctx = _context(
-            schema=schema,
-            migration=migration,
-            settings=settings,
-            in_transaction=in_tx,
+        in_tx = (state.in_transaction or block is not None) and not stmt.in_autocommit_block
+        ctx = object.__new__(OpContext)  # every field set here, by name (see _CONTEXT_FIELDS)
+        ctx.__dict__.update(
+            schema=schema, migration=migration, settings=settings, in_transaction=in_tx,
             lock_timeout_set=state.lock_timeout or state.local_lock_timeout,
             earlier=Prefix(done, len(done), added_columns.now(), names.now(), marks, types),
-            exclusive_lock_holder=state.holder if in_tx else None,
-            new_tables=new_tables.now(),
-        )
-        for rule in _rules_for(type(op)):
-            assert rule.on_op is not None
+            exclusive_lock_holder=state.holder if in_tx else None, new_tables=new_tables.now(),
+        )  # fmt: skip
+        rules = rules_by_type.get(type(op))
+        for rule in rules if rules is not None else _rules_for(type(op)):
             # A plain loop, not extend() over a generator expression: most rules find nothing,
             # and the expression cost an object per rule and operation (140,000 in a large folder).
-            for hit in rule.on_op(op, ctx):
+            for hit in rule.on_op(op, ctx):  # type: ignore[misc]  # _rules_for keeps rules with on_op
                 hits.append((rule.name, _with_recipe(rule.name, _with_size(hit, ctx), ctx, recipes)))
         if recipes is not None and isinstance(op, recipes.migration_ops):
             early[id(op)] = {name: recipes(name, op, schema, settings) for name in recipes.rules & migration_rules}
@@ -144,22 +143,15 @@ def analyse(
             state.holder = op
         state.observe(op)
         apply(schema, op, migration.path)
-    for rule in registry.values():
-        if rule.on_migration is not None:
-            hits.extend((rule.name, _early_recipe(rule.name, hit, early)) for hit in rule.on_migration(seen))
+    for rule in migration_level:
+        assert rule.on_migration is not None
+        hits.extend((rule.name, _early_recipe(rule.name, hit, early)) for hit in rule.on_migration(seen))
     return hits
 
 
-def _context(**values: Any) -> OpContext:
-    """``OpContext(**values)`` with every field given, made without the frozen dataclass's
-    ``__init__``, which calls ``object.__setattr__`` once per field (one context per operation).
-    """
-    ctx = object.__new__(OpContext)
-    ctx.__dict__.update(values)
-    return ctx
-
-
-# _context takes every field by name: a field added to OpContext must be passed there too.
+# analyse makes each OpContext without the frozen dataclass's ``__init__`` (which calls
+# ``object.__setattr__`` once per field, for every operation), setting every field by name: a
+# field added to OpContext must be set there too.
 _CONTEXT_FIELDS = ("schema", "migration", "settings", "in_transaction", "lock_timeout_set", "earlier",
                    "exclusive_lock_holder", "new_tables")  # fmt: skip
 if tuple(f.name for f in fields(OpContext)) != _CONTEXT_FIELDS:
