@@ -237,9 +237,9 @@ def parse_create_table(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     if cur.accept("AS") or cur.looking_at("OF"):
         cur.rest()
         return [ops.CreateTable(stmt, target=target, if_not_exists=if_not_exists, as_select=True)]
-    inner_text = cur.skip_parens()
+    elements = cur.within(*cur.parens_range())  # the statement's own tokens, not lexed again
     _create_table_options(cur)
-    columns, constraints = _table_elements(inner_text)
+    columns, constraints = _table_elements(elements)
     return [ops.CreateTable(stmt, target=target, columns=columns, constraints=constraints, if_not_exists=if_not_exists)]
 
 
@@ -273,12 +273,11 @@ def _create_table_options(cur: Cursor) -> None:
     expect_end(cur, "the table definition")
 
 
-def _table_elements(text: str) -> tuple[tuple[ops.ColumnSpec, ...], tuple[ops.ConstraintSpec, ...]]:
-    outer = Cursor(text)
+def _table_elements(outer: Cursor) -> tuple[tuple[ops.ColumnSpec, ...], tuple[ops.ConstraintSpec, ...]]:
     columns: list[ops.ColumnSpec] = []
     constraints: list[ops.ConstraintSpec] = []
     for first, stop in items(outer, "the table's columns"):
-        item = Cursor(text, outer.toks, first, stop)
+        item = outer.within(first, stop)
         if item.looking_at("LIKE"):
             continue
         # An unquoted CONSTRAINT/CHECK/… word always starts a table constraint; a column of

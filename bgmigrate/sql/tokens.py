@@ -144,6 +144,10 @@ class Cursor:
 
     def skip_parens(self) -> str:
         """Consume a parenthesised group and return the text inside it."""
+        return self.text_between(*self.parens_range())
+
+    def parens_range(self) -> tuple[int, int]:
+        """Consume a parenthesised group; the indices of the tokens inside it (first, stop)."""
         tok = self.next()
         if tok.text != "(":
             raise SyntaxProblem(f"expected '(' near {tok.text!r}")
@@ -154,7 +158,11 @@ class Cursor:
                 depth += 1
             elif inner.text in ")]":
                 depth -= 1
-        return self.text_between(first, self.pos - 1)
+        return first, self.pos - 1
+
+    def within(self, first: int, stop: int) -> Cursor:
+        """A cursor over tokens ``first`` to ``stop`` of this one (the same tokens, not a copy)."""
+        return Cursor(self.sql, self.toks, first, stop)
 
     def text_between(self, first: int, stop: int) -> str:
         """Original SQL text of tokens ``first`` (inclusive) to ``stop`` (exclusive)."""
