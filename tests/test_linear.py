@@ -406,6 +406,9 @@ def test_column_types_before_an_operation_match_a_scan() -> None:
         # Each DROP COLUMN listed (and sorted) every index of its table to find the ones over it.
         "CREATE INDEX i{i} ON orders (c{i});\nALTER TABLE orders DROP COLUMN d{i};",
         "CREATE INDEX i{i} ON orders (c{i});\nALTER TABLE orders RENAME COLUMN c{i} TO e{i};",
+        # And every one of its constraints (a table holding a CHECK per column).
+        "ALTER TABLE orders ADD CONSTRAINT k{i} CHECK (c{i} > 0);\nALTER TABLE orders DROP COLUMN d{i};",
+        "ALTER TABLE orders ADD CONSTRAINT k{i} CHECK (c{i} > 0);\nALTER TABLE orders RENAME COLUMN d{i} TO e{i};",
     ],
 )
 def test_replay_does_work_linear_in_the_statements_of_a_file(statement: str) -> None:

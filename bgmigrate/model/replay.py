@@ -173,15 +173,10 @@ def _drop_column(schema: Schema, op: ops.DropColumn, migration: str) -> None:
     table = _ensure_table(schema, op.target)
     table.columns.pop(op.column, None)
     # PostgreSQL drops every constraint involving the column, a table CHECK naming it in its expression too.
-    column = op.column
-    # Inline rather than through _checks_column: a table may hold a thousand CHECKs.
-    doomed = [
-        n
-        for n, c in table.constraints.items()
-        if column in c.columns or (c.kind == "check" and column in _identifiers(c.definition))
-    ]
-    for name in doomed:
-        del table.constraints[name]
+    constraints = _constraints(table)
+    for name in constraints.names_over(op.column):
+        if _drops_with(constraints[name], op.column):
+            del constraints[name]
     indexes = _indexes(schema)
     for key in indexes.keys_on_column(op.target.key, op.column):
         del indexes[key]
@@ -287,6 +282,105 @@ class IndexTable(dict[tuple[str, str], Index]):
         return (IndexTable, (dict(self),))
 
 
+def _forgetting(method: Any) -> Any:
+    """``method`` of a ``ConstraintTable``, forgetting its index first (bulk changes)."""
+
+    def changed(self: ConstraintTable, *args: Any, **kwargs: Any) -> Any:
+        self.forget()
+        return method(self, *args, **kwargs)
+
+    return changed
+
+
+class ConstraintTable(dict[str, Constraint]):
+    """A table's constraints, with the names of those over each column kept beside them.
+
+    ``DROP COLUMN`` drops every constraint whose columns, or whose CHECK expression, name the
+    column: reading all of a table's constraints for each drop made a table with thousands of
+    CHECKs cost the square of them. Item assignment and deletion keep the index up to date; any
+    other change forgets it (rebuilt on the next question), and so must a constraint changed in
+    place (``forget``).
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._by_column: dict[str, set[str]] | None = None
+
+    def names_over(self, column: str) -> list[str]:
+        """The names of the constraints that hold or name ``column`` (what dropping or renaming
+        it may change; each caller keeps those it changes)."""
+        if self._by_column is None:
+            self._by_column = {}
+            for name, constraint in self.items():
+                self._link(name, constraint)
+        return sorted(self._by_column.get(column, ()))
+
+    def forget(self) -> None:
+        """Forget the index (a constraint's columns or expression changed in place)."""
+        self._by_column = None
+
+    def change(self, name: str, change: Callable[[Constraint], None]) -> None:
+        """Change constraint ``name`` in place, keeping the index (and the order) as it goes."""
+        self._unlink(name)
+        change(self[name])
+        self._link(name, self[name])
+
+    def _link(self, name: str, constraint: Constraint) -> None:
+        if self._by_column is not None:
+            for column in _over(constraint):
+                self._by_column.setdefault(column, set()).add(name)
+
+    def _unlink(self, name: str) -> None:
+        old = self.get(name)
+        if old is not None and self._by_column is not None:
+            for column in _over(old):
+                self._by_column.get(column, set()).discard(name)
+
+    def __setitem__(self, name: str, constraint: Constraint) -> None:
+        self._unlink(name)
+        super().__setitem__(name, constraint)
+        self._link(name, constraint)
+
+    def __delitem__(self, name: str) -> None:
+        self._unlink(name)
+        super().__delitem__(name)
+
+    def pop(self, name: str, *default: Any) -> Any:
+        self._unlink(name)
+        return super().pop(name, *default)
+
+    clear = _forgetting(dict.clear)
+    update = _forgetting(dict.update)
+    popitem = _forgetting(dict.popitem)
+    setdefault = _forgetting(dict.setdefault)
+    __ior__ = _forgetting(dict.__ior__)
+
+
+def _drops_with(constraint: Constraint, column: str) -> bool:
+    """Whether dropping ``column`` drops the constraint: it is over the column, or a CHECK naming it."""
+    return column in constraint.columns or (
+        constraint.kind == "check" and column in _identifiers(constraint.definition)
+    )
+
+
+def _over(constraint: Constraint) -> set[str]:
+    """The columns a constraint is over: its own, those its CHECK expression names, and the one
+    it keeps NOT NULL (renames follow that one)."""
+    found = set(constraint.columns)
+    if constraint.kind == "check":
+        found |= _identifiers(constraint.definition)
+    if constraint.not_null_column is not None:
+        found.add(constraint.not_null_column)
+    return found
+
+
+def _constraints(table: Table) -> ConstraintTable:
+    """The table's constraints as a ``ConstraintTable`` (installed on first use)."""
+    if not isinstance(table.constraints, ConstraintTable):
+        table.constraints = ConstraintTable(table.constraints)
+    return table.constraints
+
+
 def _indexes(schema: Schema) -> IndexTable:
     """The schema's indexes as an ``IndexTable`` (installed on first use)."""
     if not isinstance(schema.indexes, IndexTable):
@@ -318,11 +412,16 @@ def _rename_column(schema: Schema, op: ops.RenameColumn, migration: str) -> None
     column = table.columns.pop(op.column, None) or Column(op.new_name, "unknown")
     column.name = op.new_name
     table.columns[op.new_name] = column
-    for con in table.constraints.values():
-        con.columns = tuple(op.new_name if c == op.column else c for c in con.columns)
-        if con.not_null_column == op.column:
-            con.not_null_column = op.new_name
+    constraints = _constraints(table)
+    for name in constraints.names_over(op.column):  # the others neither hold nor name it
+        constraints.change(name, functools.partial(_rename_in, old=op.column, new=op.new_name))
     _indexes(schema).rename_column(op.target.key, op.column, op.new_name)
+
+
+def _rename_in(con: Constraint, old: str, new: str) -> None:
+    con.columns = tuple(new if c == old else c for c in con.columns)
+    if con.not_null_column == old:
+        con.not_null_column = new
 
 
 def _column(schema: Schema, target: Name, name: str) -> Column:
