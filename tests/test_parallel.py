@@ -239,3 +239,48 @@ def test_the_default_uses_every_core_this_process_may_run_on(monkeypatch: pytest
     monkeypatch.setattr(parallel, "available_cores", lambda: 1)
     assert worker_count(0, 1000) == 1
     assert worker_count(2, 1000) == 2, "an explicit --jobs is obeyed"
+
+
+def test_spawned_helpers_give_the_same_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where fork is not used (macOS, Windows), helpers are spawned and share a locked counter."""
+    monkeypatch.setattr(parallel, "_start_method", lambda: "spawn")
+    monkeypatch.setattr(parallel, "MIN_SPAWN_ITEMS", 100)
+    started: list[object] = []
+    real = parallel._Helpers.start.__func__  # type: ignore[attr-defined]
+
+    def recording(cls: type, *args: object) -> object:
+        helpers = real(cls, *args)
+        started.append(helpers)
+        return helpers
+
+    monkeypatch.setattr(parallel._Helpers, "start", classmethod(recording))
+    work = functools.partial(pow, 3)  # picklable by reference: a spawned helper imports nothing of the tests
+    assert parallel_map(work, list(range(400)), jobs=2) == [3**n for n in range(400)]
+    assert started and started[0] is not None, "a helper was spawned"
+
+
+@fork_only
+def test_the_chunk_numbers_go_to_one_reader_each(tmp_path: Path) -> None:
+    numbers = parallel._PipeNumbers(5000)
+    theirs = tmp_path / "theirs"
+    pid = os.fork()
+    if pid == 0:  # a second reader, as a helper is
+        taken = []
+        while (n := numbers.take()) is not None:
+            taken.append(n)
+        theirs.write_text(" ".join(map(str, taken)))
+        os._exit(0)
+    mine = []
+    while (n := numbers.take()) is not None:
+        mine.append(n)
+    os.waitpid(pid, 0)
+    other = [int(n) for n in theirs.read_text().split()]
+    assert mine == sorted(mine) and other == sorted(other), "each reader gets its numbers in order"
+    assert sorted(mine + other) == list(range(5000)), "every number once, to one reader"
+    numbers.close()
+
+
+def test_a_huge_list_is_cut_into_chunks_the_pipe_can_hold() -> None:
+    assert parallel._PipeNumbers.MOST * parallel._PipeNumbers.WIDTH <= 1 << 16
+    with pytest.raises(ValueError):
+        parallel._PipeNumbers(parallel._PipeNumbers.MOST + 1)

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -130,7 +130,9 @@ def parallel_imap(
     if processes == 1:
         yield from _safe_chunk(fn, items)
         return
-    chunks = _chunks(items, chunk_size(len(items), processes))
+    # At least as large as the pipe of chunk numbers needs (a million items: 62 each).
+    size = max(chunk_size(len(items), processes), -(-len(items) // _PipeNumbers.MOST))
+    chunks = _chunks(items, size)
     helpers = _Helpers.start(fn, chunks, processes - 1)
     if helpers is None:  # cannot fork or spawn here: this process does everything itself
         yield from _safe_chunk(fn, items)
@@ -152,15 +154,10 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], jobs: int = 0) -> lis
 # ---- the helpers ----------------------------------------------------------------------------
 
 
-def _helper_main(fn: Callable[[Any], Any], chunks: Sequence[Sequence[Any]], counter: Any, out: Connection) -> None:
-    """A helper's loop: claim the next unclaimed chunk, do it, send it back; stop when none is left."""
+def _helper_main(fn: Callable[[Any], Any], chunks: Sequence[Sequence[Any]], numbers: _Numbers, out: Connection) -> None:
+    """A helper's loop: take the next unclaimed chunk, do it, send it back; stop when none is left."""
     _quiet_worker()
-    while True:
-        with counter.get_lock():
-            index = counter.value
-            if index >= len(chunks):
-                break
-            counter.value = index + 1
+    while (index := numbers.take()) is not None:
         done = _safe_chunk(fn, chunks[index])
         try:
             payload = pickle.dumps(done, protocol=pickle.HIGHEST_PROTOCOL)
@@ -168,6 +165,78 @@ def _helper_main(fn: Callable[[Any], Any], chunks: Sequence[Sequence[Any]], coun
             payload = b""
         out.send_bytes(index.to_bytes(_INDEX_BYTES, "little") + payload)
     out.close()
+
+
+class _Numbers(Protocol):
+    """Hands out the chunk numbers in order, each to exactly one process."""
+
+    def take(self) -> int | None:
+        """The next number no process has taken, or None when all are taken."""
+
+    def close(self) -> None:
+        """No more numbers for anyone (this process stops the helpers)."""
+
+
+class _PipeNumbers:
+    """The numbers written into a pipe before the helpers fork, four bytes each; whoever reads a
+    number owns it. Reads of four bytes from a pipe holding whole numbers are atomic, and with
+    no writer left a read never blocks: no lock, so no lock a killed helper could take with it."""
+
+    WIDTH = 4
+    MOST = (1 << 16) // WIDTH  # what a pipe holds by default: the writes below never block
+
+    def __init__(self, count: int) -> None:
+        if count > self.MOST:
+            raise ValueError(f"at most {self.MOST} chunks")
+        self._fd, write = os.pipe()
+        try:
+            data = b"".join(n.to_bytes(self.WIDTH, "little") for n in range(count))
+            while data:
+                data = data[os.write(write, data) :]
+        finally:
+            os.close(write)
+
+    def take(self) -> int | None:
+        got = os.read(self._fd, self.WIDTH)
+        return int.from_bytes(got, "little") if len(got) == self.WIDTH else None
+
+    def close(self) -> None:
+        while os.read(self._fd, 1 << 16):  # empty it: every helper's next read finds no number
+            pass
+        os.close(self._fd)
+
+
+class _CounterNumbers:
+    """A shared counter under a lock (for helpers that are spawned, which inherit no pipe).
+
+    A helper killed while it held the lock would hold it forever: after a second this process
+    stops asking, and does every chunk it has not received itself.
+    """
+
+    def __init__(self, count: int, context: Any) -> None:
+        self._count = count
+        self._counter = context.Value("q", 0)
+        self._broken = False
+
+    def take(self) -> int | None:
+        lock = self._counter.get_lock()
+        if self._broken or not lock.acquire(timeout=_LOCK_WAIT):
+            self._broken = True
+            return None
+        try:
+            index = int(self._counter.value)
+            if index >= self._count:
+                return None
+            self._counter.value = index + 1
+            return index
+        finally:
+            lock.release()
+
+    def close(self) -> None:
+        lock = self._counter.get_lock()
+        if not self._broken and lock.acquire(timeout=_LOCK_WAIT):
+            self._counter.value = self._count
+            lock.release()
 
 
 _INDEX_BYTES = 8  # each message: the chunk's index, then its pickled results (empty: none)
@@ -198,26 +267,29 @@ class _Helpers:
     keeps each result as bytes: it is unpickled only when the chunk is needed.
     """
 
-    def __init__(self, fn: Callable[[Any], Any], chunks: Sequence[Sequence[Any]], counter: Any) -> None:
+    def __init__(self, fn: Callable[[Any], Any], chunks: Sequence[Sequence[Any]], numbers: _Numbers) -> None:
         self._fn = fn
         self._chunks = chunks
-        self._counter = counter
+        self._numbers = numbers
         self._arrived: dict[int, memoryview] = {}
         self._changed = threading.Condition()
         self._live = 0
         self._processes: list[BaseProcess] = []
         self._ahead: dict[int, list[Any]] = {}  # chunks done here before they were needed
         self._patience = _MIN_WAIT
-        self._broken = False
 
     @classmethod
     def start(cls, fn: Callable[[T], R], chunks: Sequence[Sequence[T]], count: int) -> _Helpers | None:
         """``count`` helpers started on the chunks; None if none starts."""
         import multiprocessing
 
-        context: Any = multiprocessing.get_context(_start_method())
-        counter = context.Value("q", 0)
-        helpers = cls(fn, chunks, counter)
+        method = _start_method()
+        context: Any = multiprocessing.get_context(method)
+        try:
+            numbers: _Numbers = _PipeNumbers(len(chunks)) if method == "fork" else _CounterNumbers(len(chunks), context)
+        except (OSError, ValueError):
+            return None
+        helpers = cls(fn, chunks, numbers)
         pipes: list[Connection] = []
         # Frozen objects are never traversed by a collection, so the forked helpers do not copy
         # this process's memory page by page when they collect.
@@ -226,13 +298,14 @@ class _Helpers:
             for _ in range(count):
                 receive, send = context.Pipe(duplex=False)
                 _widen(send)
-                process = context.Process(target=_helper_main, args=(fn, chunks, counter, send), daemon=True)
+                process = context.Process(target=_helper_main, args=(fn, chunks, numbers, send), daemon=True)
                 process.start()
                 send.close()  # the helper holds the only writing end: its death reads as EOF here
                 helpers._processes.append(process)
                 pipes.append(receive)
         except Exception:  # cannot fork or spawn here (or no more processes): fewer helpers
             if not helpers._processes:
+                numbers.close()
                 return None
         finally:
             gc.unfreeze()
@@ -245,21 +318,23 @@ class _Helpers:
     def chunk(self, index: int) -> list[Any]:
         """Chunk ``index``'s results: done here, or a helper's.
 
-        While a helper is still on it, this process does the next unclaimed chunk rather than
-        wait; with nothing left to take, it waits only a few times as long as a chunk takes
-        here, then does it itself: a helper starved of CPU, stopped or dead never holds it up.
+        This process takes the next untaken chunk: the one it needs, or (a helper having taken
+        that) a later one, done now rather than waiting. With nothing left to take, it waits
+        only a few times as long as a chunk takes here, then does it itself: a helper starved
+        of CPU, stopped or dead never holds it up.
         """
         if index in self._ahead:
             return self._ahead.pop(index)
-        if self._claim(index):
-            return self._here(index)
         while not self._has_arrived(index):
-            ahead = self._claim_next()
-            if ahead is None:
+            taken = self._numbers.take()
+            if taken is None:
                 break
-            self._ahead[ahead] = self._here(ahead)
-        done = self._arrival(index)
-        return self._here(index) if done is None else done
+            done = self._here(taken)
+            if taken == index:
+                return done
+            self._ahead[taken] = done
+        arrived = self._arrival(index)
+        return self._here(index) if arrived is None else arrived
 
     def _here(self, index: int) -> list[Any]:
         started = time.perf_counter()
@@ -306,46 +381,9 @@ class _Helpers:
                 self._live -= 1
                 self._changed.notify_all()
 
-    def _claim(self, index: int) -> bool:
-        """Claim chunk ``index`` for this process, unless a helper has (then False)."""
-        with self._locked() as counter:
-            if counter is None:
-                return True
-            if counter.value > index:
-                return False
-            counter.value = index + 1
-            return True
-
-    def _claim_next(self) -> int | None:
-        """Claim the next chunk no process has claimed yet, if there is one."""
-        with self._locked() as counter:
-            if counter is None or counter.value >= len(self._chunks):
-                return None
-            counter.value += 1
-            return int(counter.value - 1)
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[Any]:
-        """The shared counter, locked; None when its lock cannot be had.
-
-        A helper killed while it held the lock would hold it forever: after a second this
-        process stops asking and does every chunk it has not received itself.
-        """
-        lock = self._counter.get_lock()
-        if self._broken or not lock.acquire(timeout=_LOCK_WAIT):
-            self._broken = True
-            yield None
-            return
-        try:
-            yield self._counter
-        finally:
-            lock.release()
-
     def stop(self) -> None:
         """No more chunks for anyone; helpers still working are ended."""
-        with self._locked() as counter:
-            if counter is not None:
-                counter.value = len(self._chunks)
+        self._numbers.close()
         for process in self._processes:
             process.join(timeout=0.5)
             if process.is_alive():
