@@ -54,7 +54,9 @@ def concurrent_text(op: ops.CreateIndex) -> tuple[str, str]:
     at = next(i for i, t in enumerate(toks) if t.upper == "INDEX")
     if not op.concurrently:
         text = f"{text[: toks[at].end]} CONCURRENTLY{text[toks[at].end :]}"
-        toks = tokenize(text)
+        if op.name is not None:
+            return text, op.name
+        toks = tokenize(text)  # where ON stands now
     if op.name is not None:
         return text, op.name
     name = index_name(op.target.name, op.columns)
