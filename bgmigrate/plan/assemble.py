@@ -8,10 +8,10 @@ the user's own suppression comments travel with their statements.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from itertools import groupby
 
 from bgmigrate.plan.draft import CONTRACT, EXPAND, MIGRATE, Draft, Fragment
+from bgmigrate.plan.evolve import evolve
 from bgmigrate.plan.phases import PHASES, Check, Phase, PhaseName, Plan, Step
 from bgmigrate.plan.suppress import ignore
 from bgmigrate.plan.verbatim import render_action
@@ -39,9 +39,9 @@ def _statement_step(group: list[Fragment], draft: Draft) -> Step:
     rules = tuple(dict.fromkeys(r for f in group for r in f.ignore))
     head = _own_suppressions(first) + (ignore(rules, RETIRED) if rules else "")
     if len(siblings) == len(group):
-        return replace(first.step, sql=head + stmt.text)
+        return evolve(first.step, sql=head + stmt.text)
     sql = ";\n".join(render_action(f.verbatim) for f in group if f.verbatim is not None)
-    return replace(first.step, sql=head + sql)
+    return evolve(first.step, sql=head + sql)
 
 
 def _merge_statements(fragments: list[Fragment], draft: Draft) -> list[Fragment]:
@@ -51,7 +51,7 @@ def _merge_statements(fragments: list[Fragment], draft: Draft) -> list[Fragment]
         if group[0].verbatim is None:
             merged.extend(group)
         else:
-            merged.append(replace(group[0], step=_statement_step(group, draft)))
+            merged.append(evolve(group[0], step=_statement_step(group, draft)))
     return merged
 
 
@@ -66,7 +66,7 @@ def _merge_blocks(fragments: list[Fragment]) -> list[Step]:
             steps.extend(f.step for f in group)
             continue
         first = group[0].step
-        steps.append(replace(
+        steps.append(evolve(
             first,
             description=f"as written, in one transaction (lines {first.source_line} to {group[-1].step.source_line})",
             sql=";\n".join(f.step.sql for f in group),

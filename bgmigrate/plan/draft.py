@@ -9,9 +9,10 @@ they came from, so the assembled phases follow the migration's own order.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from bgmigrate.model import operations as ops
+from bgmigrate.plan.evolve import evolve
 from bgmigrate.plan.facts import Facts
 from bgmigrate.plan.phases import Check, PhaseName, Step
 from bgmigrate.plan.request import PlanRequest
@@ -87,7 +88,7 @@ class Draft:
             for phase, steps in ((EXPAND, rewrite.expand), (MIGRATE, rewrite.migrate), (CONTRACT, rewrite.contract))
             for n, s in enumerate(steps)
         ]
-        return replace(
+        return evolve(
             self,
             done=self.done | {item.index},
             fragments=self.fragments + tuple(fragments),
@@ -101,7 +102,7 @@ class Draft:
     def keep(self, item: Item, phase: PhaseName, step: Step, note: str = "", ignore: tuple[str, ...] = ()) -> Draft:
         """Carry ``item`` over unchanged, in the user's own text, into ``phase``."""
         fragment = Fragment(phase, (item.index, 0), step, verbatim=item.op, block=item.block, ignore=ignore)
-        return replace(
+        return evolve(
             self,
             done=self.done | {item.index},
             fragments=(*self.fragments, fragment),
@@ -110,11 +111,11 @@ class Draft:
 
     def absorb(self, *items: Item) -> Draft:
         """Mark ``items`` placed: a recipe that read several statements as one change placed them all."""
-        return replace(self, done=self.done | {i.index for i in items})
+        return evolve(self, done=self.done | {i.index for i in items})
 
     def skip(self, item: Item, note: str) -> Draft:
         """Leave ``item`` out of every phase, saying why (transaction control the phases own)."""
-        return replace(self, done=self.done | {item.index}, passthrough=(*self.passthrough, note))
+        return evolve(self, done=self.done | {item.index}, passthrough=(*self.passthrough, note))
 
 
 def combine(*rewrites: Rewrite, recipe: str = "") -> Rewrite:
