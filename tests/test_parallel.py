@@ -284,3 +284,25 @@ def test_a_huge_list_is_cut_into_chunks_the_pipe_can_hold() -> None:
     assert parallel._PipeNumbers.MOST * parallel._PipeNumbers.WIDTH <= 1 << 16
     with pytest.raises(ValueError):
         parallel._PipeNumbers(parallel._PipeNumbers.MOST + 1)
+
+
+@fork_only
+def test_a_pipe_too_small_for_the_numbers_means_no_helpers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user over the kernel's pipe budget gets pipes of one page: never block on filling one."""
+    real_pipe = os.pipe
+
+    def small_pipe() -> tuple[int, int]:
+        read, write = real_pipe()
+        import fcntl
+
+        fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, 4096)  # type: ignore[attr-defined]
+        return read, write
+
+    monkeypatch.setattr(os, "pipe", small_pipe)
+    with pytest.raises(OSError):
+        parallel._PipeNumbers(2000)  # 8,000 bytes
+    numbers = parallel._PipeNumbers(1000)  # 4,000 bytes fit
+    assert numbers.take() == 0
+    numbers.close()
+    monkeypatch.setattr(parallel, "_MAX_CHUNK", 1)
+    assert parallel_map(_explode, list(range(3000)), jobs=2)[4] == 16, "too many chunks: done here"

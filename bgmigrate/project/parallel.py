@@ -189,10 +189,17 @@ class _PipeNumbers:
         if count > self.MOST:
             raise ValueError(f"at most {self.MOST} chunks")
         self._fd, write = os.pipe()
+        # Never block: a pipe can be smaller than usual (a user over the kernel's pipe budget gets
+        # one page), and with no reader yet a blocking write would wait forever. BlockingIOError
+        # is an OSError: the caller then runs without helpers.
+        os.set_blocking(write, False)
         try:
             data = b"".join(n.to_bytes(self.WIDTH, "little") for n in range(count))
             while data:
                 data = data[os.write(write, data) :]
+        except OSError:
+            os.close(self._fd)
+            raise
         finally:
             os.close(write)
 
