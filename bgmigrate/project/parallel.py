@@ -1,12 +1,12 @@
 """Map a function over many items in helper processes, when that pays.
 
-The items are cut into chunks, and every chunk is done exactly once, by whichever process
-claims it first from a shared counter: this process claims the chunk it needs next when no
-helper has, and otherwise takes the helper's result, so nothing is computed twice and the
-results come in order. Helpers never print: whatever a call raises comes back as a
-:class:`WorkerFailure` value in its item's place. A helper that dies, stalls or sends back what
-cannot be pickled costs time only: its chunks are done here. Few items run in-process, with no
-helper at all.
+The items are cut into chunks, and every chunk is done exactly once, by whichever process takes
+its number first (from a pipe the numbers wait in; spawned helpers share a locked counter
+instead): this process takes the chunk it needs next when no helper has, and otherwise uses the
+helper's result, so nothing is computed twice and the results come in order. Helpers never
+print: whatever a call raises comes back as a :class:`WorkerFailure` value in its item's place.
+A helper that dies, stalls or sends back what cannot be pickled costs time only: its chunks are
+done here. Few items run in-process, with no helper at all.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ MIN_SPAWN_ITEMS = 400
 # the chunks in order, seldom waits long for the one a helper is still working on.
 _MAX_CHUNK = 16
 _CHUNKS_PER_PROCESS = 8
-# How long this process waits for a chunk a helper claimed, in multiples of the time it takes
+# How long this process waits for a chunk a helper took, in multiples of the time it takes
 # here, before doing it itself: a helper starved of CPU (or stopped) never holds it up for long.
 _PATIENCE = 3.0
 _MIN_WAIT = 0.05  # seconds: the first chunk's time is not known yet
@@ -137,9 +137,9 @@ def parallel_imap(
     if helpers is None:  # cannot fork or spawn here: this process does everything itself
         yield from _safe_chunk(fn, items)
         return
-    if meanwhile is not None:
-        meanwhile()
     try:
+        if meanwhile is not None:
+            meanwhile()
         for index in range(len(chunks)):
             yield from helpers.chunk(index)
     finally:
