@@ -104,6 +104,8 @@ class Operation:
 
 @dataclass(frozen=True)
 class CreateTable(Operation):
+    """CREATE TABLE, its columns and constraints (AS SELECT and PARTITION OF flagged)."""
+
     target: Name = Name("")
     columns: tuple[ColumnSpec, ...] = ()
     constraints: tuple[ConstraintSpec, ...] = ()
@@ -114,6 +116,8 @@ class CreateTable(Operation):
 
 @dataclass(frozen=True)
 class DropTable(Operation):
+    """DROP TABLE [IF EXISTS] … [CASCADE]."""
+
     target: Name = Name("")
     if_exists: bool = False
     cascade: bool = False
@@ -121,6 +125,8 @@ class DropTable(Operation):
 
 @dataclass(frozen=True)
 class RenameTable(Operation):
+    """ALTER TABLE … RENAME TO."""
+
     target: Name = Name("")
     new_name: str = ""
 
@@ -136,6 +142,8 @@ class AlterTableSet(Operation):
 
 @dataclass(frozen=True)
 class Truncate(Operation):
+    """TRUNCATE … [CASCADE]."""
+
     target: Name = Name("")
     cascade: bool = False
 
@@ -145,6 +153,8 @@ class Truncate(Operation):
 
 @dataclass(frozen=True)
 class AddColumn(Operation):
+    """ALTER TABLE … ADD COLUMN."""
+
     target: Name = Name("")
     column: ColumnSpec = ColumnSpec("", "")
     if_not_exists: bool = False
@@ -152,6 +162,8 @@ class AddColumn(Operation):
 
 @dataclass(frozen=True)
 class DropColumn(Operation):
+    """ALTER TABLE … DROP COLUMN."""
+
     target: Name = Name("")
     column: str = ""
     if_exists: bool = False
@@ -160,6 +172,8 @@ class DropColumn(Operation):
 
 @dataclass(frozen=True)
 class RenameColumn(Operation):
+    """ALTER TABLE … RENAME COLUMN … TO."""
+
     target: Name = Name("")
     column: str = ""
     new_name: str = ""
@@ -167,6 +181,8 @@ class RenameColumn(Operation):
 
 @dataclass(frozen=True)
 class AlterColumnType(Operation):
+    """ALTER TABLE … ALTER COLUMN … TYPE … [USING]."""
+
     target: Name = Name("")
     column: str = ""
     new_type: str = ""
@@ -175,18 +191,24 @@ class AlterColumnType(Operation):
 
 @dataclass(frozen=True)
 class SetNotNull(Operation):
+    """ALTER TABLE … ALTER COLUMN … SET NOT NULL."""
+
     target: Name = Name("")
     column: str = ""
 
 
 @dataclass(frozen=True)
 class DropNotNull(Operation):
+    """ALTER TABLE … ALTER COLUMN … DROP NOT NULL."""
+
     target: Name = Name("")
     column: str = ""
 
 
 @dataclass(frozen=True)
 class SetDefault(Operation):
+    """ALTER TABLE … ALTER COLUMN … SET DEFAULT."""
+
     target: Name = Name("")
     column: str = ""
     default: str = ""
@@ -195,6 +217,8 @@ class SetDefault(Operation):
 
 @dataclass(frozen=True)
 class DropDefault(Operation):
+    """ALTER TABLE … ALTER COLUMN … DROP DEFAULT."""
+
     target: Name = Name("")
     column: str = ""
 
@@ -213,6 +237,8 @@ class AlterColumnOther(Operation):
 
 @dataclass(frozen=True)
 class AddConstraint(Operation):
+    """ALTER TABLE … ADD [CONSTRAINT name] …."""
+
     target: Name = Name("")
     constraint: ConstraintSpec = ConstraintSpec("check")
 
@@ -227,12 +253,16 @@ class AlterDomainAddConstraint(Operation):
 
 @dataclass(frozen=True)
 class ValidateConstraint(Operation):
+    """ALTER TABLE … VALIDATE CONSTRAINT."""
+
     target: Name = Name("")
     name: str = ""
 
 
 @dataclass(frozen=True)
 class DropConstraint(Operation):
+    """ALTER TABLE … DROP CONSTRAINT [IF EXISTS] … [CASCADE]."""
+
     target: Name = Name("")
     name: str = ""
     if_exists: bool = False
@@ -241,6 +271,8 @@ class DropConstraint(Operation):
 
 @dataclass(frozen=True)
 class RenameConstraint(Operation):
+    """ALTER TABLE … RENAME CONSTRAINT … TO."""
+
     target: Name = Name("")
     name: str = ""
     new_name: str = ""
@@ -248,6 +280,8 @@ class RenameConstraint(Operation):
 
 @dataclass(frozen=True)
 class CreateIndex(Operation):
+    """CREATE [UNIQUE] INDEX [CONCURRENTLY] …."""
+
     target: Name = Name("")
     name: str | None = None
     columns: tuple[str, ...] = ()
@@ -261,6 +295,8 @@ class CreateIndex(Operation):
 
 @dataclass(frozen=True)
 class DropIndex(Operation):
+    """DROP INDEX [CONCURRENTLY] [IF EXISTS]."""
+
     index: Name = Name("")
     concurrently: bool = False
     if_exists: bool = False
@@ -268,6 +304,8 @@ class DropIndex(Operation):
 
 @dataclass(frozen=True)
 class Reindex(Operation):
+    """REINDEX [(CONCURRENTLY)] INDEX|TABLE|SCHEMA|DATABASE|SYSTEM."""
+
     kind: ReindexKind = "index"
     target_name: Name = Name("")
     concurrently: bool = False
@@ -278,28 +316,38 @@ class Reindex(Operation):
 
 @dataclass(frozen=True)
 class VacuumFull(Operation):
+    """VACUUM FULL of one table."""
+
     target: Name | None = None
 
 
 @dataclass(frozen=True)
 class Cluster(Operation):
+    """CLUSTER of one table."""
+
     target: Name | None = None
 
 
 @dataclass(frozen=True)
 class LockTable(Operation):
+    """LOCK TABLE … IN … MODE."""
+
     target: Name = Name("")
     mode: LockMode = "ACCESS EXCLUSIVE"
 
 
 @dataclass(frozen=True)
 class RefreshMaterializedView(Operation):
+    """REFRESH MATERIALIZED VIEW [CONCURRENTLY]."""
+
     view: Name = Name("")
     concurrently: bool = False
 
 
 @dataclass(frozen=True)
 class DetachPartition(Operation):
+    """ALTER TABLE … DETACH PARTITION [CONCURRENTLY | FINALIZE]."""
+
     target: Name = Name("")
     partition: Name = Name("")
     concurrently: bool = False
@@ -308,6 +356,8 @@ class DetachPartition(Operation):
 
 @dataclass(frozen=True)
 class AttachPartition(Operation):
+    """ALTER TABLE … ATTACH PARTITION."""
+
     target: Name = Name("")
     partition: Name = Name("")
 
@@ -317,6 +367,8 @@ class AttachPartition(Operation):
 
 @dataclass(frozen=True)
 class UpdateRows(Operation):
+    """UPDATE: its table, the columns it sets, and whether a WHERE bounds it."""
+
     target: Name = Name("")
     has_where: bool = False
     columns: tuple[str, ...] = ()
@@ -325,6 +377,8 @@ class UpdateRows(Operation):
 
 @dataclass(frozen=True)
 class DeleteRows(Operation):
+    """DELETE FROM: its table, and whether a WHERE bounds it."""
+
     target: Name = Name("")
     has_where: bool = False
     batched: bool = False
@@ -332,6 +386,8 @@ class DeleteRows(Operation):
 
 @dataclass(frozen=True)
 class InsertRows(Operation):
+    """INSERT INTO a table."""
+
     target: Name = Name("")
 
 
@@ -340,12 +396,16 @@ class InsertRows(Operation):
 
 @dataclass(frozen=True)
 class CreateEnum(Operation):
+    """CREATE TYPE … AS ENUM."""
+
     type_name: Name = Name("")
     values: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class AddEnumValue(Operation):
+    """ALTER TYPE … ADD VALUE."""
+
     type_name: Name = Name("")
     value: str = ""
     if_not_exists: bool = False
@@ -353,6 +413,8 @@ class AddEnumValue(Operation):
 
 @dataclass(frozen=True)
 class RenameEnumValue(Operation):
+    """ALTER TYPE … RENAME VALUE … TO."""
+
     type_name: Name = Name("")
     value: str = ""
     new_value: str = ""
@@ -379,6 +441,8 @@ class RenameObject(Operation):
 
 @dataclass(frozen=True)
 class DropObject(Operation):
+    """DROP of a view, function, type, trigger, schema or any other object but a table or index."""
+
     kind: str = ""  # view | function | type | sequence | trigger | extension | schema | database | …
     name: Name = Name("")
     if_exists: bool = False
@@ -400,6 +464,8 @@ class SetConfig(Operation):
 
 @dataclass(frozen=True)
 class TransactionControl(Operation):
+    """BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE or ROLLBACK TO."""
+
     action: TransactionAction = "begin"
 
 
