@@ -38,6 +38,8 @@ class MissingLockEntry(LookupError):
 
 @dataclass(frozen=True)
 class LockTaken:
+    """The table lock an operation takes: its mode and table."""
+
     mode: LockMode
     table: Name
 

@@ -16,6 +16,8 @@ from bgmigrate.sql.names import Name
 
 @dataclass
 class Column:
+    """A column as the replay (or the live database) knows it."""
+
     name: str
     type: str
     nullable: bool = True
@@ -26,6 +28,8 @@ class Column:
 
 @dataclass
 class Constraint:
+    """A table constraint: its kind, columns, definition and whether it is validated."""
+
     name: str
     kind: ConstraintKind
     columns: tuple[str, ...] = ()
@@ -37,6 +41,8 @@ class Constraint:
 
 @dataclass
 class Index:
+    """An index: its table, columns, and whether it is unique, valid, partial or on expressions."""
+
     name: str
     table: Name
     columns: tuple[str, ...] = ()
@@ -48,6 +54,8 @@ class Index:
 
 @dataclass
 class Table:
+    """A table: its columns, constraints and triggers, and where it came from."""
+
     name: Name
     columns: dict[str, Column] = field(default_factory=dict)
     constraints: dict[str, Constraint] = field(default_factory=dict)

@@ -29,6 +29,8 @@ _NEXTVAL = re.compile(r"nextval\('((?:[^']|'')+)'(?:::regclass)?\)", re.IGNORECA
 
 @dataclass(frozen=True)
 class IndexCopy:
+    """An index over the old column, built again (under a temporary name) over the new one."""
+
     original: str
     temporary: str
     sql: str  # CREATE [UNIQUE] INDEX CONCURRENTLY <temporary> … on the new column
@@ -36,6 +38,8 @@ class IndexCopy:
 
 @dataclass(frozen=True)
 class ConstraintCopy:
+    """A constraint over the old column, added again (under a temporary name) over the new one."""
+
     original: str
     temporary: str
     kind: ConstraintKind

@@ -29,6 +29,8 @@ class Clause:
 
 @dataclass(frozen=True)
 class ColumnParts:
+    """A column definition cut into its name, type and clauses, as written."""
+
     name_sql: str  # the column name as written
     type_sql: str  # the type as written, COLLATE included
     clauses: tuple[Clause, ...] = ()

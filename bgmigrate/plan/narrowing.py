@@ -22,6 +22,8 @@ _TIMES = ("timestamp", "timestamptz", "time", "timetz", "interval")
 
 @dataclass(frozen=True)
 class _Type:
+    """A type read into its base name, arguments and arrayness."""
+
     base: str
     args: tuple[int, ...]  # length, precision / scale; () when none
     array: bool = False

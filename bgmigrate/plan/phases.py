@@ -76,6 +76,8 @@ class Check:
 
 @dataclass(frozen=True)
 class Phase:
+    """One phase of a plan: its steps, the app versions it serves, notes and the checks after it."""
+
     name: PhaseName
     steps: tuple[Step, ...] = ()
     serves: tuple[str, ...] = ()  # app versions live while this phase is in place: "old", "new"
@@ -85,6 +87,8 @@ class Phase:
 
 @dataclass(frozen=True)
 class Plan:
+    """A migration rewritten into expand, migrate and contract, with what must hold before and between."""
+
     id: str
     source: str  # the original migration's path
     phases: tuple[Phase, ...]

@@ -115,6 +115,8 @@ MigrationRule = Callable[[Sequence[tuple[ops.Operation, OpContext]]], Iterable[H
 
 @dataclass(frozen=True)
 class RegisteredRule:
+    """A rule as registered: its name and its per-operation or per-migration detection function."""
+
     name: str
     op_types: tuple[type, ...] = ()
     on_op: OpRule | None = None

@@ -48,6 +48,8 @@ def _qualified(name: Name) -> str:
 
 @dataclass(frozen=True)
 class _ForeignKey:
+    """A foreign key an operation adds: its table, columns and referenced table."""
+
     table: Name
     columns: tuple[str, ...]
     references: Name | None
