@@ -349,6 +349,9 @@ class ConstraintTable(dict[str, Constraint]):
         self._unlink(name)
         return super().pop(name, *default)
 
+    def __reduce__(self) -> Any:
+        return (ConstraintTable, (dict(self),))  # a copy rebuilds its index when first asked
+
     clear = _forgetting(dict.clear)
     update = _forgetting(dict.update)
     popitem = _forgetting(dict.popitem)
