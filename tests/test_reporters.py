@@ -20,7 +20,7 @@ from bgmigrate.lint.catalogue import Catalogue, RuleEntry
 from bgmigrate.lint.findings import Finding, InputError, Severity
 from bgmigrate.project.result import LintResult, Note
 from bgmigrate.report import FORMATS, render
-from bgmigrate.report.fastjson import dumps_indented
+from bgmigrate.report.fastjson import Items, dumps_indented, write_indented
 from bgmigrate.report.github import escape_data, escape_property, finding_command
 
 SCHEMA = Path(__file__).parent.parent / "bgmigrate" / "report" / "sarif-2.1.0.schema.json"
@@ -539,3 +539,21 @@ _JSON_VALUES = st.recursive(
 def test_indented_json_is_the_text_json_writes(value: object) -> None:
     # The reports write JSON without json's pure-Python indenter: the text must not change.
     assert dumps_indented(value) == json.dumps(value, indent=2)
+    out = io.StringIO()
+    write_indented({"items": Items(lambda: [value, value]), "value": value}, out)
+    assert out.getvalue() == json.dumps({"items": [value, value], "value": value}, indent=2)
+
+
+def test_a_long_list_is_written_in_pieces_and_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    writes: list[str] = []
+
+    class Recording(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+    value = {"findings": Items(lambda: ({"n": n, "x": [n, None, "é"]} for n in range(20_000))), "empty": Items(list)}
+    write_indented(value, Recording())
+    expected = {"findings": [{"n": n, "x": [n, None, "é"]} for n in range(20_000)], "empty": []}
+    assert "".join(writes) == json.dumps(expected, indent=2)
+    assert len(writes) > 10, "written as it goes, not as one string"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from typing import TextIO
 
 from bgmigrate.lint.findings import Finding, InputError, Severity
 from bgmigrate.project.result import LintResult
-from bgmigrate.report.fastjson import dumps_indented
+from bgmigrate.report.fastjson import Items, write_indented
 from bgmigrate.safetext import display
 
 _SEVERITIES = {Severity.ERROR: "critical", Severity.WARNING: "major", Severity.INFO: "info"}
@@ -56,6 +57,7 @@ def error_issue(error: InputError) -> dict[str, object]:
 
 def render(result: LintResult, out: TextIO) -> None:
     """Write the report: input errors, then findings in sorted order."""
-    issues = [error_issue(e) for e in result.errors]
-    issues += [finding_issue(f) for f in result.sorted_findings()]
-    out.write(dumps_indented(issues) + "\n")
+    findings = result.sorted_findings()
+    issues = Items(lambda: itertools.chain((error_issue(e) for e in result.errors), map(finding_issue, findings)))
+    write_indented(issues, out)  # each issue made as it is written
+    out.write("\n")

@@ -10,13 +10,15 @@ from typing import TextIO
 
 from bgmigrate.lint.findings import Severity
 from bgmigrate.project.result import LintResult
-from bgmigrate.report.fastjson import dumps_indented
+from bgmigrate.report.fastjson import Items, write_indented
 
 
 def document(result: LintResult) -> dict[str, object]:
-    """The JSON document as a dict (keys in output order)."""
+    """The JSON document as a dict (keys in output order); its findings are made as they are
+    written (``fastjson.Items``: a report of many findings never holds all their dicts)."""
+    findings = result.sorted_findings()
     return {
-        "findings": [f.to_dict() for f in result.sorted_findings()],
+        "findings": Items(lambda: (f.to_dict() for f in findings)),
         "files": result.files,
         "errors": [e.to_dict() for e in result.errors],
         # What was left out: files not linted, statements not analysed (never silent).
@@ -27,4 +29,5 @@ def document(result: LintResult) -> dict[str, object]:
 
 def render(result: LintResult, out: TextIO) -> None:
     """Write the document, indented, with a trailing newline."""
-    out.write(dumps_indented(document(result)) + "\n")
+    write_indented(document(result), out)
+    out.write("\n")

@@ -8,6 +8,7 @@ errors become tool execution notifications with ``executionSuccessful`` false.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import TextIO
 from urllib.parse import quote
@@ -15,7 +16,7 @@ from urllib.parse import quote
 from bgmigrate.lint.catalogue import Catalogue, RuleEntry
 from bgmigrate.lint.findings import Finding, InputError, Severity
 from bgmigrate.project.result import LintResult, Note
-from bgmigrate.report.fastjson import dumps_indented
+from bgmigrate.report.fastjson import Items, write_indented
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://github.com/bgmigrate/bgmigrate"
@@ -127,16 +128,19 @@ def result_object(finding: Finding, rule_index: int, occurrence: int) -> Json:
     }
 
 
-def results(result: LintResult, rules: list[Json]) -> list[Json]:
-    """Results in sorted order, each pointing at its descriptor."""
+def results(result: LintResult, rules: list[Json]) -> Items:
+    """Results in sorted order, each pointing at its descriptor (made as they are written)."""
     index = {str(rule["id"]): i for i, rule in enumerate(rules)}
-    seen: dict[str, int] = {}
-    out: list[Json] = []
-    for finding in result.sorted_findings():
-        key = fingerprint(finding)
-        seen[key] = seen.get(key, 0) + 1
-        out.append(result_object(finding, index[finding.code], seen[key]))
-    return out
+    findings = result.sorted_findings()
+
+    def made() -> Iterator[Json]:
+        seen: dict[str, int] = {}
+        for finding in findings:
+            key = fingerprint(finding)
+            seen[key] = seen.get(key, 0) + 1
+            yield result_object(finding, index[finding.code], seen[key])
+
+    return Items(made)
 
 
 def notification(error: InputError) -> Json:
@@ -194,4 +198,5 @@ def document(result: LintResult, catalogue: Catalogue, tool_version: str) -> Jso
 
 def render(result: LintResult, out: TextIO, *, catalogue: Catalogue, tool_version: str) -> None:
     """Write the SARIF log, indented, with a trailing newline."""
-    out.write(dumps_indented(document(result, catalogue, tool_version)) + "\n")
+    write_indented(document(result, catalogue, tool_version), out)
+    out.write("\n")
