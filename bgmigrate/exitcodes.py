@@ -6,3 +6,4 @@ INPUT_ERROR = 2  # unreadable or unparseable input, bad configuration, usage err
 REFUSED = 3  # refused by its gates before any change: nothing was changed
 FAILED = 4  # tried, failed, and undone (verified): things are as they were before the action
 NOT_UNDONE = 5  # tried, failed, and NOT undone (or the undo could not be verified): an operator must act
+INTERRUPTED = 130  # Ctrl-C or SIGTERM, as a shell reports SIGINT; what it left is said on stderr

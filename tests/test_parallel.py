@@ -306,3 +306,41 @@ def test_a_pipe_too_small_for_the_numbers_means_no_helpers(monkeypatch: pytest.M
     numbers.close()
     monkeypatch.setattr(parallel, "_MAX_CHUNK", 1)
     assert parallel_map(_explode, list(range(3000)), jobs=2)[4] == 16, "too many chunks: done here"
+
+
+def _running_in(folder: Path) -> list[int]:
+    """Processes whose command line names ``folder`` (a lint of it, or its helpers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(folder).encode() in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+@fork_only
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_an_interrupted_lint_exits_130_and_leaves_no_helper(how: str, tmp_path: Path) -> None:
+    import subprocess
+
+    folder = tmp_path / "big"
+    _gen_corpus().generate(folder, 3000)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bgmigrate", "lint", "--no-cache", "--jobs", "2", "--format", "json", str(folder)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    time.sleep(1.0)  # in the middle of it: a cold lint of 3,000 files takes seconds
+    assert process.poll() is None, "the lint should still be running"
+    if how == "ctrl-c":
+        os.killpg(process.pid, signal.SIGINT)  # a terminal sends it to the whole group
+    else:
+        process.send_signal(signal.SIGTERM)  # a CI runner stops the command it started
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert b"interrupted" in err and b"Traceback" not in err
+    time.sleep(0.2)
+    assert _running_in(folder) == [], "no helper process outlives the lint"

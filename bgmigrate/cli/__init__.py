@@ -14,7 +14,7 @@ import importlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -51,11 +51,45 @@ class Handed:
     recipes: Callable[[], RecipeSource] | None = None
 
 
+def _as_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _set_sigterm(handler: Any) -> bool:
+    """Install a SIGTERM handler; False where none can be (not the main thread)."""
+    import signal
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:
+        return False
+    return True
+
+
 class LazyGroup(click.Group):
     """A group that imports a subcommand's module the first time it is used."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the subcommand; Ctrl-C or SIGTERM that no command handles exits 130 (click's own
+        "Aborted!" exits 1, which for ``lint`` would read as "findings"; an unhandled SIGTERM
+        would kill the process before helper processes are stopped)."""
+        import signal
+
+        previous = signal.getsignal(signal.SIGTERM)
+        replaced = previous is signal.SIG_DFL and _set_sigterm(_as_interrupt)
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            from bgmigrate.exitcodes import INTERRUPTED
+
+            click.echo("bgmigrate: interrupted: nothing more was done", err=True)
+            ctx.exit(INTERRUPTED)
+        finally:
+            if replaced:
+                _set_sigterm(previous)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = _COMMANDS.get(cmd_name)

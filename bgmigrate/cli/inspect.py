@@ -8,8 +8,7 @@ import click
 
 from bgmigrate.cli.errors import fail
 from bgmigrate.dsn import DatabaseError, redact
-
-INTERRUPTED = 130  # the shell's status for Ctrl-C
+from bgmigrate.exitcodes import INTERRUPTED
 
 
 @click.command()

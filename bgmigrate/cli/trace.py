@@ -11,13 +11,12 @@ import click
 
 from bgmigrate.cli.errors import fail
 from bgmigrate.dsn import DatabaseError
-from bgmigrate.exitcodes import FINDINGS, NOT_UNDONE, OK, REFUSED
+from bgmigrate.exitcodes import FINDINGS, INTERRUPTED, NOT_UNDONE, OK, REFUSED
 from bgmigrate.lint.findings import Severity
 from bgmigrate.model.migration import Migration
 
 if TYPE_CHECKING:
     from bgmigrate.trace.tracer import TraceRefused
-INTERRUPTED = 130  # the shell's status for Ctrl-C
 NOT_ROLLED_BACK = NOT_UNDONE  # the transaction ended early or its rollback could not be verified
 _MAY_HAVE_COMMITTED = (
     "the trace's transaction ended before trace ended it, or its rollback could not be verified: "

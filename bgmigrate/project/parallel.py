@@ -163,7 +163,10 @@ def _helper_main(fn: Callable[[Any], Any], chunks: Sequence[Sequence[Any]], numb
             payload = pickle.dumps(done, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:  # a result that cannot travel: an empty body, and the chunk is done there
             payload = b""
-        out.send_bytes(index.to_bytes(_INDEX_BYTES, "little") + payload)
+        try:
+            out.send_bytes(index.to_bytes(_INDEX_BYTES, "little") + payload)
+        except OSError:  # the main process is gone (killed): stop, quietly
+            return
     out.close()
 
 
