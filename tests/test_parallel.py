@@ -344,3 +344,23 @@ def test_an_interrupted_lint_exits_130_and_leaves_no_helper(how: str, tmp_path: 
     assert b"interrupted" in err and b"Traceback" not in err
     time.sleep(0.2)
     assert _running_in(folder) == [], "no helper process outlives the lint"
+
+
+def test_widening_a_pipe_where_fcntl_is_missing_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows has no fcntl: helpers must still start there (the pipe keeps its size)."""
+    import builtins
+    import multiprocessing
+
+    real_import = builtins.__import__
+
+    def no_fcntl(name: str, *args: object, **kwargs: object) -> object:
+        if name == "fcntl":
+            raise ImportError("no fcntl here")
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    receive, send = multiprocessing.Pipe(duplex=False)
+    monkeypatch.setattr(builtins, "__import__", no_fcntl)
+    parallel._widen(send)  # no ImportError
+    monkeypatch.undo()
+    send.send_bytes(b"x")
+    assert receive.recv_bytes() == b"x"

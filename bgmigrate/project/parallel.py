@@ -259,8 +259,10 @@ def _widen(pipe: Connection) -> None:
     now and then while the main thread lints: with the default 64 KiB a helper blocked on a
     full pipe about a quarter of its time.
     """
-    import fcntl
-
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return
     setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
     if setsize is not None:
         with contextlib.suppress(OSError):
