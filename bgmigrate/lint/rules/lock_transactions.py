@@ -4,6 +4,7 @@ enum-add-value-in-transaction, missing-lock-timeout, lock-held-across-statements
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Sequence
 
@@ -278,22 +279,27 @@ def missing_lock_timeout(op: ops.Operation, ctx: OpContext) -> Iterator[Hit]:
     mode, table = locks[0]
     taken = ", ".join(_lock_phrase(m, t) for m, t in locks)
     whom = str(table) if table is not None else "those tables"
-    if ctx.migration.kind == "alembic":
-        fix = "1. Set a lock timeout at the top of upgrade() (or once in env.py for every migration):\n" + indent_sql(
-            f"op.execute(\"SET lock_timeout = '{LOCK_TIMEOUT}'\")"
-        )
-    else:
-        local = "LOCAL " if ctx.in_transaction else ""
-        fix = "1. Set a lock timeout before it:\n" + indent_sql(f"SET {local}lock_timeout = '{LOCK_TIMEOUT}';")
-    fix += (
-        '\n2. When it fails with "canceling statement due to lock timeout" (SQLSTATE 55P03), retry the '
-        "migration after a short pause: a failed attempt costs nothing, a long wait stalls traffic."
-    )
     yield Hit(
         op,
         f"{snippet(op.stmt)} takes {taken} with no lock_timeout set. If it has to wait behind a long-running "
         f"query or transaction, all {_queued(mode)} on {whom} queue behind it for as long as it waits.",
-        fix,
+        _lock_timeout_fix(ctx.migration.kind == "alembic", ctx.in_transaction),
+    )
+
+
+@functools.cache
+def _lock_timeout_fix(alembic: bool, in_transaction: bool) -> str:
+    """The fix of missing-lock-timeout: the same text for every statement of a kind of file."""
+    if alembic:
+        fix = "1. Set a lock timeout at the top of upgrade() (or once in env.py for every migration):\n" + indent_sql(
+            f"op.execute(\"SET lock_timeout = '{LOCK_TIMEOUT}'\")"
+        )
+    else:
+        local = "LOCAL " if in_transaction else ""
+        fix = "1. Set a lock timeout before it:\n" + indent_sql(f"SET {local}lock_timeout = '{LOCK_TIMEOUT}';")
+    return fix + (
+        '\n2. When it fails with "canceling statement due to lock timeout" (SQLSTATE 55P03), retry the '
+        "migration after a short pause: a failed attempt costs nothing, a long wait stalls traffic."
     )
 
 
