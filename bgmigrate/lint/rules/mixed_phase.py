@@ -68,12 +68,15 @@ def _listing(items: list[_Step], limit: int = 4) -> str:
 @migration_rule("mixed-phase-migration")
 def mixed_phase(seen: Sequence[tuple[ops.Operation, OpContext]]) -> Iterator[Hit]:
     """Expand and contract in one migration: reported once, at the first contracting operation."""
-    # One isinstance per operation first: most operations are neither, and each check below costs more.
-    contracts = [s for op, ctx in seen if isinstance(op, _CONTRACTS) and (s := _contract(op, ctx)) is not None]
-    if not contracts:
-        return
-    expands = [s for op, ctx in seen if isinstance(op, _EXPANDS) and (s := _expand(op, ctx)) is not None]
+    # The kinds first (one isinstance per operation): most migrations lack one side, and a step's
+    # text costs more; a file of 20,000 DROP COLUMNs and no addition builds none.
+    may_contract = [(op, ctx) for op, ctx in seen if isinstance(op, _CONTRACTS)]
+    may_expand = [(op, ctx) for op, ctx in seen if isinstance(op, _EXPANDS)] if may_contract else []
+    expands = [s for op, ctx in may_expand if (s := _expand(op, ctx)) is not None]
     if not expands:
+        return
+    contracts = [s for op, ctx in may_contract if (s := _contract(op, ctx)) is not None]
+    if not contracts:
         return
     related = bool({s.table for s in expands} & {s.table for s in contracts}) or (
         any(s.table_level for s in expands) and any(s.table_level for s in contracts)
