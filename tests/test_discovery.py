@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bgmigrate.project import discovery
+from bgmigrate.project.layouts import looks_like_sql
 
 REVISION = "revision = 'a'\ndown_revision = None\n\ndef upgrade():\n    op.execute('SELECT 1')\n"
 NAMES = ["a.sql", "B.sql", "10_x.sql", "2_x.SQL", "x.pgsql", "notes.md", "env.py", "v.py", ".hidden.sql",
@@ -15,7 +16,14 @@ NAMES = ["a.sql", "B.sql", "10_x.sql", "2_x.SQL", "x.pgsql", "notes.md", "env.py
 
 
 def _by_rglob(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if discovery._is_candidate(p))
+    """The listing as it was: every path rglob finds that is a SQL-looking file or a revision."""
+
+    def candidate(path: Path) -> bool:
+        if path.suffix == ".py":
+            return path.is_file() and discovery._is_revision(path)
+        return looks_like_sql(path.name) and path.is_file()
+
+    return sorted(p for p in root.rglob("*") if candidate(p))
 
 
 def test_the_listing_finds_what_rglob_finds(tmp_path: Path) -> None:

@@ -281,15 +281,16 @@ def test_the_plain_frame_is_exactly_what_rich_draws(source: str) -> None:
     for line in range(1, len(lines) + 1):
         for end in (line, min(len(lines), line + 2)):
             finding = _finding(line, end)
-            frame = text_report.code_frame(finding, lines)
+            frame = text_report.frame_of(finding, lines)
             assert frame is not None
-            syntax, _ = frame
-            plain = text_report.plain_frame(syntax, text_report.PLAIN_WIDTH)
+            code = lines[frame.first - 1 : frame.last]
+            marked = range(frame.line, frame.end + 1)
+            plain = text_report._plain_lines(code, frame.first, marked, text_report.PLAIN_WIDTH)
             if plain is None:
                 continue
             out = io.StringIO()
             console = text_report.make_console(out, False)
-            console.print(syntax)
+            console.print(text_report._syntax(finding.path, lines, frame))
             assert plain == out.getvalue(), (line, end)
 
 

@@ -59,9 +59,6 @@ class Watched:
         self.key, self.rules, self.migration_ops = self.inner.key, self.inner.rules, self.inner.migration_ops
         self.rendered = 0
 
-    def prepare(self) -> None:
-        self.inner.prepare()
-
     def __call__(self, rule: str, op: ops.Operation, schema: Schema, settings: LintSettings) -> str | None:
         before = schema_to_data(schema)
         fix = self.inner(rule, op, schema, settings)

@@ -118,21 +118,6 @@ def test_every_item_is_computed_once_and_the_helper_does_its_share(
     assert len(set(pids)) == 2 and pids.count(os.getpid()) < 250, "a helper does a good share"
 
 
-@fork_only
-def test_meanwhile_runs_here_while_helpers_take_the_first_chunks(tmp_path: Path) -> None:
-    log = tmp_path / "calls"
-    ran: list[int] = []
-
-    def meanwhile() -> None:
-        time.sleep(0.3)  # this process is busy with its own set-up
-        ran.append(len(log.read_text().split()) if log.exists() else 0)
-
-    work = functools.partial(_logged, str(log))
-    results = list(parallel.parallel_imap(work, list(range(300)), jobs=2, meanwhile=meanwhile))
-    assert [n for n, _pid in results] == list(range(300))
-    assert ran and ran[0] > 0, "helpers were parsing while this process was busy"
-
-
 def _dies_in_helper(parent: int, n: int) -> int:
     if n == 150 and os.getpid() != parent:
         os.kill(os.getpid(), signal.SIGKILL)

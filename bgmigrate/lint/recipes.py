@@ -41,9 +41,6 @@ class RecipeSource(Protocol):
         operations' recipes as each runs, while the schema is as it finds it.
         """
 
-    def prepare(self) -> None:
-        """Load what rendering needs (the planner), while helper processes read the first files."""
-
     def __call__(self, rule: str, op: ops.Operation, schema: Schema, settings: LintSettings) -> str | None:
         """The fix text, or None to keep the rule's own (the planner leaves the statement as written).
 

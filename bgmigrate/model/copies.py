@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from bgmigrate.model import operations as ops
-from bgmigrate.sql.names import Name
+from bgmigrate.sql.names import Name, fold_ascii
 from bgmigrate.sql.tokens import Tok, tokenize
 
 _COPIES = (ops.InsertRows, ops.UpdateRows, ops.CreateTable)
@@ -144,9 +144,6 @@ def _index_reads(
     pending.clear()
 
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
 def may_name_any(text: str, columns: set[str]) -> bool:
     """Whether ``text`` may name one of ``columns`` (False only when it surely names none).
 
@@ -161,7 +158,7 @@ def may_name_any(text: str, columns: set[str]) -> bool:
     """
     if "&" in text or any('"' in column for column in columns):
         return True
-    folded = text.translate(_ASCII_LOWER)
+    folded = fold_ascii(text)
     return any(column in folded or column in text for column in columns)
 
 

@@ -56,7 +56,7 @@ def parse_alter_table(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     except NotUnderstood as exc:
         return [ops.Unparsed(stmt, reason=f"ALTER TABLE not understood: {exc}")]
     for first, stop in ranges:
-        action = Cursor(cur.sql, cur.toks, first, stop)
+        action = cur.within(first, stop)
         result.extend(_strict_action(stmt, action, target))
     if not result:
         raise SyntaxProblem("ALTER TABLE without an action")

@@ -357,7 +357,7 @@ def _drop(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     names: list[Name] = []
     on_table: Name | None = None
     for first_tok, stop in items(cur, f"DROP {kind.upper()}"):
-        item = Cursor(cur.sql, cur.toks, first_tok, stop)
+        item = cur.within(first_tok, stop)
         names.append(item.name())
         if item.peek() is not None and item.peek().text == "(":  # type: ignore[union-attr]
             arguments = item.skip_parens()
@@ -542,7 +542,7 @@ def _vacuum(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
         return [ops.VacuumFull(stmt, target=None)]
     result: list[ops.Operation] = []
     for first, stop in cur.split_top_level():
-        result.append(ops.VacuumFull(stmt, target=Cursor(cur.sql, cur.toks, first, stop).name()))
+        result.append(ops.VacuumFull(stmt, target=cur.within(first, stop).name()))
     return result
 
 
@@ -561,7 +561,7 @@ def _truncate(stmt: Statement, cur: Cursor) -> list[ops.Operation]:
     cur.accept("TABLE")
     targets: list[Name] = []
     for first, stop in cur.split_top_level():
-        item = Cursor(cur.sql, cur.toks, first, stop)
+        item = cur.within(first, stop)
         item.accept("ONLY")
         targets.append(item.name())
     cascade = any(t.upper == "CASCADE" for t in cur.toks)

@@ -702,7 +702,7 @@ _ROUTINE_WORDS = frozenset(
 
 def check_created_body(cur: Cursor, kind: str) -> None:
     """Read ahead (without consuming) the part of CREATE VIEW / FUNCTION / PROCEDURE after the name."""
-    ahead = Cursor(cur.sql, cur.toks, cur.pos, cur.stop)
+    ahead = cur.within(cur.pos, cur.stop)
     if kind in ("view", "materialized view"):
         if ahead.peek() is not None and ahead.peek().text == "(":  # type: ignore[union-attr]
             first = ahead.pos
@@ -734,7 +734,7 @@ def check_created_body(cur: Cursor, kind: str) -> None:
 
 def check_exclusion_elements(cur: Cursor, first: int) -> None:
     """Each item of EXCLUDE (…) is ``element WITH operator``."""
-    inner = Cursor(cur.sql, cur.toks, first + 1, cur.pos - 1)
+    inner = cur.within(first + 1, cur.pos - 1)
     for start, stop in items(inner, "EXCLUDE"):
         words = [t.upper for t in cur.toks[start:stop]]
         if "WITH" not in words:
@@ -878,7 +878,7 @@ def check_arguments(text: str, what: str) -> None:
     if args.at_end():
         return
     for first, stop in items(args, what):
-        arg = Cursor(args.sql, args.toks, first, stop)
+        arg = args.within(first, stop)
         arg.accept_any(_ARG_MODES)
         body = arg.until(("DEFAULT",), stop_ops="=")
         if not arg.at_end():

@@ -26,7 +26,7 @@ from bgmigrate.model.schema import Index, Schema, Table
 from bgmigrate.plan.phases import Plan, Step
 from bgmigrate.plan.request import PlanError
 from bgmigrate.sql.names import Name
-from bgmigrate.sql.statements import Statement, split_sql
+from bgmigrate.sql.statements import split_sql
 
 # What a name belongs to: ("column", schema, table, column), ("relation", schema, name),
 # ("constraint", schema, table, name), ("trigger", schema, table, name), ("function", schema, name) for a
@@ -231,17 +231,11 @@ def step_operations(step: Step) -> list[ops.Operation]:
 
 @functools.lru_cache(maxsize=256)
 def _sql_operations(sql: str) -> tuple[ops.Operation, ...]:
-    # Cached (operations are immutable): the guard reads a plan's steps again when a later
-    # check asks, and lint's fix text reads the statements of the same steps (step_statements).
-    migration = Migration(path="step.sql", kind="sql", statements=step_statements(sql), text=sql)
+    # Cached (operations are immutable): the guard reads a plan's steps again when a later check
+    # asks. The planner's own SQL: no byte-order mark, no suppressions to collect.
+    migration = Migration(path="step.sql", kind="sql", statements=tuple(split_sql(sql)), text=sql)
     operations, _errors = parse_migration(migration)
     return tuple(operations)
-
-
-@functools.lru_cache(maxsize=256)
-def step_statements(sql: str) -> tuple[Statement, ...]:
-    """A step's SQL split into statements (generated SQL: no byte-order mark, no suppressions)."""
-    return tuple(split_sql(sql))
 
 
 # Every operation ``claims`` names is parsed after one of these words (``parse.alter``, ``parse.ddl``,

@@ -17,7 +17,8 @@ T = TypeVar("T")
 def evolve(instance: T, **changes: Any) -> T:
     """``dataclasses.replace(instance, **changes)``, for a dataclass whose fields are all set by
     ``__init__`` and that has no ``__post_init__`` (checked once per class; any other goes
-    through ``dataclasses.replace``).
+    through ``dataclasses.replace``). With no changes, a shallow copy: a schema's columns,
+    constraints and indexes hold only immutable values, so it is also a deep one.
 
     >>> from bgmigrate.plan.phases import Step
     >>> evolve(Step("sql", "d", "SELECT 1"), sql="SELECT 2") == Step("sql", "d", "SELECT 2")
@@ -27,7 +28,7 @@ def evolve(instance: T, **changes: Any) -> T:
     names = _plain_fields(cls)
     if names is None:
         return dataclasses.replace(instance, **changes)  # type: ignore[type-var]
-    unknown = changes.keys() - names
+    unknown = changes.keys() - names if changes else ()
     if unknown:
         raise TypeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
     new: T = object.__new__(cls)

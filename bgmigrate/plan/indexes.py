@@ -54,11 +54,10 @@ def concurrent_text(op: ops.CreateIndex) -> tuple[str, str]:
     at = next(i for i, t in enumerate(toks) if t.upper == "INDEX")
     if not op.concurrently:
         text = f"{text[: toks[at].end]} CONCURRENTLY{text[toks[at].end :]}"
-        if op.name is not None:
-            return text, op.name
-        toks = tokenize(text)  # where ON stands now
     if op.name is not None:
         return text, op.name
+    if not op.concurrently:
+        toks = tokenize(text)  # where ON stands now
     name = index_name(op.target.name, op.columns)
     on = next(t for t in toks[at:] if t.upper == "ON")
     return f"{text[: on.start].rstrip()} {q(name)} {text[on.start :]}", name

@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
+from bgmigrate.plan.evolve import evolve
+
 if TYPE_CHECKING:
     from _collections_abc import dict_items, dict_keys, dict_values
 
@@ -69,9 +71,6 @@ class PlannerRecipes:
     rules: frozenset[str] = RULES
     migration_ops: tuple[type, ...] = field(default_factory=_migration_ops)
     _last: tuple[ops.Operation, str | None] | None = field(default=None, repr=False)
-
-    def prepare(self) -> None:
-        _planner()
 
     def __call__(self, rule: str, op: ops.Operation, schema: Schema, settings: LintSettings) -> str | None:
         # Holding the operation itself, not its id: a freed operation's id may come back for another.
@@ -223,7 +222,7 @@ class Unfocused:
         lent.add(("index", *key))
         found = self.index(_name(key))
         if found is not None and key not in schema.indexes:
-            schema.indexes[key] = _clone(found)
+            schema.indexes[key] = evolve(found)
 
 
 def _name(key: tuple[str, str]) -> Name:
@@ -381,7 +380,7 @@ def own_for(schema: Schema, replayed: Sequence[ops.Operation]) -> Schema:
     tables = dict(schema.tables)
     for key in named & tables.keys():
         tables[key] = _table_copy(tables[key])
-    indexes = {key: _clone(i) if i.table.key in named else i for key, i in schema.indexes.items()}
+    indexes = {key: evolve(i) if i.table.key in named else i for key, i in schema.indexes.items()}
     return replace(schema, tables=tables, indexes=indexes, **_containers(schema))
 
 
@@ -422,7 +421,7 @@ def own_copy(schema: Schema) -> Schema:
     from dataclasses import replace
 
     tables = {key: _table_copy(table) for key, table in schema.tables.items()}
-    indexes = {key: _clone(index) for key, index in schema.indexes.items()}
+    indexes = {key: evolve(index) for key, index in schema.indexes.items()}
     return replace(schema, tables=tables, indexes=indexes, **_containers(schema))
 
 
@@ -431,8 +430,8 @@ def _table_copy(table: Table) -> Table:
 
     return replace(
         table,
-        columns={name: _clone(c) for name, c in table.columns.items()},
-        constraints={name: _clone(c) for name, c in table.constraints.items()},
+        columns={name: evolve(c) for name, c in table.columns.items()},
+        constraints={name: evolve(c) for name, c in table.constraints.items()},
         triggers=set(table.triggers),
     )
 
@@ -444,17 +443,6 @@ def _containers(schema: Schema) -> dict[str, Any]:
         "objects": {kind: set(names) for kind, names in schema.objects.items()},
         "definitions": dict(schema.definitions),  # replay moves a renamed view's text
     }
-
-
-_T = TypeVar("_T")
-
-
-def _clone(value: _T) -> _T:
-    """A shallow copy of a plain dataclass instance (a third of ``copy.copy``'s cost: a long history's
-    tables hold thousands of columns and constraints)."""
-    clone = object.__new__(type(value))
-    clone.__dict__.update(value.__dict__)
-    return clone
 
 
 def _named_by(op: ops.Operation) -> list[tuple[str, str]]:

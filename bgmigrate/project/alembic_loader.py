@@ -79,7 +79,6 @@ class AlembicLoader:
 
     def _read(self, path: Path, shown: str, text: str) -> Loaded:
         from bgmigrate.project.alembic_offline import AlembicInputError
-        from bgmigrate.project.alembic_worker import DEFAULT_TIMEOUT, AlembicWorker, RevisionFailed
 
         if self.mode == "static":
             from bgmigrate.project.alembic_ast import load_alembic_static
@@ -88,6 +87,8 @@ class AlembicLoader:
                 return Loaded(load_alembic_static(path, text, shown))
             except AlembicInputError as exc:
                 return Loaded(InputError(shown, exc.line, exc.message))
+        from bgmigrate.project.alembic_worker import DEFAULT_TIMEOUT, AlembicWorker, RevisionFailed
+
         if self._worker is None:
             self._worker = AlembicWorker(DEFAULT_TIMEOUT if self._timeout is None else self._timeout)
         try:

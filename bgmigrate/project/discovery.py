@@ -111,17 +111,10 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _is_candidate(path: Path) -> bool:
-    """A file that may be a migration under some configuration: SQL-looking names, revisions."""
-    if path.suffix == ".py":
-        return path.is_file() and _is_revision(path)
-    return looks_like_sql(path.name) and path.is_file()
-
-
 def _candidates_under(root: Path) -> list[Path]:
-    """Every candidate file under ``root``, in path order, as ``sorted(rglob("*"))`` filtered by
-    ``_is_candidate`` finds them (a link to a folder is not followed), with one directory read
-    per folder instead of a stat and a Path per entry."""
+    """Every file under ``root`` that may be a migration under some configuration (a SQL-looking
+    name, an Alembic revision), in path order; a link to a folder is not followed, as ``rglob``
+    does not. One directory read per folder, no stat and no Path per entry."""
     found: list[Path] = []
     folders = [root]
     while folders:
@@ -134,7 +127,7 @@ def _candidates_under(root: Path) -> list[Path]:
         for entry in listed:
             if _is_folder(entry):
                 folders.append(folder / entry.name)
-            elif _maybe_candidate(entry.name) and _is_migration_entry(folder, entry, None):
+            elif _is_migration_entry(folder, entry, None):
                 found.append(folder / entry.name)
     return sorted(found, key=_path_order)
 
@@ -144,10 +137,6 @@ def _is_folder(entry: os.DirEntry[str]) -> bool:
         return entry.is_dir() and not entry.is_symlink()
     except OSError:
         return False
-
-
-def _maybe_candidate(name: str) -> bool:
-    return name.endswith(".py") or looks_like_sql(name)
 
 
 def _path_order(path: Path) -> tuple[str, ...]:

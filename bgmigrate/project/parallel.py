@@ -116,15 +116,11 @@ def chunk_size(items: int, processes: int) -> int:
     return max(1, min(_MAX_CHUNK, -(-items // (processes * _CHUNKS_PER_PROCESS))))
 
 
-def parallel_imap(
-    fn: Callable[[T], R], items: Sequence[T], jobs: int = 0, meanwhile: Callable[[], object] | None = None
-) -> Iterator[R | WorkerFailure]:
+def parallel_imap(fn: Callable[[T], R], items: Sequence[T], jobs: int = 0) -> Iterator[R | WorkerFailure]:
     """``fn(item)`` for each item, in order, across ``jobs`` processes; failures come as values.
 
     ``fn`` must be picklable (a module-level function or a ``functools.partial`` of one) where
     helpers are spawned rather than forked; ``jobs`` counts this process, 0 means one per core.
-    ``meanwhile`` runs in this process once helpers have started (its own set-up, say), while
-    they take the first chunks.
     """
     processes = worker_count(jobs, len(items))
     if processes == 1:
@@ -138,8 +134,6 @@ def parallel_imap(
         yield from _safe_chunk(fn, items)
         return
     try:
-        if meanwhile is not None:
-            meanwhile()
         for index in range(len(chunks)):
             yield from helpers.chunk(index)
     finally:

@@ -88,7 +88,7 @@ def lint_sequence(
 
     replay = _Replay(config, catalogue, selection, schema if schema is not None else Schema(), recipes)
     unparsed = [item.source for item in items if item.migration is None and item.error is None]
-    stream = load_stream(unparsed, config, jobs, recipes.prepare if recipes is not None else None)
+    stream = load_stream(unparsed, config, jobs)
     results: list[FileResult] = []
     snapshots: dict[int, object] = {}
     for position, item in enumerate(items, start=offset):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,17 +89,14 @@ def load_source(source: SourceFile, assume_in_transaction: bool) -> Loaded:
     return migration, operations, errors
 
 
-def load_stream(
-    sources: Sequence[SourceFile], config: Config, jobs: int, meanwhile: Callable[[], object] | None = None
-) -> Iterator[Loaded]:
-    """Each source read and parsed, in order, as the workers finish them; ``meanwhile`` runs
-    here while helper processes parse the first files (``parallel_imap``)."""
+def load_stream(sources: Sequence[SourceFile], config: Config, jobs: int) -> Iterator[Loaded]:
+    """Each source read and parsed, in order, as the workers finish them."""
     from bgmigrate.project.parallel import WorkerFailure, parallel_imap, worker_count
 
     if worker_count(jobs, len(sources)) > 1:
         _import_before_fork(sources)
     work = functools.partial(load_source, assume_in_transaction=config.settings.assume_in_transaction)
-    for source, outcome in zip(sources, parallel_imap(work, sources, jobs, meanwhile), strict=True):
+    for source, outcome in zip(sources, parallel_imap(work, sources, jobs), strict=True):
         if isinstance(outcome, WorkerFailure):
             # A bug in bgmigrate, not in the file: say so, and still lint the other files.
             outcome = InputError(source.shown, 0, f"internal error while reading this file: {outcome}")

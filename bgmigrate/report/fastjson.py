@@ -6,15 +6,15 @@ findings spent more time there than in rendering. Strings go through the same C 
 bool or None (a float, a subclass, a non-string key) is written by ``json`` itself, at the
 indentation it stands at, which gives the same text.
 
-``write_indented`` writes the text to a stream as it goes, and an ``Items`` in the value stands
-for a list whose items are made only as they are written: a report of tens of thousands of
+It writes the text to a stream as it goes, and an ``Items`` in the value stands for a list
+whose items are made only as they are written: a report of tens of thousands of
 findings never holds all their dicts, nor the whole text, at once.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TextIO
 
 _STRING = json.encoder.encode_basestring_ascii  # json's own escaper (C), as dumps uses by default
@@ -24,53 +24,46 @@ _FLUSH_PARTS = 8192  # pieces of text held before they are written out
 class Items:
     """A list, for ``write_indented``, whose items are made as they are written.
 
-    >>> items = Items(lambda: ({"n": n} for n in range(2)))
-    >>> dumps_indented({"a": items}) == json.dumps({"a": [{"n": 0}, {"n": 1}]}, indent=2)
+    >>> import io
+    >>> out = io.StringIO(); write_indented({"a": Items(lambda: ({"n": n} for n in range(2)))}, out)
+    >>> out.getvalue() == json.dumps({"a": [{"n": 0}, {"n": 1}]}, indent=2)
     True
     """
 
     def __init__(self, make: Callable[[], Iterable[object]]) -> None:
         self._make = make
 
-    def __iter__(self) -> Iterable[object]:
+    def __iter__(self) -> Iterator[object]:
         return iter(self._make())
 
 
-def dumps_indented(value: object) -> str:
-    """The text ``json.dumps(value, indent=2)`` gives.
+def write_indented(value: object, out: TextIO) -> None:
+    """Write the text ``json.dumps(value, indent=2)`` gives to ``out``, a few thousand pieces at
+    a time (an ``Items`` in ``value`` written as a list).
 
-    >>> doc = {"a": [1, "é\\n", None, True], "b": {}, "c": [], "d": {"e": (False,)}}
-    >>> dumps_indented(doc) == json.dumps(doc, indent=2)
-    True
-    >>> dumps_indented({"x": 1.5, 2: "y"}) == json.dumps({"x": 1.5, 2: "y"}, indent=2)
+    >>> import io
+    >>> doc = {"a": [1, "é\\n", None, True], "b": {}, "c": [], "d": {"e": (False,)}, "f": 1.5, 2: "y"}
+    >>> out = io.StringIO(); write_indented(doc, out); out.getvalue() == json.dumps(doc, indent=2)
     True
     """
-    parts = _Parts(None)
-    _encode(value, "\n", parts)
-    return "".join(parts)
-
-
-def write_indented(value: object, out: TextIO) -> None:
-    """Write what ``dumps_indented(value)`` gives to ``out``, a few thousand pieces at a time."""
     parts = _Parts(out)
     _encode(value, "\n", parts)
     parts.flush()
 
 
 class _Parts(list[str]):
-    """Pieces of text, written to ``out`` whenever enough have gathered (kept when ``out`` is None)."""
+    """Pieces of text, written to ``out`` whenever enough have gathered."""
 
-    def __init__(self, out: TextIO | None) -> None:
+    def __init__(self, out: TextIO) -> None:
         super().__init__()
         self.out = out
 
     def flush(self) -> None:
-        if self.out is not None:
-            self.out.write("".join(self))
-            self.clear()
+        self.out.write("".join(self))
+        self.clear()
 
     def maybe_flush(self) -> None:
-        if self.out is not None and len(self) >= _FLUSH_PARTS:
+        if len(self) >= _FLUSH_PARTS:
             self.flush()
 
 
@@ -87,7 +80,7 @@ def _encode(value: object, newline: str, parts: _Parts) -> None:
     elif type(value) is dict and all(type(key) is str for key in value):
         _encode_dict(value, newline, parts)
     elif type(value) is list or type(value) is tuple or type(value) is Items:
-        _encode_list(value, newline, parts)  # type: ignore[arg-type]
+        _encode_list(value, newline, parts)
     else:
         # json writes it (a float, a subclass, a non-string key): at this depth, each of its
         # new lines carries this depth's indentation, as in json's text of the whole value.

@@ -101,18 +101,15 @@ def _summary_style(result: LintResult) -> str:
     return "bold green"
 
 
-def hanging(prefix: str, body: str, width: int) -> list[str]:
+@functools.lru_cache(maxsize=256)
+def hanging(prefix: str, body: str, width: int) -> tuple[str, ...]:
     """Wrap ``body`` after ``prefix``, keeping its own line breaks and indenting continuations.
 
+    Cached: a report repeats each rule's "why" and "run" lines, and often its fix, per finding.
+
     >>> hanging("  fix: ", "1. add a column\\n2. backfill it in batches", 24)
-    ['  fix: 1. add a column', '       2. backfill it in', '       batches']
+    ('  fix: 1. add a column', '       2. backfill it in', '       batches')
     """
-    return list(_hanging(prefix, body, width))
-
-
-@functools.lru_cache(maxsize=256)
-def _hanging(prefix: str, body: str, width: int) -> tuple[str, ...]:
-    # Cached: a report repeats each rule's "why" and "run" lines, and often its fix, per finding.
     indent = " " * len(prefix)
     room = max(width - len(prefix), 20)
     out: list[str] = []
@@ -173,7 +170,7 @@ def _block(prefix: str, body: str, width: int, label_style: str = "") -> Text:
     from rich.text import Text
 
     text = Text()
-    for i, line in enumerate(_hanging(prefix, body, width)):
+    for i, line in enumerate(hanging(prefix, body, width)):
         if i:
             text.append("\n")
         if i == 0 and label_style:
@@ -253,18 +250,6 @@ def frame_of(finding: Finding, lines: list[str] | None) -> Frame | None:
     return Frame(first, last, finding.line, end, max(0, end - last))
 
 
-def code_frame(finding: Finding, lines: list[str] | None) -> tuple[Syntax, int] | None:
-    """The statement's lines with a line of context, and how many lines were cut off.
-
-    Only the excerpt shown is highlighted (highlighting the whole file for every finding made a
-    report quadratic). None when the source is missing or the finding points outside it.
-    """
-    frame = frame_of(finding, lines)
-    if frame is None or lines is None:
-        return None
-    return _syntax(finding.path, lines, frame), frame.cut
-
-
 def _syntax(path: str, lines: list[str], frame: Frame) -> Syntax:
     from rich.syntax import Syntax
 
@@ -280,16 +265,14 @@ def _syntax(path: str, lines: list[str], frame: Frame) -> Syntax:
     )
 
 
-def plain_frame(syntax: Syntax, width: int) -> str | None:
+def _plain_lines(code: list[str], start: int, marked: Container[int], width: int) -> str | None:
     """The code frame as rich draws it without colour, when every line fits as it is; else None.
 
     ``❱`` marks the statement's lines; numbers are right-aligned. A line that would wrap, or
-    holds a tab, a control character or trailing white space, is left to rich.
+    holds a tab, a control character or trailing white space, is left to rich. Only the excerpt
+    shown is highlighted when rich draws it (highlighting the whole file for every finding made
+    a report quadratic).
     """
-    return _plain_lines(syntax.code.split("\n"), syntax.start_line, syntax.highlight_lines, width)
-
-
-def _plain_lines(code: list[str], start: int, marked: Container[int], width: int) -> str | None:
     digits = len(str(start + len(code) - 1))
     room = width - (digits + 2) - 1
     out: list[str] = []
@@ -359,7 +342,7 @@ class _Report:
     def block(self, prefix: str, body: str, label_style: str = "") -> None:
         """``body`` wrapped after the label ``prefix``, as ``_block`` draws it."""
         if self.plain:
-            lines = "\n".join(_hanging(prefix, body, self.width))
+            lines = "\n".join(hanging(prefix, body, self.width))
             if "\t" not in lines:
                 self.parts.append(lines + "\n")
                 return

@@ -6,11 +6,21 @@ from dataclasses import dataclass
 
 from bgmigrate.sql.quote import quote_ident, quote_qualified
 
-__all__ = ["Name", "clip", "fold_ident", "quote_ident", "split_qualified"]
+__all__ = ["Name", "clip", "fold_ascii", "fold_ident", "quote_ident", "split_qualified"]
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 NAMEDATALEN = 64
+
+
+def fold_ascii(text: str) -> str:
+    """``text`` with its ASCII letters in lower case and every other character as it is, as
+    PostgreSQL folds an unquoted identifier (``fold_ident`` also cuts it to 63 bytes).
+
+    >>> fold_ascii("ÄBC d")
+    'Äbc d'
+    """
+    return text.translate(_ASCII_LOWER)
 
 
 def fold_ident(raw: str, quoted: bool) -> str:
@@ -25,7 +35,7 @@ def fold_ident(raw: str, quoted: bool) -> str:
     if raw.isascii():  # the common case, one byte per character (this runs per token)
         name = raw if quoted else raw.lower()
         return name if len(name) < NAMEDATALEN else name[: NAMEDATALEN - 1]
-    return clip(raw if quoted else raw.translate(_ASCII_LOWER), NAMEDATALEN - 1)
+    return clip(raw if quoted else fold_ascii(raw), NAMEDATALEN - 1)
 
 
 def clip(text: str, max_bytes: int) -> str:

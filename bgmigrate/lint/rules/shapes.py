@@ -110,7 +110,7 @@ def _select_items(cur: Cursor) -> list[tuple[int, int]] | None:
         ),
         cur.pos,
     )
-    return Cursor(cur.sql, cur.toks, first, stop).split_top_level()
+    return cur.within(first, stop).split_top_level()
 
 
 def _item_column(cur: Cursor, a: int, b: int) -> ViewColumn:
@@ -146,7 +146,7 @@ def _cast_type(cur: Cursor, expr: list[Tok]) -> str | None:
                 return None  # ``a::int + b``: an expression after the cast, of a type not written
             return normalize_type(cur.sql[after[0].start : after[-1].end])
     if len(expr) >= 6 and expr[0].upper == "CAST" and expr[1].text == "(" and expr[-1].text == ")":
-        inner = Cursor(cur.sql, cur.toks, cur.toks.index(expr[2]), cur.toks.index(expr[-1]))
+        inner = cur.within(cur.toks.index(expr[2]), cur.toks.index(expr[-1]))
         inner.until(("AS",), stop_ops="")
         if inner.accept("AS"):
             return normalize_type(inner.text_between(inner.pos, inner.stop))
